@@ -1,0 +1,145 @@
+//! Attestation results: what fipsgate knows about an image, and the interface of the sources
+//! that produce that knowledge (the catalogue first, signed registry attestations later).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, Component, CryptoModule};
+use crate::reference::ImageRef;
+
+/// FIPS compliance of an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Every part uses validated cryptography.
+    Full,
+    /// Compliant except for the listed exceptions.
+    Partial,
+    /// Not a FIPS-compliant component.
+    None,
+    /// Could not be determined (look-up failed or timed out).
+    Unknown,
+}
+
+/// How strongly an image was tied to its component, weakest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Evidence {
+    /// Nothing ties the image to a component.
+    None,
+    /// The repository name matches a catalogue pattern.
+    Repository,
+    /// The image digest is pinned in the catalogue.
+    Digest,
+    /// A signed attestation bound to the image digest.
+    Attestation,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Full => "full",
+            Status::Partial => "partial",
+            Status::None => "none",
+            Status::Unknown => "unknown",
+        })
+    }
+}
+
+impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Evidence::None => "none",
+            Evidence::Repository => "repository",
+            Evidence::Digest => "digest",
+            Evidence::Attestation => "attestation",
+        })
+    }
+}
+
+/// What a source found out about one image. Cheap to clone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttestationResult {
+    component: Option<Arc<Component>>,
+    status: Status,
+    evidence: Evidence,
+    /// Why the status is `unknown`, when it is.
+    problem: Option<Arc<str>>,
+}
+
+impl AttestationResult {
+    /// The image is this catalogue component, shown by `evidence`.
+    pub fn matched(component: Arc<Component>, evidence: Evidence) -> Self {
+        Self {
+            status: component.status,
+            component: Some(component),
+            evidence,
+            problem: None,
+        }
+    }
+
+    /// The image is no component of the catalogue.
+    pub fn not_listed() -> Self {
+        Self {
+            component: None,
+            status: Status::None,
+            evidence: Evidence::None,
+            problem: None,
+        }
+    }
+
+    /// The look-up could not finish (`reason` is shown to the user).
+    pub fn unknown(reason: impl Into<Arc<str>>) -> Self {
+        Self {
+            component: None,
+            status: Status::Unknown,
+            evidence: Evidence::None,
+            problem: Some(reason.into()),
+        }
+    }
+
+    pub fn component(&self) -> Option<&Component> {
+        self.component.as_deref()
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    pub fn evidence(&self) -> Evidence {
+        self.evidence
+    }
+
+    /// The crypto modules the image is built with.
+    pub fn modules(&self) -> &[CryptoModule] {
+        self.component.as_deref().map_or(&[], |c| &c.modules)
+    }
+
+    /// Parts of the image that are not FIPS-compliant.
+    pub fn exceptions(&self) -> &[String] {
+        self.component.as_deref().map_or(&[], |c| &c.exceptions)
+    }
+
+    /// Why the status is unknown.
+    pub fn problem(&self) -> Option<&str> {
+        self.problem.as_deref()
+    }
+}
+
+/// A boxed future, so sources can be used behind `dyn`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Turns an image reference into an attestation result.
+pub trait AttestationSource: Send + Sync {
+    fn attest<'a>(&'a self, image: &'a ImageRef) -> BoxFuture<'a, AttestationResult>;
+}
+
+impl AttestationSource for Catalog {
+    fn attest<'a>(&'a self, image: &'a ImageRef) -> BoxFuture<'a, AttestationResult> {
+        Box::pin(std::future::ready(self.lookup(image)))
+    }
+}

@@ -1,0 +1,621 @@
+//! The catalogue of FIPS-compliant components: the embedded default, user files that extend or
+//! replace it, registry mirrors and digest pins, and the look-up that turns an image reference
+//! into an [`AttestationResult`].
+
+mod pattern;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use pattern::{Pattern, PatternError};
+
+use crate::attestation::{AttestationResult, Evidence, Status};
+use crate::reference::{Digest, ImageRef};
+use crate::yaml;
+
+/// The embedded default catalogue (from the FIPS-compliant components document).
+pub const DEFAULT_CATALOG: &str = include_str!("default.yaml");
+
+/// Where a component sits in the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    Core,
+    Auxiliary,
+    Runtime,
+    Cni,
+    Csi,
+    ManagementPlane,
+}
+
+/// CMVP status of a module's certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertificateStatus {
+    Active,
+    Historical,
+    Revoked,
+    InProcess,
+}
+
+/// A cryptographic module a component is built with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CryptoModule {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `FIPS 140-2` or `FIPS 140-3`.
+    pub standard: String,
+    /// CMVP certificate number; none while in process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    pub certificate_status: CertificateStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sunset: Option<jiff::civil::Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
+}
+
+impl CryptoModule {
+    /// The status on `today`: a module past its sunset date is historical.
+    pub fn status_on(&self, today: jiff::civil::Date) -> CertificateStatus {
+        match (self.certificate_status, self.sunset) {
+            (CertificateStatus::Active, Some(sunset)) if today >= sunset => {
+                CertificateStatus::Historical
+            }
+            (s, _) => s,
+        }
+    }
+
+    /// `#4349 (FIPS 140-2)` or the module name when it has no certificate.
+    pub fn label(&self) -> String {
+        match &self.certificate {
+            Some(c) => format!("#{c} ({})", self.standard),
+            None => format!("{} ({}, no certificate)", self.name, self.standard),
+        }
+    }
+}
+
+/// One FIPS-compliant component.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Component {
+    pub id: String,
+    pub name: String,
+    pub category: Category,
+    #[serde(default)]
+    pub description: String,
+    /// The umbrella component this one belongs to (e.g. a CSI sidecar of `longhorn-csi`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_of: Option<String>,
+    /// Host binaries (containerd, kubelet, ...) are listed but never matched against images.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_only: bool,
+    /// Repository patterns, relative to every registry root unless they name a registry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    pub status: Status,
+    /// Parts that are not FIPS-compliant (for `partial` components).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exceptions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<CryptoModule>,
+    /// Image digests known to be this component, whatever repository they are pulled from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digests: Vec<String>,
+}
+
+/// A registry mirror: images under `mirror` match like images under `original`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Mirror {
+    pub original: String,
+    pub mirror: String,
+}
+
+/// The shape of a catalogue file (the embedded default and user files alike).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CatalogFile {
+    /// Registry roots that relative image patterns are placed under.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registries: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<Mirror>,
+    /// Components to add; one with an existing id replaces it.
+    #[serde(default)]
+    pub components: Vec<Component>,
+}
+
+/// Why a catalogue could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Parse(#[from] yaml::YamlError),
+    #[error("{origin}: {reason}")]
+    Invalid { origin: String, reason: String },
+}
+
+/// The effective catalogue with its compiled matchers.
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    file: CatalogFile,
+    components: Vec<Arc<Component>>,
+    /// Patterns indexed by their literal last component; the rest are tried for every name.
+    by_last: HashMap<String, Vec<(Pattern, usize)>>,
+    wildcard: Vec<(Pattern, usize)>,
+    digests: HashMap<String, usize>,
+    mirrors: Vec<(String, String)>,
+}
+
+impl Catalog {
+    /// The embedded default catalogue.
+    pub fn embedded() -> Self {
+        Self::build(vec![("embedded default".into(), parse_default())])
+            .expect("the embedded catalogue is valid (tested)")
+    }
+
+    /// Loads the effective catalogue: the default (unless excluded), then each file in order.
+    /// Any error aborts the whole load.
+    pub fn load(include_default: bool, files: &[PathBuf]) -> Result<Self, CatalogError> {
+        let mut parts = Vec::new();
+        if include_default {
+            parts.push(("embedded default".to_string(), parse_default()));
+        }
+        for path in files {
+            parts.push((path.display().to_string(), read_file(path)?));
+        }
+        Self::build(parts)
+    }
+
+    /// Merges catalogue files (later ids replace earlier ones) and compiles their patterns.
+    pub fn build(parts: Vec<(String, CatalogFile)>) -> Result<Self, CatalogError> {
+        let mut merged = CatalogFile::default();
+        for (origin, part) in parts {
+            let invalid = |reason: String| CatalogError::Invalid {
+                origin: origin.clone(),
+                reason,
+            };
+            for r in &part.registries {
+                validate_root(r).map_err(invalid)?;
+                if !merged.registries.contains(r) {
+                    merged.registries.push(r.clone());
+                }
+            }
+            for m in &part.mirrors {
+                validate_root(&m.original).map_err(invalid)?;
+                validate_root(&m.mirror).map_err(invalid)?;
+                merged.mirrors.push(m.clone());
+            }
+            let mut seen = std::collections::HashSet::new();
+            for c in part.components {
+                validate_component(&c).map_err(invalid)?;
+                if !seen.insert(c.id.clone()) {
+                    return Err(invalid(format!("component id {:?} appears twice", c.id)));
+                }
+                match merged.components.iter_mut().find(|e| e.id == c.id) {
+                    Some(existing) => *existing = c,
+                    None => merged.components.push(c),
+                }
+            }
+        }
+        Self::compile(merged)
+    }
+
+    fn compile(file: CatalogFile) -> Result<Self, CatalogError> {
+        let invalid = |reason: String| CatalogError::Invalid {
+            origin: "catalogue".into(),
+            reason,
+        };
+        let mut by_last: HashMap<String, Vec<(Pattern, usize)>> = HashMap::new();
+        let mut wildcard = Vec::new();
+        let mut digests = HashMap::new();
+        for (idx, c) in file.components.iter().enumerate() {
+            if c.host_only {
+                continue;
+            }
+            for img in &c.images {
+                for full in expand(img, &file.registries) {
+                    let p = Pattern::new(&full)
+                        .map_err(|e| invalid(format!("component {:?}: {e}", c.id)))?;
+                    match p.last_literal() {
+                        Some(last) => by_last.entry(last.to_string()).or_default().push((p, idx)),
+                        None => wildcard.push((p, idx)),
+                    }
+                }
+            }
+            for d in &c.digests {
+                if let Some(prev) = digests.insert(d.clone(), idx) {
+                    return Err(invalid(format!(
+                        "digest {d} is pinned to both {:?} and {:?}",
+                        file.components[prev].id, c.id
+                    )));
+                }
+            }
+        }
+        let mirrors = file
+            .mirrors
+            .iter()
+            .map(|m| (m.mirror.clone(), m.original.clone()))
+            .collect();
+        Ok(Self {
+            components: file.components.iter().cloned().map(Arc::new).collect(),
+            file,
+            by_last,
+            wildcard,
+            digests,
+            mirrors,
+        })
+    }
+
+    /// All components, in catalogue order.
+    pub fn components(&self) -> &[Arc<Component>] {
+        &self.components
+    }
+
+    /// The merged catalogue as a file (what `fipsgate catalog --output yaml` prints).
+    pub fn as_file(&self) -> &CatalogFile {
+        &self.file
+    }
+
+    /// The component with this id.
+    pub fn get(&self, id: &str) -> Option<&Arc<Component>> {
+        self.components.iter().find(|c| c.id == id)
+    }
+
+    /// Resolves an image: a pinned digest first, then repository patterns (through mirrors).
+    pub fn lookup(&self, image: &ImageRef) -> AttestationResult {
+        if let Some(&idx) = image.digest().and_then(|d| self.digests.get(d.as_str())) {
+            return AttestationResult::matched(self.components[idx].clone(), Evidence::Digest);
+        }
+        let name = image.name();
+        let found = self.match_name(&name).or_else(|| {
+            self.mirrors.iter().find_map(|(mirror, original)| {
+                let rest = name.strip_prefix(mirror.as_str())?.strip_prefix('/')?;
+                self.match_name(&format!("{original}/{rest}"))
+            })
+        });
+        match found {
+            Some(idx) => {
+                AttestationResult::matched(self.components[idx].clone(), Evidence::Repository)
+            }
+            None => AttestationResult::not_listed(),
+        }
+    }
+
+    fn match_name(&self, name: &str) -> Option<usize> {
+        let last = name.rsplit('/').next().unwrap_or(name);
+        self.by_last
+            .get(last)
+            .into_iter()
+            .flatten()
+            .chain(&self.wildcard)
+            .filter(|(p, _)| p.matches(name))
+            .max_by(|(a, ai), (b, bi)| a.specificity().cmp(&b.specificity()).then(bi.cmp(ai)))
+            .map(|&(_, idx)| idx)
+    }
+}
+
+/// Places a relative pattern under every registry root; an absolute one stays as it is.
+fn expand(pattern: &str, roots: &[String]) -> Vec<String> {
+    let first = pattern.split('/').next().unwrap_or_default();
+    if first.contains('.') || first.contains(':') || first == "localhost" {
+        vec![pattern.to_string()]
+    } else {
+        roots.iter().map(|r| format!("{r}/{pattern}")).collect()
+    }
+}
+
+fn validate_root(root: &str) -> Result<(), String> {
+    let probe = format!("{root}/probe");
+    match ImageRef::parse(&probe) {
+        Ok(r) if r.name() == probe => Ok(()),
+        Ok(_) => Err(format!(
+            "registry root {root:?} must start with a registry host (e.g. registry.example.com/path)"
+        )),
+        Err(e) => Err(format!("registry root {root:?}: {e}")),
+    }
+}
+
+fn validate_component(c: &Component) -> Result<(), String> {
+    let ctx = |m: String| format!("component {:?}: {m}", c.id);
+    if c.id.is_empty() || !c.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(ctx("id must be non-empty letters, digits and '-'".into()));
+    }
+    if c.status == Status::Partial && c.exceptions.is_empty() {
+        return Err(ctx("status partial needs the list of exceptions".into()));
+    }
+    if matches!(c.status, Status::None | Status::Unknown) {
+        return Err(ctx("status must be full or partial in a catalogue".into()));
+    }
+    if c.host_only && (!c.images.is_empty() || !c.digests.is_empty()) {
+        return Err(ctx(
+            "a hostOnly component cannot have images or digests".into()
+        ));
+    }
+    for d in &c.digests {
+        Digest::parse(d).map_err(|e| ctx(e.to_string()))?;
+    }
+    for img in &c.images {
+        Pattern::new(img).map_err(|e| ctx(e.to_string()))?;
+    }
+    Ok(())
+}
+
+fn parse_default() -> CatalogFile {
+    yaml::from_str(DEFAULT_CATALOG, "embedded catalogue").expect("embedded catalogue parses")
+}
+
+fn read_file(path: &Path) -> Result<CatalogFile, CatalogError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(yaml::from_str(&text, &path.display().to_string())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+    fn lookup(cat: &Catalog, image: &str) -> (Option<String>, Status, Evidence) {
+        let r = cat.lookup(&ImageRef::parse(image).unwrap());
+        (
+            r.component().map(|c| c.id.clone()),
+            r.status(),
+            r.evidence(),
+        )
+    }
+
+    #[test]
+    fn embedded_default_matches_the_document() {
+        let cat = Catalog::embedded();
+        let ids: Vec<_> = cat.components().iter().map(|c| c.id.as_str()).collect();
+        for id in [
+            "kube-apiserver",
+            "kubelet",
+            "coredns",
+            "calico",
+            "longhorn-manager",
+            "runc",
+            "vsphere-csi",
+            "aws-ebs-csi-driver",
+            "management-plane",
+        ] {
+            assert!(ids.contains(&id), "{id} missing");
+        }
+        let lh = cat.get("longhorn-manager").unwrap();
+        assert_eq!(lh.status, Status::Partial);
+        assert_eq!(
+            lh.exceptions,
+            ["openssl", "curl", "nfs-utils", "bind-tools"]
+        );
+        for host in ["containerd", "kubelet", "kubeadm", "runc", "crictl", "ctr"] {
+            assert!(cat.get(host).unwrap().host_only, "{host}");
+        }
+        let m = &cat.get("coredns").unwrap().modules[0];
+        assert_eq!(m.certificate.as_deref(), Some("4349"));
+    }
+
+    #[test]
+    fn matching_table() {
+        let cat = Catalog::embedded();
+        let fips = "us-docker.pkg.dev/palette-images-fips";
+        let gcr = "gcr.io/spectro-images-fips";
+        let cases: Vec<(String, Option<&str>, Status)> = vec![
+            (
+                format!("{fips}/k8s/kube-apiserver:v1.30.4"),
+                Some("kube-apiserver"),
+                Status::Full,
+            ),
+            (format!("{gcr}/coredns:v1"), Some("coredns"), Status::Full),
+            (
+                format!("{gcr}/calico/node:v3"),
+                Some("calico"),
+                Status::Full,
+            ),
+            (
+                format!("{fips}/longhornio/csi-attacher:v4"),
+                Some("longhorn-attacher"),
+                Status::Full,
+            ),
+            (
+                format!("{fips}/sig-storage/csi-attacher:v4"),
+                Some("aws-ebs-csi-external-attacher"),
+                Status::Full,
+            ),
+            (
+                format!("{fips}/longhornio/longhorn-manager:v1"),
+                Some("longhorn-manager"),
+                Status::Partial,
+            ),
+            ("nginx".into(), None, Status::None),
+            ("busybox:1.36".into(), None, Status::None),
+            (
+                "registry.k8s.io/coredns/coredns:v1.11.1".into(),
+                None,
+                Status::None,
+            ),
+            // look-alikes
+            (
+                "docker.io/palette-images-fips/kube-apiserver".into(),
+                None,
+                Status::None,
+            ),
+            (format!("evil.io/{fips}/kube-apiserver"), None, Status::None),
+            (
+                format!("{fips}/k8s/kube-apiserver-evil"),
+                None,
+                Status::None,
+            ),
+            (format!("{fips}-evil/kube-apiserver"), None, Status::None),
+            (
+                "us-docker.pkg.dev/palette-images/kube-apiserver".into(),
+                None,
+                Status::None,
+            ),
+            // host-only components never match
+            (format!("{fips}/containerd"), None, Status::None),
+            (format!("{fips}/kubelet"), None, Status::None),
+        ];
+        for (image, id, status) in cases {
+            let (got_id, got_status, _) = lookup(&cat, &image);
+            assert_eq!((got_id.as_deref(), got_status), (id, status), "{image}");
+        }
+    }
+
+    fn user(yaml_text: &str) -> CatalogFile {
+        yaml::from_str(yaml_text, "user.yaml").unwrap()
+    }
+
+    #[test]
+    fn mirrors_digests_and_overrides() {
+        let extra = user(&format!(
+            r#"
+mirrors:
+  - original: us-docker.pkg.dev/palette-images-fips
+    mirror: harbor.example.internal/palette-fips
+components:
+  - id: coredns
+    name: CoreDNS (site build)
+    category: auxiliary
+    images: ["registry.internal/dns/coredns"]
+    status: full
+  - id: in-house-proxy
+    name: In-house proxy
+    category: auxiliary
+    status: partial
+    exceptions: [curl]
+    digests: ["{D1}"]
+"#
+        ));
+        let cat = Catalog::build(vec![
+            ("default".into(), parse_default()),
+            ("user.yaml".into(), extra),
+        ])
+        .unwrap();
+        let cases: Vec<(String, Option<&str>, Status, Evidence)> = vec![
+            (
+                "harbor.example.internal/palette-fips/k8s/kube-apiserver:v1".into(),
+                Some("kube-apiserver"),
+                Status::Full,
+                Evidence::Repository,
+            ),
+            (
+                "harbor.example.internal/palette-fips-x/kube-apiserver:v1".into(),
+                None,
+                Status::None,
+                Evidence::None,
+            ),
+            (
+                "harbor.example.internal/kube-apiserver:v1".into(),
+                None,
+                Status::None,
+                Evidence::None,
+            ),
+            (
+                format!("anything.io/x/y@{D1}"),
+                Some("in-house-proxy"),
+                Status::Partial,
+                Evidence::Digest,
+            ),
+            (
+                "registry.internal/dns/coredns:1".into(),
+                Some("coredns"),
+                Status::Full,
+                Evidence::Repository,
+            ),
+            // overridden: the default patterns for coredns are gone
+            (
+                "gcr.io/spectro-images-fips/coredns:1".into(),
+                None,
+                Status::None,
+                Evidence::None,
+            ),
+        ];
+        for (image, id, status, ev) in cases {
+            assert_eq!(
+                lookup(&cat, &image),
+                (id.map(String::from), status, ev),
+                "{image}"
+            );
+        }
+    }
+
+    #[test]
+    fn replace_default() {
+        let cat = Catalog::build(vec![(
+            "only.yaml".into(),
+            user("components: [{id: x, name: X, category: core, images: [\"r.io/x\"], status: full}]"),
+        )])
+        .unwrap();
+        assert_eq!(cat.components().len(), 1);
+        assert_eq!(lookup(&cat, "r.io/x:1").0.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn invalid_catalogues_are_refused_whole() {
+        let cases = [
+            (
+                "components: [{id: a, name: A, category: core, status: partial}]",
+                "exceptions",
+            ),
+            (
+                "components: [{id: a, name: A, category: core, status: full, digests: [sha256:12]}]",
+                "invalid digest",
+            ),
+            (
+                "components: [{id: a, name: A, category: core, status: full, hostOnly: true, images: [a]}]",
+                "hostOnly",
+            ),
+            (
+                "components: [{id: a, name: A, category: core, status: none}]",
+                "full or partial",
+            ),
+            (
+                "components: [{id: a, name: A, category: core, status: full, images: [\"a//b\"]}]",
+                "empty path",
+            ),
+            ("registries: [nohost]", "registry host"),
+            (
+                "components: [{id: a, name: A, category: core, status: full}, {id: a, name: B, category: core, status: full}]",
+                "twice",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = Catalog::build(vec![("u.yaml".into(), user(text))]).unwrap_err();
+            assert!(err.to_string().contains(want), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn certificate_status_on_date() {
+        let cat = Catalog::embedded();
+        let m = &cat.get("etcd").unwrap().modules[0];
+        assert_eq!(
+            m.status_on(jiff::civil::date(2026, 11, 26)),
+            CertificateStatus::Historical
+        );
+        let mut active = m.clone();
+        active.certificate_status = CertificateStatus::Active;
+        assert_eq!(
+            active.status_on(jiff::civil::date(2026, 9, 20)),
+            CertificateStatus::Active
+        );
+        assert_eq!(
+            active.status_on(jiff::civil::date(2026, 9, 21)),
+            CertificateStatus::Historical
+        );
+    }
+}

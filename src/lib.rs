@@ -1,0 +1,16 @@
+//! fipsgate: a Kubernetes validating admission webhook that keeps non-FIPS container images out
+//! of regulated clusters.
+//!
+//! The pure core (no IO): [`reference`] parses images, [`catalog`] knows the FIPS components,
+//! [`attestation`] is the interface that turns images into results, [`policy`] reads namespace
+//! labels, [`decision`] decides. The edges: [`check`] and [`cli`] for manifests and the catalogue.
+#![forbid(unsafe_code)]
+
+pub mod attestation;
+pub mod catalog;
+pub mod config;
+pub mod decision;
+pub mod policy;
+pub mod reference;
+pub mod workload;
+pub mod yaml;

@@ -1,0 +1,270 @@
+//! Kubernetes objects that carry a pod spec, read only as far as fipsgate needs: the kind, the
+//! name and the containers' names and images.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+/// Where a container sits in the pod.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerKind {
+    Init,
+    Regular,
+    Ephemeral,
+}
+
+impl fmt::Display for ContainerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ContainerKind::Init => "init container",
+            ContainerKind::Regular => "container",
+            ContainerKind::Ephemeral => "ephemeral container",
+        })
+    }
+}
+
+/// A container's name and image, as written in the object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Container {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub image: String,
+}
+
+/// The container lists of a pod spec.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PodSpec {
+    #[serde(deserialize_with = "null_as_empty")]
+    pub init_containers: Vec<Container>,
+    #[serde(deserialize_with = "null_as_empty")]
+    pub containers: Vec<Container>,
+    #[serde(deserialize_with = "null_as_empty")]
+    pub ephemeral_containers: Vec<Container>,
+}
+
+impl PodSpec {
+    /// Every container with its kind: init containers, containers, ephemeral containers.
+    pub fn all(&self) -> impl Iterator<Item = (ContainerKind, &Container)> {
+        let tag = |k| move |c| (k, c);
+        self.init_containers
+            .iter()
+            .map(tag(ContainerKind::Init))
+            .chain(self.containers.iter().map(tag(ContainerKind::Regular)))
+            .chain(
+                self.ephemeral_containers
+                    .iter()
+                    .map(tag(ContainerKind::Ephemeral)),
+            )
+    }
+
+    pub fn len(&self) -> usize {
+        self.init_containers.len() + self.containers.len() + self.ephemeral_containers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Object metadata fipsgate reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Metadata {
+    pub name: String,
+    pub generate_name: String,
+    pub namespace: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+struct Template {
+    spec: Option<PodSpec>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+struct JobTemplate {
+    spec: Option<JobSpec>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+struct JobSpec {
+    template: Option<Template>,
+}
+
+/// `spec` of every supported kind: the pod fields for a Pod, `template` for workloads,
+/// `jobTemplate` for a CronJob.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Spec {
+    #[serde(flatten)]
+    pod: PodSpec,
+    template: Option<Template>,
+    job_template: Option<JobTemplate>,
+}
+
+/// Any object that may carry a pod spec.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Object {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    spec: Option<Spec>,
+    /// `PodTemplate.template`.
+    template: Option<Template>,
+    /// `EphemeralContainers.ephemeralContainers` (the subresource's object before 1.22).
+    #[serde(deserialize_with = "null_as_empty")]
+    ephemeral_containers: Vec<Container>,
+}
+
+/// The kinds whose pod spec fipsgate reads.
+pub const SUPPORTED_KINDS: &[&str] = &[
+    "Pod",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "ReplicationController",
+    "Job",
+    "CronJob",
+    "PodTemplate",
+    "EphemeralContainers",
+];
+
+/// Why an object's pod spec could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WorkloadError {
+    #[error("unsupported kind {0:?} (supported: {kinds})", kinds = SUPPORTED_KINDS.join(", "))]
+    UnsupportedKind(String),
+    #[error("{kind} has no {path}")]
+    Missing { kind: String, path: &'static str },
+}
+
+impl Object {
+    /// The pod spec this object creates pods from, or carries itself.
+    pub fn pod_spec(&self) -> Result<PodSpec, WorkloadError> {
+        let missing = |path| WorkloadError::Missing {
+            kind: self.kind.clone(),
+            path,
+        };
+        let template_spec = |t: &Option<Template>| t.as_ref().and_then(|t| t.spec.clone());
+        match self.kind.as_str() {
+            "Pod" => Ok(self
+                .spec
+                .as_ref()
+                .ok_or_else(|| missing("spec"))?
+                .pod
+                .clone()),
+            "EphemeralContainers" => Ok(PodSpec {
+                ephemeral_containers: self.ephemeral_containers.clone(),
+                ..PodSpec::default()
+            }),
+            "Deployment"
+            | "StatefulSet"
+            | "DaemonSet"
+            | "ReplicaSet"
+            | "ReplicationController"
+            | "Job" => self
+                .spec
+                .as_ref()
+                .and_then(|s| template_spec(&s.template))
+                .ok_or_else(|| missing("spec.template.spec")),
+            "CronJob" => self
+                .spec
+                .as_ref()
+                .and_then(|s| s.job_template.as_ref())
+                .and_then(|j| j.spec.as_ref())
+                .and_then(|j| template_spec(&j.template))
+                .ok_or_else(|| missing("spec.jobTemplate.spec.template.spec")),
+            "PodTemplate" => template_spec(&self.template).ok_or_else(|| missing("template.spec")),
+            other => Err(WorkloadError::UnsupportedKind(other.to_string())),
+        }
+    }
+
+    /// `name`, or `generateName*` for objects named by the server.
+    pub fn display_name(&self) -> String {
+        match (&self.metadata.name, &self.metadata.generate_name) {
+            (n, _) if !n.is_empty() => n.clone(),
+            (_, g) if !g.is_empty() => format!("{g}*"),
+            _ => "(unnamed)".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn images(v: serde_json::Value) -> Result<Vec<(ContainerKind, String)>, WorkloadError> {
+        let o: Object = serde_json::from_value(v).unwrap();
+        Ok(o.pod_spec()?
+            .all()
+            .map(|(k, c)| (k, c.image.clone()))
+            .collect())
+    }
+
+    #[test]
+    fn every_kind() {
+        use ContainerKind::*;
+        let pod = json!({"initContainers": [{"name": "i", "image": "a"}], "containers": [{"name": "c", "image": "b"}], "ephemeralContainers": [{"name": "e", "image": "c"}]});
+        let all = vec![
+            (Init, "a".into()),
+            (Regular, "b".into()),
+            (Ephemeral, "c".into()),
+        ];
+        assert_eq!(images(json!({"kind": "Pod", "spec": pod})).unwrap(), all);
+        for kind in [
+            "Deployment",
+            "StatefulSet",
+            "DaemonSet",
+            "ReplicaSet",
+            "ReplicationController",
+            "Job",
+        ] {
+            let v = json!({"kind": kind, "spec": {"template": {"spec": pod}}});
+            assert_eq!(images(v).unwrap(), all, "{kind}");
+        }
+        let cron = json!({"kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": {"spec": pod}}}}});
+        assert_eq!(images(cron).unwrap(), all);
+        assert_eq!(
+            images(json!({"kind": "PodTemplate", "template": {"spec": pod}})).unwrap(),
+            all
+        );
+        let eph = json!({"kind": "EphemeralContainers", "ephemeralContainers": [{"name": "d", "image": "busybox"}]});
+        assert_eq!(images(eph).unwrap(), vec![(Ephemeral, "busybox".into())]);
+    }
+
+    #[test]
+    fn errors() {
+        assert_eq!(
+            images(json!({"kind": "Service"})).unwrap_err(),
+            WorkloadError::UnsupportedKind("Service".into())
+        );
+        assert!(matches!(
+            images(json!({"kind": "Deployment", "spec": {}})).unwrap_err(),
+            WorkloadError::Missing {
+                path: "spec.template.spec",
+                ..
+            }
+        ));
+        assert!(
+            images(json!({"kind": "Pod", "spec": {"containers": null}}))
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
