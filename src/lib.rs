@@ -6,11 +6,18 @@
 //! labels, [`decision`] decides. The edges: [`check`] and [`cli`] for manifests and the catalogue.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod attestation;
 pub mod catalog;
+pub mod certs;
+pub mod check;
+pub mod cli;
 pub mod config;
 pub mod decision;
+pub mod metrics;
+pub mod namespaces;
 pub mod policy;
 pub mod reference;
+pub mod server;
 pub mod workload;
 pub mod yaml;

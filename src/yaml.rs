@@ -53,7 +53,12 @@ fn reason(e: &serde_saphyr::Error) -> String {
         Some(i) => &first[..i],
         None => first,
     };
-    first.trim_start_matches("error: ").to_string()
+    let first = first.trim_start_matches("error: ");
+    // Some messages lead with their own position; the caller prints it already.
+    match first.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((pos, rest)) if pos.contains(" column ") => rest.to_string(),
+        _ => first.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,442 @@
+//! The AdmissionReview protocol (`admission.k8s.io/v1` and `v1beta1`): reading a review into
+//! what fipsgate must decide, and writing the answer. Pure: no IO.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::decision::Decision;
+use crate::workload::{Container, ContainerKind, Object, PodSpec};
+
+pub const V1: &str = "admission.k8s.io/v1";
+pub const V1BETA1: &str = "admission.k8s.io/v1beta1";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Review<'a> {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(borrow)]
+    request: Option<Request<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Request<'a> {
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    kind: GroupVersionKind,
+    #[serde(default)]
+    sub_resource: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    operation: String,
+    #[serde(default)]
+    user_info: UserInfo,
+    #[serde(borrow)]
+    object: Option<&'a RawValue>,
+    #[serde(borrow)]
+    old_object: Option<&'a RawValue>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+}
+
+#[derive(Default, Deserialize)]
+struct GroupVersionKind {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    kind: String,
+}
+
+#[derive(Default, Deserialize)]
+struct UserInfo {
+    #[serde(default)]
+    username: String,
+}
+
+/// A review that cannot be answered with an AdmissionReview (no uid, not a review at all).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unanswerable(pub String);
+
+/// What the request asks fipsgate to decide.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub api_version: &'static str,
+    pub uid: String,
+    pub operation: String,
+    pub namespace: String,
+    pub name: String,
+    pub username: String,
+    pub dry_run: bool,
+    pub action: Action,
+}
+
+/// How fipsgate handles the request.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Evaluate these containers of a pod.
+    Evaluate { kind: String, spec: PodSpec },
+    /// Allowed without evaluation, for the stated reason (logged at debug).
+    Skip(&'static str),
+    /// The review is well-formed but its object is not; denied with this message.
+    Invalid(String),
+}
+
+/// Parses a review body. `Err` only when no uid can be found to answer to.
+pub fn parse(body: &[u8]) -> Result<Parsed, Unanswerable> {
+    let review: Review<'_> = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return Err(salvage(body, &e)),
+    };
+    let api_version = match review.api_version.as_str() {
+        V1 => V1,
+        V1BETA1 => V1BETA1,
+        "" => return Err(Unanswerable("AdmissionReview has no apiVersion".into())),
+        other => {
+            return Err(Unanswerable(format!(
+                "unsupported apiVersion {other:?} (want {V1} or {V1BETA1})"
+            )));
+        }
+    };
+    if review.kind != "AdmissionReview" {
+        return Err(Unanswerable(format!(
+            "kind is {:?}, not AdmissionReview",
+            review.kind
+        )));
+    }
+    let req = review
+        .request
+        .ok_or_else(|| Unanswerable("AdmissionReview has no request".into()))?;
+    if req.uid.is_empty() {
+        return Err(Unanswerable("AdmissionReview request has no uid".into()));
+    }
+    let action = classify(&req);
+    Ok(Parsed {
+        api_version,
+        uid: req.uid,
+        operation: req.operation,
+        namespace: req.namespace,
+        name: req.name,
+        username: req.user_info.username,
+        dry_run: req.dry_run.unwrap_or(false),
+        action,
+    })
+}
+
+/// After a parse error: is there still a uid to answer, so the API server gets a review back?
+fn salvage(body: &[u8], err: &serde_json::Error) -> Unanswerable {
+    Unanswerable(match serde_json::from_slice::<serde_json::Value>(body) {
+        Err(_) => format!("body is not valid JSON: {err}"),
+        Ok(v) if !v.is_object() => "body is not a JSON object".into(),
+        Ok(_) => format!("malformed AdmissionReview: {err}"),
+    })
+}
+
+fn classify(req: &Request<'_>) -> Action {
+    if !req.kind.group.is_empty() {
+        return Action::Skip("not a core/v1 object");
+    }
+    let is_pod = matches!(req.kind.kind.as_str(), "Pod" | "EphemeralContainers");
+    match (req.sub_resource.as_str(), req.operation.as_str()) {
+        ("", "CREATE") if is_pod => {}
+        ("", "UPDATE") if is_pod => {}
+        ("ephemeralcontainers", "UPDATE") if is_pod => {}
+        ("", "CREATE" | "UPDATE") => return Action::Skip("not a pod"),
+        ("", _) => return Action::Skip("operation not evaluated"),
+        _ => return Action::Skip("pod subresource not evaluated"),
+    }
+    let object = match read_object(req.object, "object") {
+        Ok(o) => o,
+        Err(e) => return Action::Invalid(e),
+    };
+    let spec = match object.pod_spec() {
+        Ok(s) => s,
+        Err(e) => return Action::Invalid(format!("object: {e}")),
+    };
+    if req.operation == "UPDATE" {
+        let old = match read_object(req.old_object, "oldObject")
+            .and_then(|o| o.pod_spec().map_err(|e| format!("oldObject: {e}")))
+        {
+            Ok(s) => s,
+            Err(e) => return Action::Invalid(e),
+        };
+        if !images_changed(&old, &spec) {
+            return Action::Skip("update changes no image and adds no container");
+        }
+    }
+    Action::Evaluate {
+        kind: object.kind,
+        spec,
+    }
+}
+
+fn read_object(raw: Option<&RawValue>, field: &str) -> Result<Object, String> {
+    let raw = raw.ok_or_else(|| format!("request has no {field}"))?;
+    serde_json::from_str(raw.get()).map_err(|e| format!("{field} is not a valid pod: {e}"))
+}
+
+/// True when `new` has a container that `old` lacks, or a container whose image differs.
+pub fn images_changed(old: &PodSpec, new: &PodSpec) -> bool {
+    let find = |kind: ContainerKind, c: &Container| {
+        old.all()
+            .find(|(k, o)| *k == kind && o.name == c.name)
+            .map(|(_, o)| o.image.as_str())
+    };
+    new.all()
+        .any(|(kind, c)| find(kind, c) != Some(c.image.as_str()))
+}
+
+/// An AdmissionReview answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewResponse {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub response: Response,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    pub uid: String,
+    pub allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub audit_annotations: BTreeMap<&'static str, String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl ReviewResponse {
+    fn new(req: &Parsed, allowed: bool) -> Self {
+        Self {
+            api_version: req.api_version,
+            kind: "AdmissionReview",
+            response: Response {
+                uid: req.uid.clone(),
+                allowed,
+                status: None,
+                warnings: Vec::new(),
+                audit_annotations: BTreeMap::new(),
+            },
+        }
+    }
+
+    /// Allowed without evaluation.
+    pub fn allow(req: &Parsed) -> Self {
+        Self::new(req, true)
+    }
+
+    /// Denied because the object itself is malformed (HTTP-style code 400).
+    pub fn invalid(req: &Parsed, message: &str) -> Self {
+        let mut r = Self::new(req, false);
+        r.response.status = Some(Status {
+            code: 400,
+            reason: "BadRequest",
+            message: format!("fipsgate cannot read the object: {message}"),
+        });
+        r.response
+            .audit_annotations
+            .insert("error", message.to_string());
+        r
+    }
+
+    /// The engine's decision, as the API server expects it.
+    pub fn from_decision(req: &Parsed, d: Decision) -> Self {
+        let mut r = Self::new(req, d.allowed());
+        if !d.allowed() {
+            r.response.status = Some(Status {
+                code: 403,
+                reason: "Forbidden",
+                message: d.message.unwrap_or_default(),
+            });
+        }
+        r.response.warnings = d.warnings;
+        r.response.audit_annotations = d.audit_annotations;
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn review(request: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(
+            &serde_json::json!({"apiVersion": V1, "kind": "AdmissionReview", "request": request}),
+        )
+        .unwrap()
+    }
+
+    fn pod(images: &[(&str, &str)]) -> serde_json::Value {
+        let containers: Vec<_> = images
+            .iter()
+            .map(|(n, i)| serde_json::json!({"name": n, "image": i}))
+            .collect();
+        serde_json::json!({"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "p"}, "spec": {"containers": containers}})
+    }
+
+    fn action(request: serde_json::Value) -> Action {
+        parse(&review(request)).unwrap().action
+    }
+
+    #[test]
+    fn routing() {
+        let base = |op: &str, sub: &str, kind: &str, group: &str| serde_json::json!({"uid": "u", "operation": op, "subResource": sub, "kind": {"group": group, "version": "v1", "kind": kind}, "object": pod(&[("a", "nginx")]), "oldObject": pod(&[("a", "nginx")])});
+        assert!(matches!(
+            action(base("CREATE", "", "Pod", "")),
+            Action::Evaluate { .. }
+        ));
+        assert!(matches!(
+            action(base("UPDATE", "", "Pod", "")),
+            Action::Skip(_)
+        ));
+        assert!(matches!(
+            action(base("DELETE", "", "Pod", "")),
+            Action::Skip(_)
+        ));
+        assert!(matches!(
+            action(base("CREATE", "", "Service", "")),
+            Action::Skip("not a pod")
+        ));
+        assert!(matches!(
+            action(base("CREATE", "", "Deployment", "apps")),
+            Action::Skip(_)
+        ));
+        assert!(matches!(
+            action(base("UPDATE", "status", "Pod", "")),
+            Action::Skip(_)
+        ));
+        assert!(matches!(
+            action(base("CREATE", "exec", "PodExecOptions", "")),
+            Action::Skip(_)
+        ));
+        let mut upd = base("UPDATE", "", "Pod", "");
+        upd["object"] = pod(&[("a", "nginx:2")]);
+        assert!(matches!(action(upd.clone()), Action::Evaluate { .. }));
+        upd["object"] = pod(&[("a", "nginx"), ("b", "nginx")]);
+        assert!(matches!(action(upd), Action::Evaluate { .. }));
+        let mut bad = base("CREATE", "", "Pod", "");
+        bad["object"] = serde_json::json!({"kind": "Pod", "spec": {"containers": "nope"}});
+        assert!(matches!(action(bad), Action::Invalid(_)));
+        let mut none = base("CREATE", "", "Pod", "");
+        none.as_object_mut().unwrap().remove("object");
+        assert!(matches!(action(none), Action::Invalid(m) if m == "request has no object"));
+    }
+
+    #[test]
+    fn unanswerable() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"not json", "not valid JSON"),
+            (b"[1]", "not a JSON object"),
+            (br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#, "no request"),
+            (br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE"}}"#, "no uid"),
+            (br#"{"apiVersion":"admission.k8s.io/v2","kind":"AdmissionReview","request":{"uid":"x"}}"#, "unsupported apiVersion"),
+            (br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod","request":{"uid":"x"}}"#, "not AdmissionReview"),
+            (br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":5}}"#, "malformed AdmissionReview"),
+        ];
+        for (body, want) in cases {
+            let e = parse(body).unwrap_err();
+            assert!(e.0.contains(want), "{}: {e}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn captured_reviews() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/admission-reviews/"
+        );
+        let read = |f: &str| std::fs::read(format!("{dir}{f}")).unwrap();
+        let p = parse(&read("pod-create-init-and-containers.json")).unwrap();
+        assert_eq!(p.uid, "beda5770-d7a3-4fc3-8492-1b2de81a3b26");
+        let Action::Evaluate { spec, .. } = p.action else {
+            panic!()
+        };
+        assert_eq!(spec.len(), 3);
+        let p = parse(&read("pod-update-image-changed.json")).unwrap();
+        assert!(matches!(p.action, Action::Evaluate { .. }));
+        let p = parse(&read("pod-ephemeralcontainers-v1.20-shape.json")).unwrap();
+        let Action::Evaluate { spec, .. } = p.action else {
+            panic!()
+        };
+        assert_eq!(spec.ephemeral_containers[0].image, "busybox:1.36");
+        assert!(parse(&read("pod-create-dry-run.json")).unwrap().dry_run);
+        assert!(matches!(
+            parse(&read("namespace-create.json")).unwrap().action,
+            Action::Skip(_)
+        ));
+    }
+}
+
+/// Parses a Go duration as the API server writes it in `?timeout=` (`5s`, `1m30s`, `250ms`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("invalid duration {s:?} (e.g. 5s, 250ms, 1m30s)");
+    if s.is_empty() || s.len() > 32 {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let value: f64 = rest[..n].parse().map_err(|_| bad())?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..u] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += value * scale;
+        rest = &rest[u..];
+    }
+    std::time::Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn go_durations() {
+        let ok = [
+            ("5s", 5000),
+            ("250ms", 250),
+            ("1m30s", 90_000),
+            ("1.5s", 1500),
+            ("0s", 0),
+        ];
+        for (s, ms) in ok {
+            assert_eq!(parse_duration(s).unwrap(), Duration::from_millis(ms), "{s}");
+        }
+        for s in ["", "5", "s", "5x", "-1s", "1e9h"] {
+            assert!(parse_duration(s).is_err(), "{s}");
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Prometheus metrics. Label values come from small fixed sets: never a pod, namespace or image.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub operation: Operation,
+    pub decision: DecisionLabel,
+    /// `enforce`, or `dry-run` under the global dry-run switch.
+    pub mode: RunMode,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Operation {
+    CREATE,
+    UPDATE,
+    DELETE,
+    CONNECT,
+    other,
+}
+
+impl Operation {
+    pub fn from_request(op: &str) -> Self {
+        match op {
+            "CREATE" => Self::CREATE,
+            "UPDATE" => Self::UPDATE,
+            "DELETE" => Self::DELETE,
+            "CONNECT" => Self::CONNECT,
+            _ => Self::other,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum DecisionLabel {
+    allow,
+    deny,
+    would_deny,
+    exempt,
+    skip,
+    invalid,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum RunMode {
+    enforce,
+    dry_run,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ViolationLabels {
+    pub mode: ModeLabel,
+    pub level: LevelLabel,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum ModeLabel {
+    enforce,
+    warn,
+    audit,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum LevelLabel {
+    strict,
+    baseline,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: &'static str,
+}
+
+/// Every metric fipsgate exports.
+#[derive(Clone)]
+pub struct Metrics {
+    pub requests: Family<RequestLabels, Counter>,
+    pub duration: Histogram,
+    pub violations: Family<ViolationLabels, Counter>,
+    pub exemptions: Family<KindLabel, Counter>,
+    pub errors: Family<KindLabel, Counter>,
+    pub ready: Gauge,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            requests: Family::default(),
+            duration: Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
+            violations: Family::default(),
+            exemptions: Family::default(),
+            errors: Family::default(),
+            ready: Gauge::default(),
+        };
+        registry.register(
+            "fipsgate_admission_requests",
+            "Admission requests by operation, decision and mode",
+            m.requests.clone(),
+        );
+        registry.register(
+            "fipsgate_admission_duration_seconds",
+            "Time to answer an admission request",
+            m.duration.clone(),
+        );
+        registry.register(
+            "fipsgate_violations",
+            "Containers violating a policy level, by mode and level",
+            m.violations.clone(),
+        );
+        registry.register(
+            "fipsgate_exemptions",
+            "Exempted requests or images, by kind (namespace, user, image)",
+            m.exemptions.clone(),
+        );
+        registry.register(
+            "fipsgate_errors",
+            "Errors by kind (bad_request, invalid_object, timeout, namespace_lookup, tls_reload)",
+            m.errors.clone(),
+        );
+        registry.register(
+            "fipsgate_ready",
+            "1 when the webhook is ready to serve",
+            m.ready.clone(),
+        );
+        m
+    }
+
+    /// Counts an error of a fixed kind.
+    pub fn error(&self, kind: &'static str) {
+        self.errors.get_or_create(&KindLabel { kind }).inc();
+    }
+}

@@ -1,0 +1,322 @@
+//! `POST /validate`: reads the review, looks up what the decision needs within the request's
+//! deadline, asks the engine, answers. Every input gets an AdmissionReview or a JSON 4xx.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tracing::field::Empty;
+
+use crate::admission::{self, Action, Parsed, ReviewResponse};
+use crate::attestation::{AttestationResult, AttestationSource};
+use crate::decision::{self, Exemption, Outcome, Resolution, Rules, Subject};
+use crate::metrics::{
+    DecisionLabel, KindLabel, LevelLabel, Metrics, ModeLabel, Operation, RequestLabels, RunMode,
+    ViolationLabels,
+};
+use crate::namespaces::NamespaceStore;
+use crate::policy::{Level, Mode};
+use crate::reference::ImageRef;
+
+/// The API server's default webhook timeout, used when a request carries none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The reason given when look-ups outlive the request's budget.
+pub const TIMEOUT_REASON: &str = "attestation lookup timed out";
+
+/// What the admission handler needs.
+pub struct AppState {
+    pub rules: Rules,
+    pub source: Arc<dyn AttestationSource>,
+    pub namespaces: Arc<NamespaceStore>,
+    pub metrics: Metrics,
+}
+
+#[derive(Deserialize)]
+pub struct ValidateQuery {
+    timeout: Option<String>,
+}
+
+/// How long fipsgate may work on a request that allows `timeout`: the answer must reach the
+/// API server before it gives up, so the budget ends well before (a fifth, at least 250 ms).
+pub fn budget(timeout: Duration) -> Duration {
+    let timeout = timeout.clamp(Duration::from_secs(1), Duration::from_secs(30));
+    timeout
+        .saturating_sub((timeout / 5).max(Duration::from_millis(250)))
+        .max(Duration::from_millis(100))
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+fn review_response(r: &ReviewResponse) -> Response {
+    match serde_json::to_vec(r) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        // Serialising plain strings and maps cannot fail; answer something valid regardless.
+        Err(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// The handler for `POST /validate`.
+pub async fn validate(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ValidateQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let span = tracing::info_span!(
+        "admission",
+        uid = Empty,
+        namespace = Empty,
+        name = Empty,
+        operation = Empty,
+        decision = Empty,
+        duration_ms = Empty,
+    );
+    let _enter = span.enter();
+    let response = handle(&state, query, &headers, body, started, &span).await;
+    let elapsed = started.elapsed();
+    state.metrics.duration.observe(elapsed.as_secs_f64());
+    span.record("duration_ms", elapsed.as_secs_f64() * 1e3);
+    response
+}
+
+async fn handle(
+    state: &AppState,
+    query: Result<Query<ValidateQuery>, QueryRejection>,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    started: Instant,
+    span: &tracing::Span,
+) -> Response {
+    let bad = |status: StatusCode, msg: String| {
+        state.metrics.error("bad_request");
+        span.record("decision", "bad-request");
+        tracing::warn!(reason = %msg, "rejected request");
+        json_error(status, &msg)
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return bad(e.status(), format!("cannot read body: {}", e.body_text())),
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.split(';').next().map(str::trim) != Some("application/json") {
+        return bad(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("content type must be application/json, got {content_type:?}"),
+        );
+    }
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return bad(StatusCode::BAD_REQUEST, format!("query: {}", e.body_text())),
+    };
+    let timeout = match query.timeout.as_deref() {
+        None => DEFAULT_TIMEOUT,
+        Some(t) => match admission::parse_duration(t) {
+            Ok(d) => d,
+            Err(e) => return bad(StatusCode::BAD_REQUEST, format!("timeout: {e}")),
+        },
+    };
+    let deadline = tokio::time::Instant::from_std(started + budget(timeout));
+    let req = match admission::parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad(StatusCode::BAD_REQUEST, e.0),
+    };
+    span.record("uid", req.uid.as_str());
+    span.record("namespace", req.namespace.as_str());
+    span.record("name", req.name.as_str());
+    span.record("operation", req.operation.as_str());
+
+    let (response, label) = match &req.action {
+        Action::Skip(why) => {
+            tracing::debug!(reason = why, "allowed without evaluation");
+            (ReviewResponse::allow(&req), DecisionLabel::skip)
+        }
+        Action::Invalid(msg) => {
+            state.metrics.error("invalid_object");
+            tracing::warn!(reason = %msg, "object cannot be read; denied");
+            (ReviewResponse::invalid(&req, msg), DecisionLabel::invalid)
+        }
+        Action::Evaluate { kind, spec } => evaluate(state, &req, kind, spec, deadline).await,
+    };
+    span.record("decision", label_str(label));
+    let mode = if state.rules.dry_run {
+        RunMode::dry_run
+    } else {
+        RunMode::enforce
+    };
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            operation: Operation::from_request(&req.operation),
+            decision: label,
+            mode,
+        })
+        .inc();
+    match label {
+        DecisionLabel::deny | DecisionLabel::would_deny | DecisionLabel::invalid => {
+            tracing::info!(dry_run = req.dry_run, "admission decided")
+        }
+        _ => tracing::debug!(dry_run = req.dry_run, "admission decided"),
+    }
+    review_response(&response)
+}
+
+async fn evaluate(
+    state: &AppState,
+    req: &Parsed,
+    kind: &str,
+    spec: &crate::workload::PodSpec,
+    deadline: tokio::time::Instant,
+) -> (ReviewResponse, DecisionLabel) {
+    let rules = &state.rules;
+    let exempt = rules.exemption(&req.namespace, &req.username);
+    let policy_lookup = tokio::time::timeout_at(deadline, state.namespaces.policy(&req.namespace));
+    let (policy, ns_error) = match policy_lookup.await {
+        Ok((p, _, err)) => (p, err),
+        Err(_) => (
+            Arc::new(crate::policy::NamespacePolicy::defaults(&rules.defaults)),
+            Some("namespace lookup timed out".into()),
+        ),
+    };
+    let mut timed_out = 0;
+    let resolutions: Vec<Resolution> = if exempt.is_some() {
+        Vec::new()
+    } else {
+        let lookups = spec
+            .all()
+            .map(|(_, c)| resolve(rules, &*state.source, &c.image, deadline));
+        let out = futures::future::join_all(lookups).await;
+        timed_out = out.iter().filter(|(_, t)| *t).count();
+        out.into_iter().map(|(r, _)| r).collect()
+    };
+    let subject = Subject {
+        kind,
+        namespace: &req.namespace,
+        name: &req.name,
+        username: &req.username,
+        enforceable: true,
+    };
+    let today = jiff::tz::Offset::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .date();
+    let mut d = decision::evaluate(rules, &subject, spec, &resolutions, &policy, today);
+
+    let mut errors = Vec::new();
+    if let Some(e) = ns_error {
+        state.metrics.error("namespace_lookup");
+        tracing::warn!(error = %e, "namespace policy unavailable; defaults applied");
+        d.warnings.push(format!(
+            "namespace policy unavailable, defaults applied: {e}"
+        ));
+        errors.push(e);
+    }
+    if timed_out > 0 {
+        state.metrics.error("timeout");
+        tracing::warn!(images = timed_out, "attestation look-ups timed out");
+        errors.push(format!("{TIMEOUT_REASON} for {timed_out} image(s)"));
+    }
+    if !errors.is_empty() {
+        let entry = d.audit_annotations.entry("error").or_default();
+        for e in errors {
+            if !entry.is_empty() {
+                entry.push_str("; ");
+            }
+            entry.push_str(&e);
+        }
+    }
+    record_metrics(&state.metrics, &d);
+    let label = match (d.exemption, d.outcome) {
+        (Some(Exemption::Namespace | Exemption::User), _) => DecisionLabel::exempt,
+        (_, Outcome::Allow) => DecisionLabel::allow,
+        (_, Outcome::Deny) => DecisionLabel::deny,
+        (_, Outcome::WouldDeny) => DecisionLabel::would_deny,
+    };
+    (ReviewResponse::from_decision(req, d), label)
+}
+
+/// Resolves one image before `deadline`; the flag says it timed out.
+async fn resolve(
+    rules: &Rules,
+    source: &dyn AttestationSource,
+    image: &str,
+    deadline: tokio::time::Instant,
+) -> (Resolution, bool) {
+    let r = match ImageRef::parse(image) {
+        Err(e) => return (Resolution::Invalid(e), false),
+        Ok(r) if rules.image_exempt(&r) => return (Resolution::Exempt, false),
+        Ok(r) => r,
+    };
+    match tokio::time::timeout_at(deadline, source.attest(&r)).await {
+        Ok(result) => (Resolution::Result(result), false),
+        Err(_) => (
+            Resolution::Result(AttestationResult::unknown(TIMEOUT_REASON)),
+            true,
+        ),
+    }
+}
+
+fn record_metrics(m: &Metrics, d: &decision::Decision) {
+    for &(mode, level, n) in &d.violations {
+        let level = match level {
+            Level::Strict => LevelLabel::strict,
+            Level::Baseline => LevelLabel::baseline,
+            Level::Off => continue,
+        };
+        if n == 0 {
+            continue;
+        }
+        let mode = match mode {
+            Mode::Enforce => ModeLabel::enforce,
+            Mode::Warn => ModeLabel::warn,
+            Mode::Audit => ModeLabel::audit,
+        };
+        m.violations
+            .get_or_create(&ViolationLabels { mode, level })
+            .inc_by(n as u64);
+    }
+    if let Some(e) = d.exemption {
+        m.exemptions
+            .get_or_create(&KindLabel { kind: e.as_str() })
+            .inc();
+    }
+}
+
+fn label_str(l: DecisionLabel) -> &'static str {
+    match l {
+        DecisionLabel::allow => "allow",
+        DecisionLabel::deny => "deny",
+        DecisionLabel::would_deny => "would-deny",
+        DecisionLabel::exempt => "exempt",
+        DecisionLabel::skip => "skip",
+        DecisionLabel::invalid => "invalid",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_ends_before_the_timeout() {
+        let cases = [(1, 750), (5, 4000), (10, 8000), (30, 24000), (60, 24000)];
+        for (secs, ms) in cases {
+            assert_eq!(
+                budget(Duration::from_secs(secs)),
+                Duration::from_millis(ms),
+                "{secs}s"
+            );
+        }
+        assert_eq!(budget(Duration::ZERO), Duration::from_millis(750));
+    }
+}
