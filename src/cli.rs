@@ -28,6 +28,25 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the effective component catalogue.
     Catalog(CatalogArgs),
+    /// Write a CA and a serving certificate for the webhook; prints the base64 caBundle.
+    Certs(CertsArgs),
+}
+
+/// `fipsgate certs`
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// Directory for ca.crt, ca.key, tls.crt and tls.key (created 0700; keys 0600).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Extra DNS names or IP addresses for the serving certificate (repeatable).
+    #[arg(long = "host")]
+    pub hosts: Vec<String>,
+    /// Keep the CA in --out and issue a new serving certificate from it.
+    #[arg(long)]
+    pub renew: bool,
+    /// Validity of the serving certificate in days (the CA gets ten times as long).
+    #[arg(long, default_value_t = 365)]
+    pub days: i64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -112,6 +131,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => crate::server::run(args).map(|()| ExitCode::SUCCESS),
         Command::Check(args) => run_check(args),
         Command::Catalog(args) => run_catalog(args).map(|()| ExitCode::SUCCESS),
+        Command::Certs(args) => run_certs(args).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
         eprintln!("fipsgate: {e:#}");
@@ -224,6 +244,41 @@ fn run_catalog(args: CatalogArgs) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+fn run_certs(args: CertsArgs) -> anyhow::Result<()> {
+    use crate::certs;
+    let mut hosts = vec![
+        certs::SERVICE_HOST.to_string(),
+        "fipsgate.fipsgate-system.svc.cluster.local".to_string(),
+    ];
+    hosts.extend(args.hosts);
+    let ca = if args.renew {
+        let read = |name: &str| {
+            let p = args.out.join(name);
+            std::fs::read_to_string(&p).with_context(|| format!("--renew needs {}", p.display()))
+        };
+        Some((read(certs::CA_CERT)?, read(certs::CA_KEY)?))
+    } else {
+        None
+    };
+    let bundle = certs::generate(
+        &hosts,
+        ca.as_ref().map(|(c, k)| (c.as_str(), k.as_str())),
+        args.days,
+    )?;
+    certs::write(&args.out, &bundle)?;
+    use base64::Engine as _;
+    println!(
+        "{}",
+        base64::engine::general_purpose::STANDARD.encode(bundle.ca_cert.as_bytes())
+    );
+    eprintln!(
+        "wrote {}/{{ca.crt,ca.key,tls.crt,tls.key}} for {}",
+        args.out.display(),
+        hosts.join(", ")
+    );
     Ok(())
 }
 

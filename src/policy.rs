@@ -184,7 +184,8 @@ mod tests {
     #[test]
     fn labels_table() {
         let d = Levels::default();
-        let cases: &[(&[(&str, &str)], Levels, usize)] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], Levels, usize);
+        let cases: &[Case] = &[
             (&[], d, 0),
             (
                 &[("fipsgate.io/enforce", "strict")],

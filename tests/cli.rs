@@ -1,0 +1,482 @@
+//! The `fipsgate` binary as a user runs it: `check`, `catalog`, `certs` and `serve`.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn fipsgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fipsgate"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `check --output json` of one manifest: (exit code, verdict per container image).
+fn verdicts(path: &str, extra: &[&str]) -> (i32, Vec<(String, String, String)>) {
+    let p = manifest(path);
+    let mut args = vec!["check", "-f", p.to_str().unwrap(), "-o", "json"];
+    args.extend(extra);
+    let out = fipsgate(&args);
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
+    let mut v = Vec::new();
+    for r in reports.as_array().unwrap() {
+        for f in r["findings"].as_array().unwrap() {
+            v.push((
+                f["image"].as_str().unwrap().to_string(),
+                f["status"].as_str().unwrap_or("-").to_string(),
+                f["evidence"].as_str().unwrap_or("-").to_string(),
+            ));
+        }
+    }
+    (out.status.code().unwrap(), v)
+}
+
+#[test]
+fn captured_objects_get_the_verdicts_of_the_source_document() {
+    let strict = ["--enforce", "strict"];
+    let (code, v) = verdicts("pod-create-init-and-containers.json", &strict);
+    assert_eq!(code, 1);
+    assert_eq!(
+        v,
+        [
+            ("busybox:1.36", "none", "none"),
+            ("us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4", "full", "repository"),
+            ("gcr.io/spectro-images-fips/coredns@sha256:0c6f4f7e8d4b1b2a3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3", "full", "repository"),
+        ]
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    );
+    let (code, v) = verdicts("pod-update-image-changed.json", &strict);
+    assert_eq!(code, 1);
+    assert_eq!(
+        v[2],
+        (
+            "registry.k8s.io/coredns/coredns:v1.11.1".into(),
+            "none".into(),
+            "none".into()
+        )
+    );
+    for f in [
+        "deployment-create.json",
+        "pod-create-by-replicaset-controller.json",
+        "pod-create-dry-run.json",
+        "replicaset-create-by-controller.json",
+    ] {
+        let (code, v) = verdicts(f, &strict);
+        assert_eq!(code, 1, "{f}");
+        assert!(
+            v.iter()
+                .all(|(img, s, _)| img.starts_with("nginx") && s == "none"),
+            "{f}: {v:?}"
+        );
+    }
+    let (code, v) = verdicts("daemonset-create-init-and-containers.json", &strict);
+    assert_eq!(code, 0);
+    assert!(
+        v.iter().all(|(_, s, e)| s == "full" && e == "repository"),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn look_alikes_are_not_compliant() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lookalikes.yaml");
+    let images = [
+        "docker.io/palette-images-fips/kube-apiserver:v1",
+        "evil.example.com/us-docker.pkg.dev/palette-images-fips/kube-apiserver:v1",
+        "us-docker.pkg.dev/palette-images-fips-evil/kube-apiserver:v1",
+        "us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver-proxy:v1",
+        "gcr.io/spectro-images-fips/corednsx:v1",
+        "gcr.io/spectro-images/coredns:v1",
+    ];
+    let containers: String = images
+        .iter()
+        .enumerate()
+        .map(|(i, img)| format!("  - {{name: c{i}, image: \"{img}\"}}\n"))
+        .collect();
+    std::fs::write(
+        &path,
+        format!("kind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n{containers}"),
+    )
+    .unwrap();
+    let (code, v) = verdicts(path.to_str().unwrap(), &["--enforce", "strict"]);
+    assert_eq!(code, 1);
+    assert_eq!(v.len(), images.len());
+    assert!(v.iter().all(|(_, s, _)| s == "none"), "{v:?}");
+}
+
+#[test]
+fn table_output_levels_labels_and_stdin() {
+    let p = manifest("pod-create-init-and-containers.json");
+    let out = fipsgate(&[
+        "check",
+        "-f",
+        p.to_str().unwrap(),
+        "--namespace-labels",
+        "fipsgate.io/enforce=off,fipsgate.io/warn=strict",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let header = text.lines().next().unwrap();
+    assert_eq!(
+        header.split_whitespace().collect::<Vec<_>>(),
+        [
+            "OBJECT",
+            "CONTAINER",
+            "IMAGE",
+            "COMPONENT",
+            "STATUS",
+            "EVIDENCE",
+            "VERDICT"
+        ]
+    );
+    assert!(text.contains("Pod/mixed  init (init)"), "{text}");
+    assert!(text.contains("warned"), "{text}");
+    assert!(
+        text.contains("warning: Pod/mixed: [strict] init container \"init\" (busybox:1.36)"),
+        "{text}"
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fipsgate"))
+        .args(["check", "-f", "-", "--enforce", "strict"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"apiVersion: v1\nkind: List\nitems:\n- kind: CronJob\n  metadata: {name: nightly}\n  spec: {jobTemplate: {spec: {template: {spec: {containers: [{name: j, image: busybox}]}}}}}\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("CronJob/nightly"));
+    assert!(
+        stdout(&out)
+            .contains("denied: <stdin>:1: CronJob \"nightly\" violates the strict FIPS policy"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn directories_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.yaml"), "kind: Pod\nmetadata: {name: a, namespace: tools}\nspec: {containers: [{name: c, image: nginx}]}\n").unwrap();
+    std::fs::write(dir.path().join("b.json"), r#"{"kind":"Pod","metadata":{"name":"b"},"spec":{"containers":[{"name":"c","image":"nginx"}]}}"#).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+    let conf_dir = tempfile::tempdir().unwrap();
+    let config = conf_dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "exemptions: {namespaces: [tools]}\ndefaults: {enforce: strict}\n",
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = fipsgate(&[
+        "check",
+        "-f",
+        d,
+        "--config",
+        config.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reports[0]["findings"][0]["verdict"], "exempt");
+    assert_eq!(reports[1]["outcome"], "deny");
+    std::fs::write(
+        &config,
+        "exemptions: {namespaces: [tools], namespace: [x]}\n",
+    )
+    .unwrap();
+    let out = fipsgate(&["check", "-f", d, "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("config.yaml:1:")
+            && err.contains("exemptions.namespace")
+            && err.contains("unknown field"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_input_exits_2_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let big = vec![b'#'; 17 * 1024 * 1024];
+    let cases = [
+        (
+            write("bad.yaml", b"kind: Pod\nspec:\n  containers: [\n"),
+            "bad.yaml:3: invalid YAML",
+        ),
+        (
+            write("svc.yaml", b"kind: Pod\nspec: {}\n---\nkind: Service\n"),
+            "svc.yaml:4: unsupported kind \"Service\"",
+        ),
+        (
+            write("empty.yaml", b""),
+            "empty.yaml: no Kubernetes objects found",
+        ),
+        (
+            write("big.yaml", &big),
+            "big.yaml: input is larger than 16 MiB",
+        ),
+        (write("bin.yaml", b"\xff\xfe\x00"), "bin.yaml: not UTF-8"),
+        (
+            dir.path()
+                .join("missing.yaml")
+                .to_str()
+                .unwrap()
+                .to_string(),
+            "missing.yaml: No such file",
+        ),
+    ];
+    for (path, want) in cases {
+        let out = fipsgate(&["check", "-f", &path]);
+        assert_eq!(out.status.code(), Some(2), "{path}");
+        let err = stderr(&out);
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    let out = fipsgate(&[
+        "check",
+        "-f",
+        &write(
+            "mixed.yaml",
+            b"kind: Service\n---\nkind: Pod\nspec: {containers: [{name: a, image: nginx}]}\n",
+        ),
+        "--ignore-unsupported",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn catalog_prints_every_format() {
+    let out = fipsgate(&["catalog"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(
+        text.contains("longhorn-manager")
+            && text.contains("partial")
+            && text.contains("(host only)"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&fipsgate(&["catalog", "-o", "json"]).stdout).unwrap();
+    assert_eq!(
+        json["registries"][0],
+        "us-docker.pkg.dev/palette-images-fips"
+    );
+    assert!(json["components"].as_array().unwrap().len() >= 40);
+    let yaml = stdout(&fipsgate(&["catalog", "-o", "yaml"]));
+    // The printed YAML is itself a valid user catalogue.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cat.yaml"), &yaml).unwrap();
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        format!(
+            "catalog: {{includeDefault: false, files: [{}]}}\n",
+            dir.path().join("cat.yaml").display()
+        ),
+    )
+    .unwrap();
+    let again = fipsgate(&[
+        "catalog",
+        "-o",
+        "json",
+        "--config",
+        dir.path().join("config.yaml").to_str().unwrap(),
+    ]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&again.stdout).unwrap(),
+        json
+    );
+    // A broken user catalogue stops with file, line and reason.
+    std::fs::write(
+        dir.path().join("cat.yaml"),
+        "components:\n  - id: x\n    name: X\n    category: kernel\n    status: full\n",
+    )
+    .unwrap();
+    let bad = fipsgate(&[
+        "catalog",
+        "--config",
+        dir.path().join("config.yaml").to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("cat.yaml:4:"), "{}", stderr(&bad));
+}
+
+#[test]
+fn certs_writes_a_usable_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("c");
+    let out = fipsgate(&[
+        "certs",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--host",
+        "127.0.0.1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    use base64::Engine as _;
+    let ca = base64::engine::general_purpose::STANDARD
+        .decode(stdout(&out).trim())
+        .unwrap();
+    assert_eq!(ca, std::fs::read(out_dir.join("ca.crt")).unwrap());
+    let renewed = fipsgate(&["certs", "--out", out_dir.to_str().unwrap(), "--renew"]);
+    assert!(renewed.status.success());
+    assert_eq!(stdout(&renewed), stdout(&out));
+}
+
+/// Starts `fipsgate serve` and returns it with its webhook and admin addresses.
+#[allow(clippy::zombie_processes)] // the caller waits for it; a failed start fails the test
+fn serve(extra: &[&str], certs: &Certs) -> (std::process::Child, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fipsgate"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--dev",
+        ])
+        .args([
+            "--tls-cert",
+            certs.path("tls.crt").to_str().unwrap(),
+            "--tls-key",
+            certs.path("tls.key").to_str().unwrap(),
+        ])
+        .args(extra)
+        .current_dir(certs.dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "server did not start");
+        let line = lines.next().unwrap().unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["message"] == "fipsgate serving" {
+            let (l, a) = (
+                v["listen"].as_str().unwrap().to_string(),
+                v["admin"].as_str().unwrap().to_string(),
+            );
+            std::thread::spawn(move || for _ in lines {});
+            return (child, l, a);
+        }
+    }
+}
+
+#[tokio::test]
+async fn serve_stops_gracefully_on_sigterm() {
+    let certs = Certs::new();
+    let (mut child, listen, admin) = serve(&["--shutdown-delay", "1s"], &certs);
+    let port = listen.rsplit(':').next().unwrap();
+    let c = client(&certs.ca_pem(), HttpVersion::H2);
+    let url = format!("https://localhost:{port}/validate?timeout=5s");
+    let (status, _, r) = post(&c, &url, fixture("pod-create-dry-run.json")).await;
+    assert_eq!(
+        (status.as_u16(), &r["response"]["allowed"]),
+        (200, &serde_json::json!(false))
+    );
+    assert_eq!(
+        reqwest::get(format!("http://{admin}/readyz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Not ready any more, but still answering during the shutdown delay.
+    assert_eq!(
+        reqwest::get(format!("http://{admin}/readyz"))
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    let (status, _, _) = post(&c, &url, fixture("pod-create-dry-run.json")).await;
+    assert_eq!(status.as_u16(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn serve_fails_fast_on_a_bad_certificate_pair() {
+    let certs = Certs::new();
+    let other = Certs::new();
+    let out = fipsgate(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--dev",
+        "--tls-cert",
+        certs.path("tls.crt").to_str().unwrap(),
+        "--tls-key",
+        other.path("tls.key").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("do not form a usable pair"),
+        "{}",
+        stderr(&out)
+    );
+    let out = fipsgate(&[
+        "serve",
+        "--tls-cert",
+        "/nonexistent.crt",
+        "--tls-key",
+        "/nonexistent.key",
+        "--dev",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("/nonexistent.crt"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,209 @@
+//! Shared helpers: certificates, an in-process server on 127.0.0.1:0, real HTTPS clients.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fipsgate::attestation::AttestationSource;
+use fipsgate::catalog::Catalog;
+use fipsgate::config::Config;
+use fipsgate::decision::Rules;
+use fipsgate::namespaces::{Labels, NamespaceStore};
+use fipsgate::server::{self, CertPaths, Running, Settings};
+
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/admission-reviews/{name}")).unwrap()
+}
+
+pub fn fixture_json(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&fixture(name)).unwrap()
+}
+
+/// A CA and a serving certificate for localhost in a temporary directory.
+pub struct Certs {
+    pub dir: tempfile::TempDir,
+}
+
+impl Certs {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let b = fipsgate::certs::generate(&hosts(), None, 1).unwrap();
+        fipsgate::certs::write(dir.path(), &b).unwrap();
+        Self { dir }
+    }
+
+    /// Issues a new serving pair from the same CA, replacing the files atomically.
+    pub fn rotate(&self) {
+        let ca = std::fs::read_to_string(self.path("ca.crt")).unwrap();
+        let key = std::fs::read_to_string(self.path("ca.key")).unwrap();
+        let b = fipsgate::certs::generate(&hosts(), Some((&ca, &key)), 1).unwrap();
+        fipsgate::certs::write(self.dir.path(), &b).unwrap();
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn paths(&self) -> CertPaths {
+        CertPaths {
+            cert: self.path("tls.crt"),
+            key: self.path("tls.key"),
+        }
+    }
+
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.path("ca.crt")).unwrap()
+    }
+}
+
+fn hosts() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into()]
+}
+
+/// A running in-process server and what it was started with.
+pub struct TestServer {
+    pub running: Running,
+    pub certs: Certs,
+    pub namespaces: Arc<NamespaceStore>,
+}
+
+pub struct Options {
+    pub config: Config,
+    pub source: Option<Arc<dyn AttestationSource>>,
+    pub max_body_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub shutdown_delay: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            config: Config::default(),
+            source: None,
+            max_body_bytes: 8 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(2),
+            drain_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::ZERO,
+        }
+    }
+}
+
+pub fn install_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+impl TestServer {
+    pub async fn start(opts: Options) -> Self {
+        install_provider();
+        let certs = Certs::new();
+        let rules = Rules::new(&opts.config).unwrap();
+        let namespaces = Arc::new(NamespaceStore::standalone(opts.config.defaults));
+        let source = opts.source.unwrap_or_else(|| Arc::new(Catalog::embedded()));
+        let running = server::start(Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen: "127.0.0.1:0".parse().unwrap(),
+            tls: certs.paths(),
+            cert_reload_interval: Duration::from_millis(100),
+            rules,
+            source,
+            namespaces: namespaces.clone(),
+            max_body_bytes: opts.max_body_bytes,
+            header_read_timeout: opts.header_read_timeout,
+            shutdown_delay: opts.shutdown_delay,
+            drain_timeout: opts.drain_timeout,
+        })
+        .await
+        .unwrap();
+        Self {
+            running,
+            certs,
+            namespaces,
+        }
+    }
+
+    /// Sets a namespace's labels through the interface the cluster watch feeds.
+    pub fn label(&self, namespace: &str, labels: &[(&str, &str)]) {
+        let l: Labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.namespaces.apply(namespace, &l);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.running.addr.port())
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.running.admin_addr.port())
+    }
+
+    pub fn client(&self, version: HttpVersion) -> reqwest::Client {
+        client(&self.certs.ca_pem(), version)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpVersion {
+    H1,
+    H2,
+}
+
+/// A real HTTPS client trusting `ca_pem`, speaking only the given HTTP version.
+pub fn client(ca_pem: &[u8], version: HttpVersion) -> reqwest::Client {
+    install_provider();
+    let ca = reqwest::Certificate::from_pem(ca_pem).unwrap();
+    let b = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .timeout(Duration::from_secs(10));
+    let b = match version {
+        HttpVersion::H1 => b.http1_only(),
+        HttpVersion::H2 => b.http2_prior_knowledge(),
+    };
+    b.build().unwrap()
+}
+
+/// Posts a review; returns the HTTP status and the JSON body.
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: Vec<u8>,
+) -> (reqwest::StatusCode, reqwest::Version, serde_json::Value) {
+    let resp = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let version = resp.version();
+    let json = resp.json().await.unwrap();
+    (status, version, json)
+}
+
+/// The request's object made into a pod with these `(container, image)` pairs.
+pub fn pod_review(uid: &str, namespace: &str, images: &[(&str, &str)]) -> serde_json::Value {
+    let mut review = fixture_json("pod-create-init-and-containers.json");
+    let containers: Vec<_> = images
+        .iter()
+        .map(|(n, i)| serde_json::json!({"name": n, "image": i}))
+        .collect();
+    review["request"]["uid"] = uid.into();
+    review["request"]["namespace"] = namespace.into();
+    review["request"]["object"]["spec"]["initContainers"] = serde_json::json!([]);
+    review["request"]["object"]["spec"]["containers"] = containers.into();
+    review
+}
+
+pub fn bytes(v: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap()
+}
+
+pub fn manifest(name: &str) -> PathBuf {
+    Path::new(FIXTURES).join("manifests").join(name)
+}
