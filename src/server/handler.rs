@@ -10,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use tracing::Instrument as _;
 use tracing::field::Empty;
 
 use crate::admission::{self, Action, Parsed, ReviewResponse};
@@ -73,17 +74,27 @@ pub async fn validate(
     let span = tracing::info_span!(
         "admission",
         uid = Empty,
+        dry_run = Empty,
         namespace = Empty,
-        name = Empty,
+        object = Empty,
         operation = Empty,
         decision = Empty,
         duration_ms = Empty,
     );
-    let _enter = span.enter();
-    let response = handle(&state, query, &headers, body, started, &span).await;
+    let (response, notable) = handle(&state, query, &headers, body, started, &span)
+        .instrument(span.clone())
+        .await;
     let elapsed = started.elapsed();
     state.metrics.duration.observe(elapsed.as_secs_f64());
     span.record("duration_ms", elapsed.as_secs_f64() * 1e3);
+    // One line per request: denials and errors at info, the rest at debug (the hot path).
+    span.in_scope(|| {
+        if notable {
+            tracing::info!("admission request");
+        } else {
+            tracing::debug!("admission request");
+        }
+    });
     response
 }
 
@@ -94,12 +105,12 @@ async fn handle(
     body: Result<Bytes, BytesRejection>,
     started: Instant,
     span: &tracing::Span,
-) -> Response {
+) -> (Response, bool) {
     let bad = |status: StatusCode, msg: String| {
         state.metrics.error("bad_request");
         span.record("decision", "bad-request");
         tracing::warn!(reason = %msg, "rejected request");
-        json_error(status, &msg)
+        (json_error(status, &msg), true)
     };
     let body = match body {
         Ok(b) => b,
@@ -133,8 +144,9 @@ async fn handle(
     };
     span.record("uid", req.uid.as_str());
     span.record("namespace", req.namespace.as_str());
-    span.record("name", req.name.as_str());
+    span.record("object", req.name.as_str());
     span.record("operation", req.operation.as_str());
+    span.record("dry_run", req.dry_run);
 
     let (response, label) = match &req.action {
         Action::Skip(why) => {
@@ -163,13 +175,11 @@ async fn handle(
             mode,
         })
         .inc();
-    match label {
-        DecisionLabel::deny | DecisionLabel::would_deny | DecisionLabel::invalid => {
-            tracing::info!(dry_run = req.dry_run, "admission decided")
-        }
-        _ => tracing::debug!(dry_run = req.dry_run, "admission decided"),
-    }
-    review_response(&response)
+    let notable = matches!(
+        label,
+        DecisionLabel::deny | DecisionLabel::would_deny | DecisionLabel::invalid
+    );
+    (review_response(&response), notable)
 }
 
 async fn evaluate(
