@@ -67,8 +67,10 @@ pub struct AttestationResult {
     component: Option<Arc<Component>>,
     status: Status,
     evidence: Evidence,
-    /// Why the status is `unknown`, when it is.
+    /// Why the status is `unknown`, or why stronger evidence was not found.
     problem: Option<Arc<str>>,
+    /// Modules and exceptions stated by a signed attestation, when there is one.
+    attested: Option<Arc<(Vec<CryptoModule>, Vec<String>)>>,
 }
 
 impl AttestationResult {
@@ -79,7 +81,46 @@ impl AttestationResult {
             component: Some(component),
             evidence,
             problem: None,
+            attested: None,
         }
+    }
+
+    /// The image is this component by a signed attestation stating these modules and
+    /// exceptions: the catalogue's status, refined by what was attested (exceptions turn a
+    /// `full` component `partial`).
+    pub fn attested(
+        component: Arc<Component>,
+        modules: Vec<CryptoModule>,
+        exceptions: Vec<String>,
+    ) -> Self {
+        let mut status = component.status;
+        let mut all = component.exceptions.clone();
+        for e in exceptions {
+            if !all.contains(&e) {
+                all.push(e);
+            }
+        }
+        if status == Status::Full && !all.is_empty() {
+            status = Status::Partial;
+        }
+        let modules = if modules.is_empty() {
+            component.modules.clone()
+        } else {
+            modules
+        };
+        Self {
+            status,
+            component: Some(component),
+            evidence: Evidence::Attestation,
+            problem: None,
+            attested: Some(Arc::new((modules, all))),
+        }
+    }
+
+    /// The same result with a note on why stronger evidence is missing.
+    pub fn with_problem(mut self, problem: impl Into<Arc<str>>) -> Self {
+        self.problem = Some(problem.into());
+        self
     }
 
     /// The image is no component of the catalogue.
@@ -89,6 +130,7 @@ impl AttestationResult {
             status: Status::None,
             evidence: Evidence::None,
             problem: None,
+            attested: None,
         }
     }
 
@@ -99,11 +141,17 @@ impl AttestationResult {
             status: Status::Unknown,
             evidence: Evidence::None,
             problem: Some(reason.into()),
+            attested: None,
         }
     }
 
     pub fn component(&self) -> Option<&Component> {
         self.component.as_deref()
+    }
+
+    /// The component, shared.
+    pub fn component_arc(&self) -> Option<Arc<Component>> {
+        self.component.clone()
     }
 
     pub fn status(&self) -> Status {
@@ -116,15 +164,23 @@ impl AttestationResult {
 
     /// The crypto modules the image is built with.
     pub fn modules(&self) -> &[CryptoModule] {
-        self.component.as_deref().map_or(&[], |c| &c.modules)
+        match (&self.attested, self.component.as_deref()) {
+            (Some(a), _) => &a.0,
+            (None, Some(c)) => &c.modules,
+            (None, None) => &[],
+        }
     }
 
     /// Parts of the image that are not FIPS-compliant.
     pub fn exceptions(&self) -> &[String] {
-        self.component.as_deref().map_or(&[], |c| &c.exceptions)
+        match (&self.attested, self.component.as_deref()) {
+            (Some(a), _) => &a.1,
+            (None, Some(c)) => &c.exceptions,
+            (None, None) => &[],
+        }
     }
 
-    /// Why the status is unknown.
+    /// Why the status is unknown, or why stronger evidence was not found.
     pub fn problem(&self) -> Option<&str> {
         self.problem.as_deref()
     }
@@ -133,13 +189,29 @@ impl AttestationResult {
 /// A boxed future, so sources can be used behind `dyn`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// Where an image is being admitted: what a source may need to reach its registry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LookupContext {
+    pub namespace: String,
+    /// The pod's `imagePullSecrets` names.
+    pub pull_secrets: Vec<String>,
+}
+
 /// Turns an image reference into an attestation result.
 pub trait AttestationSource: Send + Sync {
-    fn attest<'a>(&'a self, image: &'a ImageRef) -> BoxFuture<'a, AttestationResult>;
+    fn attest<'a>(
+        &'a self,
+        image: &'a ImageRef,
+        ctx: &'a LookupContext,
+    ) -> BoxFuture<'a, AttestationResult>;
 }
 
 impl AttestationSource for Catalog {
-    fn attest<'a>(&'a self, image: &'a ImageRef) -> BoxFuture<'a, AttestationResult> {
+    fn attest<'a>(
+        &'a self,
+        image: &'a ImageRef,
+        _ctx: &'a LookupContext,
+    ) -> BoxFuture<'a, AttestationResult> {
         Box::pin(std::future::ready(self.lookup(image)))
     }
 }

@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::attestation::Evidence;
 use crate::policy::Levels;
+use crate::resolver::{CacheSettings, SourceKind};
 use crate::yaml::{self, YamlError};
 
 /// The whole configuration; every key is optional.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Config {
     /// Levels for namespaces without fipsgate labels.
@@ -22,6 +23,112 @@ pub struct Config {
     /// What an image whose look-up failed or timed out meets.
     pub on_lookup_failure: LookupFailure,
     pub catalog: CatalogConfig,
+    /// Where attestation results come from, first match wins.
+    pub sources: Vec<SourceKind>,
+    pub attestations: AttestationsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            defaults: Levels::default(),
+            dry_run: false,
+            exemptions: Exemptions::default(),
+            evidence: EvidenceConfig::default(),
+            certificates: CertificatesConfig::default(),
+            on_lookup_failure: LookupFailure::default(),
+            catalog: CatalogConfig::default(),
+            sources: vec![
+                SourceKind::Attestations,
+                SourceKind::Pins,
+                SourceKind::Patterns,
+            ],
+            attestations: AttestationsConfig::default(),
+        }
+    }
+}
+
+/// Signed attestations from OCI registries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AttestationsConfig {
+    /// Off by default: the registry is only asked when this is on and keys are given.
+    pub enabled: bool,
+    /// PEM public keys (ECDSA P-256 as cosign makes them, or Ed25519).
+    pub keys: Vec<PathBuf>,
+    pub predicate_types: Vec<String>,
+    /// `host[:port]`s spoken to over plain HTTP (tests, air-gapped mirrors; never by default).
+    pub insecure_registries: Vec<String>,
+    /// A mounted Docker `config.json` with registry credentials.
+    pub docker_config: Option<PathBuf>,
+    /// Read the pod's `imagePullSecrets` through the Kubernetes API (needs `get` on secrets).
+    pub pull_secrets: bool,
+    /// Bound of each registry call (the admission deadline bounds them all).
+    pub call_timeout: String,
+    pub cache: AttestationCacheConfig,
+}
+
+impl Default for AttestationsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            keys: Vec::new(),
+            predicate_types: vec![
+                crate::dsse::FIPSGATE_PREDICATE.to_string(),
+                crate::dsse::DHI_PREDICATE.to_string(),
+            ],
+            insecure_registries: Vec::new(),
+            docker_config: None,
+            pull_secrets: false,
+            call_timeout: "3s".into(),
+            cache: AttestationCacheConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AttestationCacheConfig {
+    pub max_entries: u64,
+    /// Lifetime of a verified attestation result.
+    pub result_ttl: String,
+    /// Lifetime of a tag → digest resolution.
+    pub resolution_ttl: String,
+    /// Lifetime of "no attestation" and rejected results.
+    pub negative_ttl: String,
+    /// Lifetime of a registry error (never a verdict).
+    pub error_ttl: String,
+}
+
+impl Default for AttestationCacheConfig {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            result_ttl: "10m".into(),
+            resolution_ttl: "1m".into(),
+            negative_ttl: "30s".into(),
+            error_ttl: "5s".into(),
+        }
+    }
+}
+
+impl AttestationsConfig {
+    /// The per-call timeout and cache settings, parsed.
+    pub fn durations(&self) -> Result<(std::time::Duration, CacheSettings), String> {
+        let d = |key: &str, v: &str| {
+            crate::admission::parse_duration(v).map_err(|e| format!("attestations.{key}: {e}"))
+        };
+        Ok((
+            d("callTimeout", &self.call_timeout)?,
+            CacheSettings {
+                max_entries: self.cache.max_entries,
+                result_ttl: d("cache.resultTtl", &self.cache.result_ttl)?,
+                resolution_ttl: d("cache.resolutionTtl", &self.cache.resolution_ttl)?,
+                negative_ttl: d("cache.negativeTtl", &self.cache.negative_ttl)?,
+                error_ttl: d("cache.errorTtl", &self.cache.error_ttl)?,
+            },
+        ))
+    }
 }
 
 /// Requests that are allowed without evaluation, and always recorded.
@@ -129,6 +236,26 @@ impl Config {
                 origin: origin.into(),
                 reason: "evidence.minimum must be repository, digest or attestation".into(),
             });
+        }
+        let invalid = |reason: String| ConfigError::Invalid {
+            origin: origin.into(),
+            reason,
+        };
+        let mut seen = Vec::new();
+        for s in &config.sources {
+            if seen.contains(s) {
+                return Err(invalid(format!("sources: {s:?} is listed twice")));
+            }
+            seen.push(*s);
+        }
+        if config.sources.is_empty() {
+            return Err(invalid("sources: at least one source is needed".into()));
+        }
+        config.attestations.durations().map_err(invalid)?;
+        if config.attestations.enabled && config.attestations.keys.is_empty() {
+            return Err(invalid(
+                "attestations.enabled needs at least one public key in attestations.keys".into(),
+            ));
         }
         Ok(config)
     }

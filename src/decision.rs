@@ -473,8 +473,9 @@ fn violation(
         Status::Partial | Status::Full => {}
     }
     if r.evidence() < rules.minimum_evidence {
+        let why = r.problem().map(|p| format!(" ({p})")).unwrap_or_default();
         return Some(format!(
-            "is matched by {} only; {} evidence is required",
+            "is matched by {} only; {} evidence is required{why}",
             r.evidence(),
             rules.minimum_evidence
         ));
@@ -506,7 +507,10 @@ fn reason_of(res: &Resolution) -> String {
                 "has an unknown FIPS status: {}",
                 r.problem().unwrap_or("look-up failed")
             ),
-            Status::None => "is not a FIPS-compliant component".into(),
+            Status::None => match r.problem() {
+                Some(p) => format!("is not a FIPS-compliant component ({p})"),
+                None => "is not a FIPS-compliant component".into(),
+            },
             s => format!("is {s}"),
         },
     }
@@ -567,6 +571,7 @@ mod tests {
             init_containers: mk("init", init),
             containers: mk("c", main),
             ephemeral_containers: mk("debug", eph),
+            ..PodSpec::default()
         }
     }
 

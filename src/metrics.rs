@@ -81,6 +81,19 @@ pub struct KindLabel {
     pub kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// `resolution` (tag → digest) or `result` (attestations of a digest).
+    pub cache: &'static str,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LookupLabels {
+    pub source: &'static str,
+    pub outcome: &'static str,
+}
+
 /// Every metric fipsgate exports.
 #[derive(Clone)]
 pub struct Metrics {
@@ -90,6 +103,9 @@ pub struct Metrics {
     pub exemptions: Family<KindLabel, Counter>,
     pub errors: Family<KindLabel, Counter>,
     pub ready: Gauge,
+    pub cache_requests: Family<CacheLabels, Counter>,
+    pub lookups: Family<LookupLabels, Counter>,
+    pub lookup_duration: Histogram,
 }
 
 impl Metrics {
@@ -105,6 +121,11 @@ impl Metrics {
             exemptions: Family::default(),
             errors: Family::default(),
             ready: Gauge::default(),
+            cache_requests: Family::default(),
+            lookups: Family::default(),
+            lookup_duration: Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
         };
         registry.register(
             "fipsgate_admission_requests",
@@ -136,7 +157,29 @@ impl Metrics {
             "1 when the webhook is ready to serve",
             m.ready.clone(),
         );
+        registry.register(
+            "fipsgate_attestation_cache_requests",
+            "Attestation cache look-ups by cache and result (hit, miss)",
+            m.cache_requests.clone(),
+        );
+        registry.register(
+            "fipsgate_attestation_lookups",
+            "Registry look-ups by source and outcome",
+            m.lookups.clone(),
+        );
+        registry.register(
+            "fipsgate_attestation_lookup_duration_seconds",
+            "Time spent on registry look-ups",
+            m.lookup_duration.clone(),
+        );
         m
+    }
+
+    /// Metrics and the registry that exports them.
+    pub fn new() -> (Self, Registry) {
+        let mut registry = Registry::default();
+        let m = Self::register(&mut registry);
+        (m, registry)
     }
 
     /// Counts an error of a fixed kind.

@@ -43,6 +43,15 @@ pub struct PodSpec {
     pub containers: Vec<Container>,
     #[serde(deserialize_with = "null_as_empty")]
     pub ephemeral_containers: Vec<Container>,
+    #[serde(deserialize_with = "null_as_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+}
+
+/// `{name: ...}`, as in `imagePullSecrets`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct LocalObjectReference {
+    #[serde(default)]
+    pub name: String,
 }
 
 impl PodSpec {

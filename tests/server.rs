@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use fipsgate::attestation::{AttestationResult, AttestationSource, BoxFuture};
+use fipsgate::attestation::{AttestationResult, AttestationSource, BoxFuture, LookupContext};
 use fipsgate::catalog::Catalog;
 use fipsgate::config::{Config, HistoricalAction};
 use fipsgate::reference::ImageRef;
@@ -400,7 +400,11 @@ struct Slow {
 }
 
 impl AttestationSource for Slow {
-    fn attest<'a>(&'a self, image: &'a ImageRef) -> BoxFuture<'a, AttestationResult> {
+    fn attest<'a>(
+        &'a self,
+        image: &'a ImageRef,
+        _: &'a LookupContext,
+    ) -> BoxFuture<'a, AttestationResult> {
         Box::pin(async move {
             self.calls.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(self.delay).await;

@@ -274,9 +274,23 @@ impl Catalog {
 
     /// Resolves an image: a pinned digest first, then repository patterns (through mirrors).
     pub fn lookup(&self, image: &ImageRef) -> AttestationResult {
-        if let Some(&idx) = image.digest().and_then(|d| self.digests.get(d.as_str())) {
-            return AttestationResult::matched(self.components[idx].clone(), Evidence::Digest);
-        }
+        image
+            .digest()
+            .and_then(|d| self.pinned(d.as_str()))
+            .unwrap_or_else(|| self.lookup_patterns(image))
+    }
+
+    /// The component a digest is pinned to.
+    pub fn pinned(&self, digest: &str) -> Option<AttestationResult> {
+        let &idx = self.digests.get(digest)?;
+        Some(AttestationResult::matched(
+            self.components[idx].clone(),
+            Evidence::Digest,
+        ))
+    }
+
+    /// Matches the repository name against the patterns, through the mirrors.
+    pub fn lookup_patterns(&self, image: &ImageRef) -> AttestationResult {
         let name = image.name();
         let found = self.match_name(&name).or_else(|| {
             self.mirrors.iter().find_map(|(mirror, original)| {

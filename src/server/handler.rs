@@ -14,7 +14,7 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 
 use crate::admission::{self, Action, Parsed, ReviewResponse};
-use crate::attestation::{AttestationResult, AttestationSource};
+use crate::attestation::{AttestationResult, AttestationSource, LookupContext};
 use crate::decision::{self, Exemption, Outcome, Resolution, Rules, Subject};
 use crate::metrics::{
     DecisionLabel, KindLabel, LevelLabel, Metrics, ModeLabel, Operation, RequestLabels, RunMode,
@@ -203,9 +203,17 @@ async fn evaluate(
     let resolutions: Vec<Resolution> = if exempt.is_some() {
         Vec::new()
     } else {
+        let ctx = LookupContext {
+            namespace: req.namespace.clone(),
+            pull_secrets: spec
+                .image_pull_secrets
+                .iter()
+                .map(|s| s.name.clone())
+                .collect(),
+        };
         let lookups = spec
             .all()
-            .map(|(_, c)| resolve(rules, &*state.source, &c.image, deadline));
+            .map(|(_, c)| resolve(rules, &*state.source, &c.image, &ctx, deadline));
         let out = futures::future::join_all(lookups).await;
         timed_out = out.iter().filter(|(_, t)| *t).count();
         out.into_iter().map(|(r, _)| r).collect()
@@ -260,6 +268,7 @@ async fn resolve(
     rules: &Rules,
     source: &dyn AttestationSource,
     image: &str,
+    ctx: &LookupContext,
     deadline: tokio::time::Instant,
 ) -> (Resolution, bool) {
     let r = match ImageRef::parse(image) {
@@ -267,7 +276,7 @@ async fn resolve(
         Ok(r) if rules.image_exempt(&r) => return (Resolution::Exempt, false),
         Ok(r) => r,
     };
-    match tokio::time::timeout_at(deadline, source.attest(&r)).await {
+    match tokio::time::timeout_at(deadline, source.attest(&r, ctx)).await {
         Ok(result) => (Resolution::Result(result), false),
         Err(_) => (
             Resolution::Result(AttestationResult::unknown(TIMEOUT_REASON)),

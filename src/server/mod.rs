@@ -96,6 +96,8 @@ pub struct Settings {
     pub header_read_timeout: Duration,
     pub shutdown_delay: Duration,
     pub drain_timeout: Duration,
+    /// Metrics, and the registry `/metrics` exports them from.
+    pub metrics: (Metrics, Arc<Registry>),
 }
 
 /// A started server.
@@ -138,8 +140,7 @@ pub async fn start(s: Settings) -> anyhow::Result<Running> {
     let tls_config = tls::server_config(cert.clone(), provider)?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
 
-    let mut registry = Registry::default();
-    let metrics = Metrics::register(&mut registry);
+    let (metrics, registry) = s.metrics;
     let listener = TcpListener::bind(s.listen)
         .await
         .with_context(|| format!("cannot listen on {}", s.listen))?;
@@ -158,7 +159,7 @@ pub async fn start(s: Settings) -> anyhow::Result<Running> {
     });
     let app = router(state, s.max_body_bytes);
     let admin_app = admin::router(admin::AdminState {
-        registry: Arc::new(registry),
+        registry,
         namespaces: s.namespaces,
         draining: draining.clone(),
         metrics: metrics.clone(),
@@ -298,11 +299,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = crate::cli::load_config(args.config.as_ref())?;
     config.dry_run |= args.dry_run;
     let rules = Rules::new(&config).context("exemptions.images")?;
-    let catalog = crate::cli::load_catalog(&config)?;
+    let catalog = Arc::new(crate::cli::load_catalog(&config)?);
     tracing::info!(
         components = catalog.components().len(),
         dry_run = rules.dry_run,
         defaults = %rules.defaults.summary(),
+        attestations = config.attestations.enabled,
         "catalogue and policy loaded"
     );
     let tls = if args.dev {
@@ -326,9 +328,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             key: args.tls_key.clone().context("--tls-key is required")?,
         }
     };
-    let (namespaces, watch_task) = if args.dev {
+    let (namespaces, watch_task, kube) = if args.dev {
         tracing::warn!("development mode: no cluster; namespace labels fall back to the defaults");
-        (Arc::new(NamespaceStore::standalone(config.defaults)), None)
+        (
+            Arc::new(NamespaceStore::standalone(config.defaults)),
+            None,
+            None,
+        )
     } else {
         let client = kube::Client::try_default()
             .await
@@ -337,21 +343,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             config.defaults,
             Some(crate::namespaces::kube_fetch(client.clone())),
         ));
-        let task = tokio::spawn(crate::namespaces::watch(client, store.clone()));
-        (store, Some(task))
+        let task = tokio::spawn(crate::namespaces::watch(client.clone(), store.clone()));
+        (store, Some(task), Some(client))
     };
+    let (metrics, registry) = Metrics::new();
+    let source = crate::resolver::Resolver::from_config(&config, catalog, metrics.clone(), kube)
+        .map_err(|e| anyhow::anyhow!("attestations: {e}"))?;
     let running = start(Settings {
         listen: args.listen,
         admin_listen: args.admin_listen,
         tls,
         cert_reload_interval: args.cert_reload_interval,
         rules,
-        source: Arc::new(catalog),
+        source: Arc::new(source),
         namespaces,
         max_body_bytes: args.max_body_bytes,
         header_read_timeout: args.header_read_timeout,
         shutdown_delay: args.shutdown_delay,
         drain_timeout: args.drain_timeout,
+        metrics: (metrics, Arc::new(registry)),
     })
     .await?;
     tracing::info!(listen = %running.addr, admin = %running.admin_addr, "fipsgate serving");

@@ -115,6 +115,10 @@ impl TestServer {
             header_read_timeout: opts.header_read_timeout,
             shutdown_delay: opts.shutdown_delay,
             drain_timeout: opts.drain_timeout,
+            metrics: {
+                let (m, r) = fipsgate::metrics::Metrics::new();
+                (m, Arc::new(r))
+            },
         })
         .await
         .unwrap();

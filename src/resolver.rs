@@ -1,0 +1,481 @@
+//! The attestation source chain: catalogue pins, signed registry attestations and catalogue
+//! repository patterns, in the configured order, with registry look-ups cached (moka) by
+//! digest and concurrent look-ups of one key coalesced into one fetch.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::attestation::{
+    AttestationResult, AttestationSource, BoxFuture, Evidence, LookupContext,
+};
+use crate::catalog::Catalog;
+use crate::dsse::{self, Attested, PublicKey};
+use crate::metrics::Metrics;
+use crate::reference::ImageRef;
+use crate::registry::{Credentials, Registry, Resolved, auth_for};
+
+/// One link of the chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Digests pinned in the catalogue.
+    Pins,
+    /// Signed attestations in the image's registry.
+    Attestations,
+    /// Catalogue repository patterns.
+    Patterns,
+}
+
+/// Reads image pull secrets (`kubernetes.io/dockerconfigjson`) of a namespace.
+pub trait PullSecrets: Send + Sync {
+    fn credentials<'a>(
+        &'a self,
+        namespace: &'a str,
+        names: &'a [String],
+    ) -> BoxFuture<'a, Result<Credentials, String>>;
+}
+
+/// Cache sizes and lifetimes.
+#[derive(Clone, Debug)]
+pub struct CacheSettings {
+    pub max_entries: u64,
+    pub result_ttl: Duration,
+    pub resolution_ttl: Duration,
+    pub negative_ttl: Duration,
+    pub error_ttl: Duration,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            result_ttl: Duration::from_secs(600),
+            resolution_ttl: Duration::from_secs(60),
+            negative_ttl: Duration::from_secs(30),
+            error_ttl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the registry says about one digest.
+#[derive(Clone, Debug)]
+enum Found {
+    Attested(Attested),
+    /// Envelopes were there, none acceptable: the first reason.
+    Rejected(String),
+    Missing,
+}
+
+/// A cached answer; `Err` is a look-up error (kept briefly, never a verdict).
+type Cached<T> = Result<T, Arc<str>>;
+
+struct Ttl {
+    positive: Duration,
+    negative: Duration,
+    error: Duration,
+}
+
+impl Ttl {
+    fn of(&self, kind: Option<bool>) -> Option<Duration> {
+        Some(match kind {
+            Some(true) => self.positive,
+            Some(false) => self.negative,
+            None => self.error,
+        })
+    }
+}
+
+impl moka::Expiry<String, Cached<Found>> for Ttl {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        v: &Cached<Found>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        self.of(match v {
+            Ok(Found::Attested(_)) => Some(true),
+            Ok(_) => Some(false),
+            Err(_) => None,
+        })
+    }
+}
+
+impl moka::Expiry<String, Cached<Option<Resolved>>> for Ttl {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        v: &Cached<Option<Resolved>>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        self.of(match v {
+            Ok(Some(_)) => Some(true),
+            Ok(None) => Some(false),
+            Err(_) => None,
+        })
+    }
+}
+
+/// Registry attestations with their caches.
+pub struct RegistryAttestations {
+    registry: Registry,
+    keys: Vec<PublicKey>,
+    accepted: Vec<String>,
+    mounted: Credentials,
+    pull_secrets: Option<Arc<dyn PullSecrets>>,
+    resolutions: moka::future::Cache<String, Cached<Option<Resolved>>>,
+    results: moka::future::Cache<String, Cached<Found>>,
+    metrics: Metrics,
+}
+
+impl RegistryAttestations {
+    pub fn new(
+        registry: Registry,
+        keys: Vec<PublicKey>,
+        accepted: Vec<String>,
+        mounted: Credentials,
+        pull_secrets: Option<Arc<dyn PullSecrets>>,
+        cache: &CacheSettings,
+        metrics: Metrics,
+    ) -> Self {
+        let ttl = |positive| Ttl {
+            positive,
+            negative: cache.negative_ttl,
+            error: cache.error_ttl,
+        };
+        Self {
+            registry,
+            keys,
+            accepted,
+            mounted,
+            pull_secrets,
+            resolutions: moka::future::Cache::builder()
+                .max_capacity(cache.max_entries)
+                .expire_after(ttl(cache.resolution_ttl))
+                .build(),
+            results: moka::future::Cache::builder()
+                .max_capacity(cache.max_entries)
+                .expire_after(ttl(cache.result_ttl))
+                .build(),
+            metrics,
+        }
+    }
+
+    async fn credentials(&self, ctx: &LookupContext) -> Credentials {
+        let Some(ps) = &self.pull_secrets else {
+            return Credentials::default();
+        };
+        if ctx.pull_secrets.is_empty() {
+            return Credentials::default();
+        }
+        match ps.credentials(&ctx.namespace, &ctx.pull_secrets).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.metrics.error("pull_secret");
+                tracing::warn!(error = %e, namespace = %ctx.namespace, "image pull secrets unreadable; trying without");
+                Credentials::default()
+            }
+        }
+    }
+
+    fn count_cache(&self, cache: &'static str, hit: bool) {
+        self.metrics
+            .cache_requests
+            .get_or_create(&crate::metrics::CacheLabels {
+                cache,
+                result: if hit { "hit" } else { "miss" },
+            })
+            .inc();
+    }
+
+    /// The digests `image` stands for, resolved once per reference and TTL.
+    async fn resolve(&self, image: &ImageRef, ctx: &LookupContext) -> Cached<Option<Resolved>> {
+        let key = image.to_string();
+        let entry = self
+            .resolutions
+            .entry(key)
+            .or_insert_with(async {
+                let creds = self.credentials(ctx).await;
+                let auth = auth_for(image.registry(), &creds, &self.mounted);
+                let started = Instant::now();
+                let r = self.registry.resolve(image, &auth).await;
+                self.record(
+                    "resolve",
+                    r.as_ref()
+                        .map(|o| if o.is_some() { "resolved" } else { "missing" }),
+                    started,
+                );
+                r.map_err(|e| Arc::from(e.to_string()))
+            })
+            .await;
+        self.count_cache("resolution", !entry.is_fresh());
+        entry.into_value()
+    }
+
+    /// The verdict of the registry's attestations for the image's digests.
+    async fn found(&self, image: &ImageRef, r: &Resolved, ctx: &LookupContext) -> Cached<Found> {
+        let key = format!("{}@{}", image.name(), r.digest);
+        let entry = self
+            .results
+            .entry(key)
+            .or_insert_with(async {
+                let creds = self.credentials(ctx).await;
+                let auth = auth_for(image.registry(), &creds, &self.mounted);
+                let started = Instant::now();
+                let mut rejected = None;
+                for digest in std::iter::once(&r.digest).chain(&r.platforms) {
+                    let envelopes = match self.registry.envelopes(image, digest, &auth).await {
+                        Ok(e) => e,
+                        Err(e) => {
+                            self.record("attestations", Err::<&str, _>(&e), started);
+                            return Err(Arc::from(e.to_string()));
+                        }
+                    };
+                    for env in envelopes {
+                        match dsse::verify(&env, digest, &self.keys, &self.accepted) {
+                            Ok(a) => {
+                                self.record("attestations", Ok::<_, ()>("attested"), started);
+                                return Ok(Found::Attested(a));
+                            }
+                            Err(reason) => {
+                                rejected.get_or_insert(reason.to_string());
+                            }
+                        }
+                    }
+                }
+                let outcome = if rejected.is_some() {
+                    "rejected"
+                } else {
+                    "missing"
+                };
+                self.record("attestations", Ok::<_, ()>(outcome), started);
+                Ok(rejected.map_or(Found::Missing, Found::Rejected))
+            })
+            .await;
+        self.count_cache("result", !entry.is_fresh());
+        entry.into_value()
+    }
+
+    fn record<E>(&self, source: &'static str, outcome: Result<&'static str, E>, started: Instant) {
+        self.metrics
+            .lookup_duration
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .lookups
+            .get_or_create(&crate::metrics::LookupLabels {
+                source,
+                outcome: outcome.unwrap_or("error"),
+            })
+            .inc();
+    }
+}
+
+/// The configured chain of sources over one catalogue.
+pub struct Resolver {
+    catalog: Arc<Catalog>,
+    order: Vec<SourceKind>,
+    minimum: Evidence,
+    registry: Option<RegistryAttestations>,
+}
+
+impl Resolver {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        order: Vec<SourceKind>,
+        minimum: Evidence,
+        registry: Option<RegistryAttestations>,
+    ) -> Self {
+        Self {
+            catalog,
+            order,
+            minimum,
+            registry,
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    async fn resolve_image(&self, image: &ImageRef, ctx: &LookupContext) -> AttestationResult {
+        let mut digest: Option<String> = image.digest().map(|d| d.to_string());
+        let mut problem: Option<String> = None;
+        let mut error: Option<String> = None;
+        for source in &self.order {
+            match source {
+                SourceKind::Pins => {
+                    let Some(d) = digest.as_deref() else { continue };
+                    if let Some(r) = self.catalog.pinned(d) {
+                        return self.finish(r, problem, error);
+                    }
+                }
+                SourceKind::Patterns => {
+                    let r = self.catalog.lookup_patterns(image);
+                    if r.component().is_some() {
+                        return self.finish(r, problem, error);
+                    }
+                }
+                SourceKind::Attestations => {
+                    let Some(reg) = &self.registry else { continue };
+                    let resolved = match reg.resolve(image, ctx).await {
+                        Ok(Some(r)) => r,
+                        Ok(None) => {
+                            problem = Some(format!("image {image} not found in its registry"));
+                            continue;
+                        }
+                        Err(e) => {
+                            error = Some(e.to_string());
+                            continue;
+                        }
+                    };
+                    digest.get_or_insert_with(|| resolved.digest.clone());
+                    match reg.found(image, &resolved, ctx).await {
+                        Ok(Found::Attested(a)) => return self.from_attestation(image, a),
+                        Ok(Found::Rejected(reason)) => problem = Some(reason),
+                        Ok(Found::Missing) => {
+                            problem = Some(format!("no FIPS attestation for {}", resolved.digest))
+                        }
+                        Err(e) => error = Some(e.to_string()),
+                    }
+                }
+            }
+        }
+        self.finish(AttestationResult::not_listed(), problem, error)
+    }
+
+    /// A registry error only matters when the evidence found without it is not enough.
+    fn finish(
+        &self,
+        r: AttestationResult,
+        problem: Option<String>,
+        error: Option<String>,
+    ) -> AttestationResult {
+        match (error, problem) {
+            (Some(e), _) if r.evidence() < self.minimum => {
+                AttestationResult::unknown(format!("attestation lookup failed: {e}"))
+            }
+            (Some(e), _) => r.with_problem(format!("attestation lookup failed: {e}")),
+            (None, Some(p)) => r.with_problem(p),
+            (None, None) => r,
+        }
+    }
+
+    fn from_attestation(&self, image: &ImageRef, a: Attested) -> AttestationResult {
+        let component = match &a.component {
+            Some(id) => self.catalog.get(id).cloned(),
+            None => self.catalog.lookup_patterns(image).component_arc(),
+        };
+        match component {
+            Some(c) => AttestationResult::attested(c, a.modules, a.exceptions),
+            None => AttestationResult::not_listed().with_problem(match a.component {
+                Some(id) => format!("attested component {id:?} is not in the catalogue"),
+                None => format!(
+                    "attested by {} but no catalogue component matches the image",
+                    a.predicate_type
+                ),
+            }),
+        }
+    }
+}
+
+impl Resolver {
+    /// Builds the chain the configuration asks for. Key files are read now: a bad key stops
+    /// start-up.
+    pub fn from_config(
+        config: &crate::config::Config,
+        catalog: Arc<Catalog>,
+        metrics: Metrics,
+        kube: Option<kube::Client>,
+    ) -> Result<Self, String> {
+        let a = &config.attestations;
+        let registry = if a.enabled {
+            let (call_timeout, cache) = a.durations()?;
+            let keys = a
+                .keys
+                .iter()
+                .map(|p| {
+                    let pem = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                    PublicKey::from_pem(&pem).map_err(|e| format!("{}: {e}", p.display()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mounted = match &a.docker_config {
+                Some(p) => {
+                    let json = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                    Credentials::from_docker_config(&json)
+                        .map_err(|e| format!("{}: {e}", p.display()))?
+                }
+                None => Credentials::default(),
+            };
+            let pull_secrets: Option<Arc<dyn PullSecrets>> = match (a.pull_secrets, kube) {
+                (true, Some(client)) => Some(Arc::new(KubePullSecrets { client })),
+                (true, None) => {
+                    tracing::warn!("attestations.pullSecrets needs a cluster; not reading them");
+                    None
+                }
+                (false, _) => None,
+            };
+            Some(RegistryAttestations::new(
+                Registry::new(&a.insecure_registries, call_timeout),
+                keys,
+                a.predicate_types.clone(),
+                mounted,
+                pull_secrets,
+                &cache,
+                metrics,
+            ))
+        } else {
+            None
+        };
+        Ok(Self::new(
+            catalog,
+            config.sources.clone(),
+            config.evidence.minimum,
+            registry,
+        ))
+    }
+}
+
+impl AttestationSource for Resolver {
+    fn attest<'a>(
+        &'a self,
+        image: &'a ImageRef,
+        ctx: &'a LookupContext,
+    ) -> BoxFuture<'a, AttestationResult> {
+        if self.registry.is_none() {
+            return Box::pin(std::future::ready(self.catalog.lookup(image)));
+        }
+        Box::pin(self.resolve_image(image, ctx))
+    }
+}
+
+/// Pull secrets read through the Kubernetes API (needs `get` on secrets).
+pub struct KubePullSecrets {
+    pub client: kube::Client,
+}
+
+impl PullSecrets for KubePullSecrets {
+    fn credentials<'a>(
+        &'a self,
+        namespace: &'a str,
+        names: &'a [String],
+    ) -> BoxFuture<'a, Result<Credentials, String>> {
+        Box::pin(async move {
+            let api: kube::Api<k8s_openapi::api::core::v1::Secret> =
+                kube::Api::namespaced(self.client.clone(), namespace);
+            let mut creds = Credentials::default();
+            for name in names {
+                let secret = api
+                    .get_opt(name)
+                    .await
+                    .map_err(|e| format!("secret {namespace}/{name}: {e}"))?;
+                let Some(secret) = secret else { continue };
+                if secret.type_.as_deref() != Some("kubernetes.io/dockerconfigjson") {
+                    continue;
+                }
+                if let Some(data) = secret.data.and_then(|mut d| d.remove(".dockerconfigjson")) {
+                    creds.merge(&Credentials::from_docker_config(&data.0)?);
+                }
+            }
+            Ok(creds)
+        })
+    }
+}
