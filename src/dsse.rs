@@ -255,7 +255,7 @@ pub fn verify(
     {
         return Err(Rejection::WrongSubject(digest.to_string()));
     }
-    if !accepted.iter().any(|a| *a == st.predicate_type) {
+    if !accepted.contains(&st.predicate_type) {
         return Err(Rejection::Predicate(st.predicate_type));
     }
     let (component, modules, exceptions) = match st.predicate_type.as_str() {

@@ -296,6 +296,14 @@ impl Resolver {
         &self.catalog
     }
 
+    /// Reads pull secrets through `p` (the Kubernetes API in production).
+    pub fn with_pull_secrets(mut self, p: Arc<dyn PullSecrets>) -> Self {
+        if let Some(r) = &mut self.registry {
+            r.pull_secrets = Some(p);
+        }
+        self
+    }
+
     async fn resolve_image(&self, image: &ImageRef, ctx: &LookupContext) -> AttestationResult {
         let mut digest: Option<String> = image.digest().map(|d| d.to_string());
         let mut problem: Option<String> = None;
@@ -329,7 +337,7 @@ impl Resolver {
                     };
                     digest.get_or_insert_with(|| resolved.digest.clone());
                     match reg.found(image, &resolved, ctx).await {
-                        Ok(Found::Attested(a)) => return self.from_attestation(image, a),
+                        Ok(Found::Attested(a)) => return self.attested_result(image, a),
                         Ok(Found::Rejected(reason)) => problem = Some(reason),
                         Ok(Found::Missing) => {
                             problem = Some(format!("no FIPS attestation for {}", resolved.digest))
@@ -359,7 +367,7 @@ impl Resolver {
         }
     }
 
-    fn from_attestation(&self, image: &ImageRef, a: Attested) -> AttestationResult {
+    fn attested_result(&self, image: &ImageRef, a: Attested) -> AttestationResult {
         let component = match &a.component {
             Some(id) => self.catalog.get(id).cloned(),
             None => self.catalog.lookup_patterns(image).component_arc(),

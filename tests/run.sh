@@ -5,4 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tests/e2e/lib/install.sh
+# A real OCI registry (CNCF Distribution 2.8) for the attestation tests.
+if ! command -v docker-registry >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry
+fi
 cargo test --locked -- --include-ignored

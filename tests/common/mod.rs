@@ -1,6 +1,8 @@
 //! Shared helpers: certificates, an in-process server on 127.0.0.1:0, real HTTPS clients.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +79,11 @@ pub struct Options {
     pub header_read_timeout: Duration,
     pub drain_timeout: Duration,
     pub shutdown_delay: Duration,
+    /// Metrics shared with the attestation source, when it has any.
+    pub metrics: Option<(
+        fipsgate::metrics::Metrics,
+        Arc<prometheus_client::registry::Registry>,
+    )>,
 }
 
 impl Default for Options {
@@ -88,6 +95,7 @@ impl Default for Options {
             header_read_timeout: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
+            metrics: None,
         }
     }
 }
@@ -115,10 +123,10 @@ impl TestServer {
             header_read_timeout: opts.header_read_timeout,
             shutdown_delay: opts.shutdown_delay,
             drain_timeout: opts.drain_timeout,
-            metrics: {
+            metrics: opts.metrics.unwrap_or_else(|| {
                 let (m, r) = fipsgate::metrics::Metrics::new();
                 (m, Arc::new(r))
-            },
+            }),
         })
         .await
         .unwrap();

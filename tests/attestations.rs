@@ -1,0 +1,474 @@
+//! Signed attestations from a real OCI registry (Debian's docker-registry, Distribution 2.8).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::registry::*;
+use common::*;
+use fipsgate::attestation::{AttestationSource, Evidence, LookupContext, Status};
+use fipsgate::catalog::Catalog;
+use fipsgate::config::Config;
+use fipsgate::dsse::{DHI_PREDICATE, FIPSGATE_PREDICATE};
+use fipsgate::reference::ImageRef;
+use fipsgate::registry::Credentials;
+use fipsgate::resolver::{PullSecrets, Resolver};
+
+const NEEDS: &str = "needs docker-registry (Debian package; tests/run.sh installs it)";
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    config: Config,
+}
+
+/// A configuration trusting `keys`, speaking plain HTTP to `registry`, requiring attestations.
+fn setup(registry: &TestRegistry, keys: &[&SigningKey]) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.evidence.minimum = Evidence::Attestation;
+    config.attestations.enabled = true;
+    config.attestations.insecure_registries = vec![registry.host.clone()];
+    config.attestations.call_timeout = "2s".into();
+    for (i, k) in keys.iter().enumerate() {
+        let p = dir.path().join(format!("key{i}.pub"));
+        std::fs::write(&p, k.public_pem()).unwrap();
+        config.attestations.keys.push(p);
+    }
+    Setup { _dir: dir, config }
+}
+
+fn resolver(s: &Setup, pull: Option<Arc<dyn PullSecrets>>) -> Resolver {
+    let (metrics, _) = fipsgate::metrics::Metrics::new();
+    let r = Resolver::from_config(&s.config, Arc::new(Catalog::embedded()), metrics, None).unwrap();
+    match pull {
+        None => r,
+        Some(p) => r.with_pull_secrets(p),
+    }
+}
+
+async fn attest(r: &Resolver, image: &str) -> fipsgate::attestation::AttestationResult {
+    let img = ImageRef::parse(image).unwrap();
+    r.attest(&img, &LookupContext::default()).await
+}
+
+#[tokio::test]
+#[ignore = "needs docker-registry (Debian package; tests/run.sh installs it)"]
+async fn signed_attestation_and_every_refusal() {
+    let _ = NEEDS;
+    let reg = TestRegistry::start(None);
+    let key = SigningKey::new();
+    let stranger = SigningKey::new();
+    let s = setup(&reg, &[&key]);
+    let r = resolver(&s, None);
+    let h = &reg.host;
+
+    // A correctly signed fipsgate attestation, found through a tag.
+    let good = reg.push_image("team/dns", "v1").await;
+    reg.push_attestation(
+        "team/dns",
+        &good,
+        &[key.envelope(&statement(
+            &good,
+            FIPSGATE_PREDICATE,
+            fips_predicate("coredns"),
+        ))],
+    )
+    .await;
+    let res = attest(&r, &format!("{h}/team/dns:v1")).await;
+    assert_eq!(
+        (res.status(), res.evidence()),
+        (Status::Full, Evidence::Attestation),
+        "{res:?}"
+    );
+    assert_eq!(res.component().unwrap().id, "coredns");
+    assert_eq!(res.modules()[0].certificate.as_deref(), Some("5247"));
+    // And by digest.
+    let res = attest(&r, &format!("{h}/team/dns@{good}")).await;
+    assert_eq!(res.evidence(), Evidence::Attestation);
+
+    // Each refusal, with its own reason.
+    let mut cases: Vec<(String, &str)> = Vec::new();
+    let d = reg.push_image("team/wrongkey", "v1").await;
+    reg.push_attestation(
+        "team/wrongkey",
+        &d,
+        &[stranger.envelope(&statement(
+            &d,
+            FIPSGATE_PREDICATE,
+            fips_predicate("coredns"),
+        ))],
+    )
+    .await;
+    cases.push((format!("{h}/team/wrongkey:v1"), "signature does not verify"));
+
+    let d = reg.push_image("team/tampered", "v1").await;
+    let mut env: serde_json::Value = serde_json::from_slice(&key.envelope(&statement(
+        &d,
+        FIPSGATE_PREDICATE,
+        fips_predicate("coredns"),
+    )))
+    .unwrap();
+    use base64::Engine as _;
+    env["payload"] = base64::engine::general_purpose::STANDARD
+        .encode(statement(&d, FIPSGATE_PREDICATE, fips_predicate("etcd")))
+        .into();
+    reg.push_attestation("team/tampered", &d, &[serde_json::to_vec(&env).unwrap()])
+        .await;
+    cases.push((format!("{h}/team/tampered:v1"), "signature does not verify"));
+
+    let d = reg.push_image("team/subject", "v1").await;
+    reg.push_attestation(
+        "team/subject",
+        &d,
+        &[key.envelope(&statement(
+            &good,
+            FIPSGATE_PREDICATE,
+            fips_predicate("coredns"),
+        ))],
+    )
+    .await;
+    cases.push((
+        format!("{h}/team/subject:v1"),
+        "subject does not match image digest",
+    ));
+
+    let d = reg.push_image("team/predicate", "v1").await;
+    reg.push_attestation(
+        "team/predicate",
+        &d,
+        &[key.envelope(&statement(
+            &d,
+            "https://slsa.dev/provenance/v1",
+            serde_json::json!({}),
+        ))],
+    )
+    .await;
+    cases.push((
+        format!("{h}/team/predicate:v1"),
+        "predicate type \"https://slsa.dev/provenance/v1\" is not accepted",
+    ));
+
+    let d = reg.push_image("team/outside", "v1").await;
+    reg.push_attestation(
+        "team/outside",
+        &d,
+        &[key.envelope(&statement(
+            &d,
+            FIPSGATE_PREDICATE,
+            fips_predicate("in-house-proxy"),
+        ))],
+    )
+    .await;
+    cases.push((
+        format!("{h}/team/outside:v1"),
+        "attested component \"in-house-proxy\" is not in the catalogue",
+    ));
+
+    let d = reg.push_image("team/missing", "v1").await;
+    cases.push((
+        format!("{h}/team/missing:v1"),
+        &*Box::leak(format!("no FIPS attestation for {d}").into_boxed_str()),
+    ));
+
+    let mut reasons = Vec::new();
+    for (image, want) in &cases {
+        let res = attest(&r, image).await;
+        assert_ne!(res.evidence(), Evidence::Attestation, "{image}");
+        let p = res.problem().unwrap_or_default().to_string();
+        assert!(p.contains(want), "{image}: {p}");
+        reasons.push(p);
+    }
+    // Wrong key and tampered payload read the same to the verifier; the rest all differ.
+    let distinct: std::collections::HashSet<_> = reasons.iter().collect();
+    assert_eq!(distinct.len(), reasons.len() - 1, "{reasons:?}");
+
+    // Under minimum evidence `attestation`, the engine denies with the reason.
+    let rules = fipsgate::decision::Rules::new(&s.config).unwrap();
+    let spec: fipsgate::workload::PodSpec =
+        serde_json::from_value(serde_json::json!({"containers": [
+        {"name": "ok", "image": format!("{h}/team/dns:v1")},
+        {"name": "bad", "image": format!("{h}/team/subject:v1")}]}))
+        .unwrap();
+    let mut res = Vec::new();
+    for (_, c) in spec.all() {
+        res.push(fipsgate::decision::Resolution::Result(
+            attest(&r, &c.image).await,
+        ));
+    }
+    let policy = fipsgate::policy::NamespacePolicy::from_labels(
+        [("fipsgate.io/enforce", "strict")],
+        &rules.defaults,
+    );
+    let subject = fipsgate::decision::Subject {
+        kind: "Pod",
+        namespace: "ns",
+        name: "p",
+        username: "u",
+        enforceable: true,
+    };
+    let d = fipsgate::decision::evaluate(
+        &rules,
+        &subject,
+        &spec,
+        &res,
+        &policy,
+        jiff::civil::date(2026, 11, 26),
+    );
+    let msg = d.message.unwrap();
+    assert!(
+        msg.contains("(1 of 2 containers)") && msg.contains("subject does not match"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs docker-registry (Debian package; tests/run.sh installs it)"]
+async fn multi_arch_dhi_and_mirrored_names() {
+    let reg = TestRegistry::start(None);
+    let key = SigningKey::new();
+    let mut s = setup(&reg, &[&key]);
+    // DHI attestations name no component: the catalogue decides which one the image is.
+    let dir = tempfile::tempdir().unwrap();
+    let cat = dir.path().join("cat.yaml");
+    std::fs::write(&cat, format!("components:\n  - {{id: dhi-nginx, name: DHI nginx, category: auxiliary, images: [\"{}/dhi/**\"], status: full}}\n", reg.host)).unwrap();
+    s.config.catalog.files = vec![cat];
+    let catalog = Arc::new(Catalog::load(true, &s.config.catalog.files).unwrap());
+    let (metrics, _) = fipsgate::metrics::Metrics::new();
+    let r = Resolver::from_config(&s.config, catalog, metrics, None).unwrap();
+
+    // Attested on a platform manifest of an index, referenced by the index's tag.
+    let (_index, platforms) = reg.push_index("dhi/nginx", "1.27-fips").await;
+    let dhi = serde_json::json!([{"name": "OpenSSL FIPS Provider", "package": "openssl", "version": "3.1.2",
+        "standard": "FIPS 140-3", "status": "active", "certification": "CMVP #4985", "sunsetDate": "2030-03-10"}]);
+    reg.push_attestation(
+        "dhi/nginx",
+        &platforms[1],
+        &[key.envelope(&statement(&platforms[1], DHI_PREDICATE, dhi.clone()))],
+    )
+    .await;
+    let res = attest(&r, &format!("{}/dhi/nginx:1.27-fips", reg.host)).await;
+    assert_eq!(
+        (res.status(), res.evidence()),
+        (Status::Full, Evidence::Attestation),
+        "{res:?}"
+    );
+    assert_eq!(res.component().unwrap().id, "dhi-nginx");
+    assert_eq!(res.modules()[0].certificate.as_deref(), Some("4985"));
+
+    // The same attestation on an image no catalogue component matches: not compliant.
+    let d = reg.push_image("other/nginx", "1").await;
+    reg.push_attestation(
+        "other/nginx",
+        &d,
+        &[key.envelope(&statement(&d, DHI_PREDICATE, dhi))],
+    )
+    .await;
+    let res = attest(&r, &format!("{}/other/nginx:1", reg.host)).await;
+    assert_eq!(res.status(), Status::None);
+    assert!(
+        res.problem()
+            .unwrap()
+            .contains("no catalogue component matches"),
+        "{res:?}"
+    );
+}
+
+struct StaticSecrets(Credentials);
+
+impl PullSecrets for StaticSecrets {
+    fn credentials<'a>(
+        &'a self,
+        _: &'a str,
+        names: &'a [String],
+    ) -> fipsgate::attestation::BoxFuture<'a, Result<Credentials, String>> {
+        let c = if names.iter().any(|n| n == "regcred") {
+            self.0.clone()
+        } else {
+            Credentials::default()
+        };
+        Box::pin(async move { Ok(c) })
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs docker-registry (Debian package; tests/run.sh installs it)"]
+async fn pull_secret_opens_a_private_repository() {
+    let reg = TestRegistry::start(Some(("robot", "s3cret")));
+    let key = SigningKey::new();
+    let s = setup(&reg, &[&key]);
+    let d = reg.push_image("private/api", "v1").await;
+    reg.push_attestation(
+        "private/api",
+        &d,
+        &[key.envelope(&statement(
+            &d,
+            FIPSGATE_PREDICATE,
+            fips_predicate("kube-apiserver"),
+        ))],
+    )
+    .await;
+    let config_json = format!(
+        r#"{{"auths": {{"{}": {{"username": "robot", "password": "s3cret"}}}}}}"#,
+        reg.host
+    );
+    let creds = Credentials::from_docker_config(config_json.as_bytes()).unwrap();
+    let r = resolver(&s, Some(Arc::new(StaticSecrets(creds))));
+    let img = ImageRef::parse(&format!("{}/private/api:v1", reg.host)).unwrap();
+    // Without the pod's pull secret the registry refuses: a look-up error, not a verdict.
+    let res = r
+        .attest(
+            &img,
+            &LookupContext {
+                namespace: "ns".into(),
+                pull_secrets: vec![],
+            },
+        )
+        .await;
+    assert_eq!(res.status(), Status::Unknown, "{res:?}");
+    assert!(
+        res.problem().unwrap().contains("attestation lookup failed"),
+        "{res:?}"
+    );
+    // With it, the attestation is read. (Errors are cached only briefly, under another key.)
+    let r = resolver(
+        &s,
+        Some(Arc::new(StaticSecrets(
+            Credentials::from_docker_config(config_json.as_bytes()).unwrap(),
+        ))),
+    );
+    let res = r
+        .attest(
+            &img,
+            &LookupContext {
+                namespace: "ns".into(),
+                pull_secrets: vec!["regcred".into()],
+            },
+        )
+        .await;
+    assert_eq!(
+        (res.status(), res.evidence()),
+        (Status::Full, Evidence::Attestation),
+        "{res:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs docker-registry (Debian package; tests/run.sh installs it)"]
+async fn concurrent_lookups_are_coalesced_and_cache_survives_the_registry() {
+    let mut reg = TestRegistry::start(None);
+    let key = SigningKey::new();
+    let s = setup(&reg, &[&key]);
+    let d = reg.push_image("team/hot", "v1").await;
+    reg.push_attestation(
+        "team/hot",
+        &d,
+        &[key.envelope(&statement(&d, FIPSGATE_PREDICATE, fips_predicate("etcd")))],
+    )
+    .await;
+    let _ = reg.push_image("team/cold", "v1").await;
+    let r = Arc::new(resolver(&s, None));
+    let image = format!("{}/team/hot:v1", reg.host);
+    let before_tag = reg.requests("GET", "/v2/team/hot/manifests/v1");
+    let before_att = reg.requests("GET", ".att");
+    let mut handles = Vec::new();
+    for _ in 0..200 {
+        let r = r.clone();
+        let image = image.clone();
+        handles.push(tokio::spawn(async move { attest(&r, &image).await }));
+    }
+    for h in handles {
+        assert_eq!(h.await.unwrap().evidence(), Evidence::Attestation);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await; // the access log is read asynchronously
+    assert_eq!(
+        reg.requests("GET", "/v2/team/hot/manifests/v1") - before_tag,
+        1,
+        "manifest resolutions"
+    );
+    assert_eq!(
+        reg.requests("GET", ".att") - before_att,
+        1,
+        "attestation fetches"
+    );
+
+    // Registry gone: the cached result still serves; an uncached image gets the failure
+    // behaviour (status unknown) quickly.
+    reg.stop();
+    assert_eq!(attest(&r, &image).await.evidence(), Evidence::Attestation);
+    let started = Instant::now();
+    let cold = attest(&r, &format!("{}/team/cold:v1", reg.host)).await;
+    assert_eq!(cold.status(), Status::Unknown, "{cold:?}");
+    assert!(
+        cold.problem()
+            .unwrap()
+            .contains("attestation lookup failed"),
+        "{cold:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs docker-registry (Debian package; tests/run.sh installs it)"]
+async fn admission_through_the_server_requires_the_attestation() {
+    let reg = TestRegistry::start(None);
+    let key = SigningKey::new();
+    let s = setup(&reg, &[&key]);
+    let d = reg.push_image("team/proxy", "v1").await;
+    reg.push_attestation(
+        "team/proxy",
+        &d,
+        &[key.envelope(&statement(
+            &d,
+            FIPSGATE_PREDICATE,
+            fips_predicate("kube-proxy"),
+        ))],
+    )
+    .await;
+    let _ = reg.push_image("team/plain", "v1").await;
+    let mut config = s.config.clone();
+    config.certificates.historical = fipsgate::config::HistoricalAction::Ignore;
+    let (metrics, registry) = fipsgate::metrics::Metrics::new();
+    let source = Resolver::from_config(
+        &config,
+        Arc::new(Catalog::embedded()),
+        metrics.clone(),
+        None,
+    )
+    .unwrap();
+    let server = TestServer::start(Options {
+        config,
+        source: Some(Arc::new(source)),
+        metrics: Some((metrics, Arc::new(registry))),
+        ..Options::default()
+    })
+    .await;
+    server.label("secure", &[("fipsgate.io/enforce", "strict")]);
+    let c = server.client(HttpVersion::H2);
+    let h = &reg.host;
+    let review = pod_review("a1", "secure", &[("proxy", &format!("{h}/team/proxy:v1"))]);
+    let (_, _, r) = post(&c, &server.url("/validate?timeout=5s"), bytes(&review)).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    let review = pod_review("a2", "secure", &[("plain", &format!("{h}/team/plain:v1"))]);
+    let (_, _, r) = post(&c, &server.url("/validate?timeout=5s"), bytes(&review)).await;
+    assert_eq!(r["response"]["allowed"], false);
+    let msg = r["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("not a FIPS-compliant component (no FIPS attestation for sha256:"),
+        "{msg}"
+    );
+    let metrics = reqwest::get(server.admin_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("fipsgate_attestation_lookups_total"),
+        "{metrics}"
+    );
+}
