@@ -472,3 +472,127 @@ async fn admission_through_the_server_requires_the_attestation() {
         "{metrics}"
     );
 }
+
+/// A registry answering the OCI 1.1 referrers API (Distribution 2.8 does not): only what the
+/// referrers path needs.
+struct ReferrersRegistry {
+    manifests: std::collections::HashMap<String, (String, Vec<u8>)>,
+    blobs: std::collections::HashMap<String, Vec<u8>>,
+    referrers: Vec<u8>,
+    requests: std::sync::Mutex<Vec<String>>,
+}
+
+async fn referrers_handler(
+    axum::extract::State(st): axum::extract::State<Arc<ReferrersRegistry>>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path().to_string();
+    st.requests.lock().unwrap().push(path.clone());
+    let ok = |ct: &str, body: Vec<u8>| {
+        let digest = sha256(&body);
+        (
+            [
+                ("content-type", ct.to_string()),
+                ("docker-content-digest", digest),
+            ],
+            body,
+        )
+            .into_response()
+    };
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    };
+    if rest.is_empty() {
+        return ok("application/json", b"{}".to_vec());
+    }
+    if rest.contains("/referrers/") {
+        return ok(
+            "application/vnd.oci.image.index.v1+json",
+            st.referrers.clone(),
+        );
+    }
+    if let Some((_, r)) = rest.split_once("/manifests/") {
+        if let Some((ct, body)) = st.manifests.get(r) {
+            return ok(ct, body.clone());
+        }
+    }
+    if let Some((_, d)) = rest.split_once("/blobs/") {
+        if let Some(body) = st.blobs.get(d) {
+            return ok("application/octet-stream", body.clone());
+        }
+    }
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}"#,
+    )
+        .into_response()
+}
+
+#[tokio::test]
+async fn referrers_api_is_used_when_the_registry_has_it() {
+    let key = SigningKey::new();
+    let oci = "application/vnd.oci.image.manifest.v1+json";
+    let config = b"{}".to_vec();
+    let image = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": oci,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": 2},
+        "layers": []})).unwrap();
+    let image_digest = sha256(&image);
+    let envelope = key.envelope(&statement(
+        &image_digest,
+        FIPSGATE_PREDICATE,
+        fips_predicate("metrics-server"),
+    ));
+    let att = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": oci,
+        "artifactType": "application/vnd.in-toto+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(&config), "size": 2},
+        "layers": [{"mediaType": fipsgate::dsse::DSSE_MEDIA_TYPE, "digest": sha256(&envelope), "size": envelope.len()}],
+        "subject": {"mediaType": oci, "digest": image_digest, "size": image.len()}})).unwrap();
+    let referrers = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": oci, "digest": sha256(&att), "size": att.len(), "artifactType": "application/vnd.in-toto+json"}]})).unwrap();
+    let state = Arc::new(ReferrersRegistry {
+        manifests: [
+            ("v1".to_string(), (oci.to_string(), image.clone())),
+            (image_digest.clone(), (oci.to_string(), image)),
+            (sha256(&att), (oci.to_string(), att.clone())),
+        ]
+        .into(),
+        blobs: [(sha256(&envelope), envelope), (sha256(&config), config)].into(),
+        referrers,
+        requests: Default::default(),
+    });
+    let app = axum::Router::new()
+        .fallback(referrers_handler)
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.evidence.minimum = Evidence::Attestation;
+    config.attestations.enabled = true;
+    config.attestations.insecure_registries = vec![host.clone()];
+    let k = dir.path().join("k.pub");
+    std::fs::write(&k, key.public_pem()).unwrap();
+    config.attestations.keys = vec![k];
+    let (metrics, _) = fipsgate::metrics::Metrics::new();
+    let r = Resolver::from_config(&config, Arc::new(Catalog::embedded()), metrics, None).unwrap();
+    let res = attest(&r, &format!("{host}/team/metrics:v1")).await;
+    assert_eq!(
+        (res.status(), res.evidence()),
+        (Status::Full, Evidence::Attestation),
+        "{res:?}"
+    );
+    assert_eq!(res.component().unwrap().id, "metrics-server");
+    let requests = state.requests.lock().unwrap().clone();
+    assert!(
+        requests.iter().any(|p| p.contains("/referrers/")),
+        "{requests:?}"
+    );
+    assert!(
+        !requests.iter().any(|p| p.ends_with(".att")),
+        "cosign fallback used: {requests:?}"
+    );
+}
