@@ -83,8 +83,20 @@ pub struct Parsed {
 /// How fipsgate handles the request.
 #[derive(Debug, Clone)]
 pub enum Action {
-    /// Evaluate these containers of a pod.
-    Evaluate { kind: String, spec: PodSpec },
+    /// Evaluate these containers of a pod, or of a workload's pod template (warn and audit
+    /// only: not `enforceable`).
+    Evaluate {
+        kind: String,
+        spec: PodSpec,
+        enforceable: bool,
+    },
+    /// A namespace created or relabelled: warn about existing pods a stricter enforce level
+    /// would deny. `old` is `None` on CREATE.
+    NamespaceLabels {
+        namespace: String,
+        old: Option<BTreeMap<String, String>>,
+        new: BTreeMap<String, String>,
+    },
     /// Allowed without evaluation, for the stated reason (logged at debug).
     Skip(&'static str),
     /// The review is well-formed but its object is not; denied with this message.
@@ -141,41 +153,94 @@ fn salvage(body: &[u8], err: &serde_json::Error) -> Unanswerable {
     })
 }
 
+/// Workload kinds (group, kind) whose pod template is checked with warn and audit only.
+const WORKLOADS: &[(&str, &str)] = &[
+    ("apps", "Deployment"),
+    ("apps", "ReplicaSet"),
+    ("apps", "StatefulSet"),
+    ("apps", "DaemonSet"),
+    ("batch", "Job"),
+    ("batch", "CronJob"),
+    ("", "ReplicationController"),
+    ("", "PodTemplate"),
+];
+
 fn classify(req: &Request<'_>) -> Action {
-    if !req.kind.group.is_empty() {
-        return Action::Skip("not a core/v1 object");
+    let (group, kind) = (req.kind.group.as_str(), req.kind.kind.as_str());
+    let op = req.operation.as_str();
+    if !matches!(op, "CREATE" | "UPDATE") {
+        return Action::Skip("operation not evaluated");
     }
-    let is_pod = matches!(req.kind.kind.as_str(), "Pod" | "EphemeralContainers");
-    match (req.sub_resource.as_str(), req.operation.as_str()) {
-        ("", "CREATE") if is_pod => {}
-        ("", "UPDATE") if is_pod => {}
-        ("ephemeralcontainers", "UPDATE") if is_pod => {}
-        ("", "CREATE" | "UPDATE") => return Action::Skip("not a pod"),
-        ("", _) => return Action::Skip("operation not evaluated"),
-        _ => return Action::Skip("pod subresource not evaluated"),
+    if group.is_empty() && kind == "Namespace" && req.sub_resource.is_empty() {
+        return namespace_change(req);
     }
-    let object = match read_object(req.object, "object") {
-        Ok(o) => o,
-        Err(e) => return Action::Invalid(e),
+    let is_pod = group.is_empty() && matches!(kind, "Pod" | "EphemeralContainers");
+    let is_workload = WORKLOADS.contains(&(group, kind));
+    match req.sub_resource.as_str() {
+        "" if is_pod || is_workload => {}
+        "ephemeralcontainers" if is_pod && op == "UPDATE" => {}
+        "" => return Action::Skip("kind not evaluated"),
+        _ => return Action::Skip("subresource not evaluated"),
+    }
+    let specs = read_object(req.object, "object").and_then(|o| {
+        let spec = o.pod_spec().map_err(|e| format!("object: {e}"))?;
+        Ok((o.kind, spec))
+    });
+    let (object_kind, spec) = match specs {
+        Ok(v) => v,
+        Err(e) if is_pod => return Action::Invalid(e),
+        // Workloads are only warned about: an unreadable template is not fipsgate's to refuse.
+        Err(_) => return Action::Skip("workload without a readable pod template"),
     };
-    let spec = match object.pod_spec() {
-        Ok(s) => s,
-        Err(e) => return Action::Invalid(format!("object: {e}")),
-    };
-    if req.operation == "UPDATE" {
+    if op == "UPDATE" {
         let old = match read_object(req.old_object, "oldObject")
             .and_then(|o| o.pod_spec().map_err(|e| format!("oldObject: {e}")))
         {
             Ok(s) => s,
-            Err(e) => return Action::Invalid(e),
+            Err(e) if is_pod => return Action::Invalid(e),
+            Err(_) => PodSpec::default(),
         };
         if !images_changed(&old, &spec) {
             return Action::Skip("update changes no image and adds no container");
         }
     }
     Action::Evaluate {
-        kind: object.kind,
+        kind: object_kind,
         spec,
+        enforceable: is_pod,
+    }
+}
+
+#[derive(Default, Deserialize)]
+struct LabelsOnly {
+    #[serde(default)]
+    metadata: LabelsMeta,
+}
+
+#[derive(Default, Deserialize)]
+struct LabelsMeta {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+}
+
+fn namespace_change(req: &Request<'_>) -> Action {
+    let read =
+        |raw: Option<&RawValue>| -> Option<LabelsOnly> { serde_json::from_str(raw?.get()).ok() };
+    let Some(new) = read(req.object) else {
+        return Action::Skip("namespace without readable labels");
+    };
+    let old = read(req.old_object);
+    let name = if new.metadata.name.is_empty() {
+        req.name.to_string()
+    } else {
+        new.metadata.name
+    };
+    Action::NamespaceLabels {
+        namespace: name,
+        old: old.map(|o| o.metadata.labels.unwrap_or_default()),
+        new: new.metadata.labels.unwrap_or_default(),
     }
 }
 
@@ -314,10 +379,22 @@ mod tests {
         ));
         assert!(matches!(
             action(base("CREATE", "", "Service", "")),
-            Action::Skip("not a pod")
+            Action::Skip("kind not evaluated")
         ));
+        let mut deploy = base("CREATE", "", "Deployment", "apps");
+        deploy["object"] = serde_json::json!({"kind": "Deployment",
+            "spec": {"template": {"spec": {"containers": [{"name": "a", "image": "nginx"}]}}}});
         assert!(matches!(
-            action(base("CREATE", "", "Deployment", "apps")),
+            action(deploy.clone()),
+            Action::Evaluate {
+                enforceable: false,
+                ..
+            }
+        ));
+        deploy["object"] = serde_json::json!({"kind": "Deployment", "spec": {}});
+        assert!(matches!(action(deploy), Action::Skip(_)));
+        assert!(matches!(
+            action(base("CREATE", "", "Ingress", "networking.k8s.io")),
             Action::Skip(_)
         ));
         assert!(matches!(
@@ -381,8 +458,32 @@ mod tests {
         assert!(parse(&read("pod-create-dry-run.json")).unwrap().dry_run);
         assert!(matches!(
             parse(&read("namespace-create.json")).unwrap().action,
-            Action::Skip(_)
+            Action::NamespaceLabels { old: None, .. }
         ));
+        let Action::NamespaceLabels {
+            namespace,
+            old,
+            new,
+        } = parse(&read("namespace-update-enforce-label.json"))
+            .unwrap()
+            .action
+        else {
+            panic!()
+        };
+        assert_eq!(namespace, "team-a");
+        assert!(old.is_some());
+        assert_eq!(
+            new.get("fipsgate.io/enforce").map(String::as_str),
+            Some("strict")
+        );
+        let Action::Evaluate {
+            enforceable, spec, ..
+        } = parse(&read("deployment-create.json")).unwrap().action
+        else {
+            panic!()
+        };
+        assert!(!enforceable);
+        assert_eq!(spec.containers[0].image, "nginx:1.25");
     }
 }
 

@@ -343,7 +343,17 @@ pub fn evaluate(
             // Lookup failures are never silent, even when they are allowed.
             warn_lines.push(shorten(&format!("{who}: {}", reason_of(res))));
         }
-        if let Some(reason) = &warn {
+        // A workload template is never denied, but its pods will be: say so now.
+        let template_denial = (!subject.enforceable)
+            .then(|| violation(res, levels.enforce, rules, today))
+            .flatten();
+        if let Some(reason) = &template_denial {
+            finding.verdict = Verdict::Warned;
+            warn_lines.push(shorten(&format!(
+                "[enforce={}] pods would be denied: {who}: {reason}",
+                levels.enforce
+            )));
+        } else if let Some(reason) = &warn {
             warn_lines.push(shorten(&format!("[{}] {who}: {reason}", levels.warn)));
         }
         if let Some(reason) = &aud {
@@ -895,16 +905,37 @@ mod tests {
 
     #[test]
     fn workloads_are_never_denied() {
+        let nginx = pod(&[], &["nginx"], &[]);
         let d = run_as(
             &ignore_historical(),
-            &pod(&[], &["nginx"], &[]),
-            &[("fipsgate.io/enforce", "strict")],
+            &nginx,
+            &[
+                ("fipsgate.io/enforce", "strict"),
+                ("fipsgate.io/warn", "off"),
+            ],
             "ns",
             "u",
             false,
         );
         assert!(d.allowed());
-        assert_eq!(d.warnings.len(), 1);
+        assert_eq!(
+            d.warnings,
+            [
+                "[enforce=strict] pods would be denied: container \"c0\" (nginx): is not a FIPS-compliant component"
+            ]
+        );
+        let d = run_as(
+            &ignore_historical(),
+            &nginx,
+            &[("fipsgate.io/enforce", "off")],
+            "ns",
+            "u",
+            false,
+        );
+        assert_eq!(
+            d.warnings,
+            ["[strict] container \"c0\" (nginx): is not a FIPS-compliant component"]
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod decision;
 pub mod dsse;
+pub mod inventory;
 pub mod metrics;
 pub mod namespaces;
 pub mod policy;

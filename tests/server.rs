@@ -253,22 +253,125 @@ async fn updates_and_ephemeral_containers() {
 async fn other_kinds_and_subresources_are_allowed_untouched() {
     let s = quiet_server().await;
     let c = s.client(HttpVersion::H2);
-    for f in [
-        "namespace-create.json",
-        "deployment-create.json",
-        "replicaset-create-by-controller.json",
-    ] {
-        let (status, _, r) = post(&c, &s.url("/validate"), fixture(f)).await;
-        assert_eq!(
-            (status, &r["response"]["allowed"]),
-            (StatusCode::OK, &serde_json::json!(true)),
-            "{f}"
-        );
-    }
+    let (status, _, r) = post(&c, &s.url("/validate"), fixture("namespace-create.json")).await;
+    assert_eq!(
+        (status, &r["response"]["allowed"]),
+        (StatusCode::OK, &serde_json::json!(true))
+    );
     let mut status_update = fixture_json("pod-update-image-changed.json");
     status_update["request"]["subResource"] = "status".into();
     let (_, _, r) = post(&c, &s.url("/validate"), bytes(&status_update)).await;
     assert_eq!(r["response"]["allowed"], true);
+    assert!(r["response"].get("warnings").is_none());
+}
+
+#[tokio::test]
+async fn workloads_are_warned_never_denied() {
+    let s = quiet_server().await;
+    s.label("team-a", &[("fipsgate.io/enforce", "strict")]);
+    let c = s.client(HttpVersion::H2);
+    for f in [
+        "deployment-create.json",
+        "replicaset-create-by-controller.json",
+    ] {
+        let (_, _, r) = post(&c, &s.url("/validate"), fixture(f)).await;
+        assert_eq!(r["response"]["allowed"], true, "{f}");
+        assert_eq!(
+            r["response"]["warnings"],
+            serde_json::json!([
+                "[enforce=strict] pods would be denied: container \"nginx\" (nginx:1.25): is not a FIPS-compliant component"
+            ]),
+            "{f}"
+        );
+        assert!(
+            r["response"]["auditAnnotations"]["violations"]
+                .as_str()
+                .unwrap()
+                .contains("nginx:1.25")
+        );
+    }
+    // A DaemonSet of FIPS images: nothing to say.
+    let (_, _, r) = post(
+        &c,
+        &s.url("/validate"),
+        fixture("daemonset-create-init-and-containers.json"),
+    )
+    .await;
+    assert_eq!(r["response"]["allowed"], true);
+    assert!(r["response"].get("warnings").is_none(), "{r}");
+}
+
+fn listed(name: &str, owner: Option<&str>, image: &str) -> fipsgate::inventory::Listed {
+    fipsgate::inventory::Listed {
+        kind: "Pod".into(),
+        namespace: "team-a".into(),
+        name: name.into(),
+        owner: owner.map(|o| ("ReplicaSet".into(), o.into())),
+        spec: serde_json::from_value(
+            serde_json::json!({"containers": [{"name": "c", "image": image}]}),
+        )
+        .unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn tightening_a_namespace_warns_about_existing_pods() {
+    let mut pods = vec![
+        listed("fips", None, FIPS_API),
+        listed("lonely", None, "busybox:1.36"),
+    ];
+    for i in 0..14 {
+        pods.push(listed(&format!("web-{i}"), Some("rs-web"), "nginx"));
+    }
+    pods.push(listed(
+        "api-0",
+        Some("rs-api"),
+        "registry.k8s.io/coredns/coredns:v1.11.1",
+    ));
+    let s = TestServer::start(Options {
+        config: quiet_config(),
+        pods: Some(Arc::new(fipsgate::inventory::StaticPods(pods))),
+        ..Options::default()
+    })
+    .await;
+    let c = s.client(HttpVersion::H2);
+    let (_, _, r) = post(
+        &c,
+        &s.url("/validate"),
+        fixture("namespace-update-enforce-label.json"),
+    )
+    .await;
+    assert_eq!(r["response"]["allowed"], true);
+    let w: Vec<String> = serde_json::from_value(r["response"]["warnings"].clone()).unwrap();
+    // One pod per owner first: every owner is named before the second nginx replica.
+    assert_eq!(
+        w[0],
+        "existing pod \"lonely\" would be denied under enforce=strict: c (busybox:1.36)"
+    );
+    assert_eq!(
+        w[1],
+        "existing pod \"web-0\" would be denied under enforce=strict: c (nginx)"
+    );
+    assert!(w[2].contains("\"api-0\""), "{w:?}");
+    assert_eq!(w.len(), 11, "{w:?}");
+    assert_eq!(w[10], "… and 6 more pods would be denied");
+    assert!(!w.iter().any(|l| l.contains("\"fips\"")), "{w:?}");
+    // Loosening (or re-applying the same level) says nothing.
+    let mut same = fixture_json("namespace-update-enforce-label.json");
+    same["request"]["oldObject"] = same["request"]["object"].clone();
+    let (_, _, r) = post(&c, &s.url("/validate"), bytes(&same)).await;
+    assert!(r["response"].get("warnings").is_none(), "{r}");
+    // An invalid value is reported at once.
+    let mut bogus = fixture_json("namespace-update-enforce-label.json");
+    bogus["request"]["object"]["metadata"]["labels"]["fipsgate.io/enforce"] = "bogus".into();
+    let (_, _, r) = post(&c, &s.url("/validate"), bytes(&bogus)).await;
+    assert!(
+        r["response"]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("invalid value \"bogus\""),
+        "{r}"
+    );
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ use tracing::field::Empty;
 use crate::admission::{self, Action, Parsed, ReviewResponse};
 use crate::attestation::{AttestationResult, AttestationSource, LookupContext};
 use crate::decision::{self, Exemption, Outcome, Resolution, Rules, Subject};
+use crate::inventory::PodLister;
 use crate::metrics::{
     DecisionLabel, KindLabel, LevelLabel, Metrics, ModeLabel, Operation, RequestLabels, RunMode,
     ViolationLabels,
@@ -35,7 +36,15 @@ pub struct AppState {
     pub source: Arc<dyn AttestationSource>,
     pub namespaces: Arc<NamespaceStore>,
     pub metrics: Metrics,
+    /// Lists a namespace's pods when its enforce level tightens; `None` without a cluster.
+    pub pods: Option<Arc<dyn PodLister>>,
 }
+
+/// A tightened namespace gets at most this many pods checked, within this long.
+pub const RELABEL_MAX_PODS: usize = 3000;
+pub const RELABEL_MAX_TIME: Duration = Duration::from_secs(1);
+/// At most this many pods are named in warnings.
+const RELABEL_MAX_WARNINGS: usize = 10;
 
 #[derive(Deserialize)]
 pub struct ValidateQuery {
@@ -158,7 +167,19 @@ async fn handle(
             tracing::warn!(reason = %msg, "object cannot be read; denied");
             (ReviewResponse::invalid(&req, msg), DecisionLabel::invalid)
         }
-        Action::Evaluate { kind, spec } => evaluate(state, &req, kind, spec, deadline).await,
+        Action::Evaluate {
+            kind,
+            spec,
+            enforceable,
+        } => evaluate(state, &req, kind, spec, *enforceable, deadline).await,
+        Action::NamespaceLabels {
+            namespace,
+            old,
+            new,
+        } => (
+            relabel(state, &req, namespace, old.as_ref(), new, deadline).await,
+            DecisionLabel::allow,
+        ),
     };
     span.record("decision", label_str(label));
     let mode = if state.rules.dry_run {
@@ -187,6 +208,7 @@ async fn evaluate(
     req: &Parsed,
     kind: &str,
     spec: &crate::workload::PodSpec,
+    enforceable: bool,
     deadline: tokio::time::Instant,
 ) -> (ReviewResponse, DecisionLabel) {
     let rules = &state.rules;
@@ -223,7 +245,7 @@ async fn evaluate(
         namespace: &req.namespace,
         name: &req.name,
         username: &req.username,
-        enforceable: true,
+        enforceable,
     };
     let today = jiff::tz::Offset::UTC
         .to_datetime(jiff::Timestamp::now())
@@ -261,6 +283,135 @@ async fn evaluate(
         (_, Outcome::WouldDeny) => DecisionLabel::would_deny,
     };
     (ReviewResponse::from_decision(req, d), label)
+}
+
+/// A namespace created or relabelled: allowed, with warnings naming existing pods that a
+/// stricter enforce level would deny (bounded in pods and time; one pod per owner first).
+async fn relabel(
+    state: &AppState,
+    req: &Parsed,
+    namespace: &str,
+    old: Option<&std::collections::BTreeMap<String, String>>,
+    new: &std::collections::BTreeMap<String, String>,
+    deadline: tokio::time::Instant,
+) -> ReviewResponse {
+    use crate::policy::NamespacePolicy;
+    let rules = &state.rules;
+    let labels = |m: &std::collections::BTreeMap<String, String>| {
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+    let new_labels = labels(new);
+    let new_policy = NamespacePolicy::from_labels(
+        new_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        &rules.defaults,
+    );
+    let old_enforce = old.map_or(rules.defaults.enforce, |o| {
+        let l = labels(o);
+        NamespacePolicy::from_labels(
+            l.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            &rules.defaults,
+        )
+        .levels
+        .enforce
+    });
+    let mut resp = ReviewResponse::allow(req);
+    resp.response.warnings = new_policy.errors.clone();
+    let enforce = new_policy.levels.enforce;
+    let (Some(pods), true) = (&state.pods, enforce > old_enforce) else {
+        return resp;
+    };
+    if rules.exemption(namespace, "").is_some() {
+        return resp;
+    }
+    let stop = std::cmp::min(deadline, tokio::time::Instant::now() + RELABEL_MAX_TIME);
+    let listed = match tokio::time::timeout_at(stop, pods.pods(namespace, RELABEL_MAX_PODS)).await {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => {
+            state.metrics.error("pod_list");
+            resp.response
+                .warnings
+                .push(format!("existing pods not checked: {e}"));
+            return resp;
+        }
+        Err(_) => {
+            resp.response
+                .warnings
+                .push("existing pods not checked: listing timed out".into());
+            return resp;
+        }
+    };
+    let (pods, more) = listed;
+    let total = pods.len();
+    let only_enforce = NamespacePolicy {
+        levels: crate::policy::Levels {
+            enforce,
+            warn: Level::Off,
+            audit: Level::Off,
+        },
+        errors: Vec::new(),
+    };
+    let today = jiff::tz::Offset::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .date();
+    let ctx = LookupContext {
+        namespace: namespace.to_string(),
+        pull_secrets: Vec::new(),
+    };
+    let (mut checked, mut denied, mut lines) = (0, 0, Vec::new());
+    for pod in crate::inventory::one_per_owner_first(pods) {
+        if tokio::time::Instant::now() >= stop {
+            break;
+        }
+        let mut res = Vec::with_capacity(pod.spec.len());
+        for (_, c) in pod.spec.all() {
+            res.push(resolve(rules, &*state.source, &c.image, &ctx, stop).await.0);
+        }
+        checked += 1;
+        let subject = Subject {
+            kind: "Pod",
+            namespace,
+            name: &pod.name,
+            username: "",
+            enforceable: true,
+        };
+        let d = decision::evaluate(rules, &subject, &pod.spec, &res, &only_enforce, today);
+        if d.message.is_some() {
+            denied += 1;
+            if lines.len() < RELABEL_MAX_WARNINGS {
+                let why: Vec<String> = d
+                    .findings
+                    .iter()
+                    .filter(|f| f.verdict == decision::Verdict::Denied)
+                    .map(|f| format!("{} ({})", f.container, f.image))
+                    .collect();
+                lines.push(format!(
+                    "existing pod {:?} would be denied under enforce={enforce}: {}",
+                    pod.name,
+                    why.join(", ")
+                ));
+            }
+        }
+    }
+    let w = &mut resp.response.warnings;
+    w.extend(lines);
+    if denied > RELABEL_MAX_WARNINGS {
+        w.push(format!(
+            "… and {} more pods would be denied",
+            denied - RELABEL_MAX_WARNINGS
+        ));
+    }
+    if checked < total || more {
+        w.push(format!(
+            "checked {checked} of {}{} existing pods before the limit ({} pods, {} ms)",
+            total,
+            if more { "+" } else { "" },
+            RELABEL_MAX_PODS,
+            RELABEL_MAX_TIME.as_millis()
+        ));
+    }
+    resp
 }
 
 /// Resolves one image before `deadline`; the flag says it timed out.

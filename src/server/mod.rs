@@ -92,6 +92,8 @@ pub struct Settings {
     pub rules: Rules,
     pub source: Arc<dyn AttestationSource>,
     pub namespaces: Arc<NamespaceStore>,
+    /// Lists pods when a namespace's enforce level tightens.
+    pub pods: Option<Arc<dyn crate::inventory::PodLister>>,
     pub max_body_bytes: usize,
     pub header_read_timeout: Duration,
     pub shutdown_delay: Duration,
@@ -156,6 +158,7 @@ pub async fn start(s: Settings) -> anyhow::Result<Running> {
         source: s.source,
         namespaces: s.namespaces.clone(),
         metrics: metrics.clone(),
+        pods: s.pods,
     });
     let app = router(state, s.max_body_bytes);
     let admin_app = admin::router(admin::AdminState {
@@ -347,6 +350,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (store, Some(task), Some(client))
     };
     let (metrics, registry) = Metrics::new();
+    let kube_client = kube.clone();
     let source = crate::resolver::Resolver::from_config(&config, catalog, metrics.clone(), kube)
         .map_err(|e| anyhow::anyhow!("attestations: {e}"))?;
     let running = start(Settings {
@@ -356,6 +360,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cert_reload_interval: args.cert_reload_interval,
         rules,
         source: Arc::new(source),
+        pods: kube_client.map(|client| {
+            Arc::new(crate::inventory::KubeInventory { client })
+                as Arc<dyn crate::inventory::PodLister>
+        }),
         namespaces,
         max_body_bytes: args.max_body_bytes,
         header_read_timeout: args.header_read_timeout,

@@ -79,6 +79,7 @@ pub struct Options {
     pub header_read_timeout: Duration,
     pub drain_timeout: Duration,
     pub shutdown_delay: Duration,
+    pub pods: Option<Arc<dyn fipsgate::inventory::PodLister>>,
     /// Metrics shared with the attestation source, when it has any.
     pub metrics: Option<(
         fipsgate::metrics::Metrics,
@@ -95,6 +96,7 @@ impl Default for Options {
             header_read_timeout: Duration::from_secs(2),
             drain_timeout: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
+            pods: None,
             metrics: None,
         }
     }
@@ -119,6 +121,7 @@ impl TestServer {
             rules,
             source,
             namespaces: namespaces.clone(),
+            pods: opts.pods,
             max_body_bytes: opts.max_body_bytes,
             header_read_timeout: opts.header_read_timeout,
             shutdown_delay: opts.shutdown_delay,
