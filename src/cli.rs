@@ -28,6 +28,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Print the effective component catalogue.
     Catalog(CatalogArgs),
+    /// Evaluate what already runs in the cluster (pods, and workloads with --workloads).
+    Audit(crate::audit::AuditArgs),
     /// Write a CA and a serving certificate for the webhook; prints the base64 caBundle.
     Certs(CertsArgs),
 }
@@ -132,6 +134,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => run_check(args),
         Command::Catalog(args) => run_catalog(args).map(|()| ExitCode::SUCCESS),
         Command::Certs(args) => run_certs(args).map(|()| ExitCode::SUCCESS),
+        Command::Audit(args) => crate::audit::run(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("fipsgate: {e:#}");

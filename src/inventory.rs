@@ -95,39 +95,32 @@ fn listed(kind: &str, obj: DynamicObject) -> Option<Listed> {
 }
 
 impl KubeInventory {
-    /// Lists one kind, in pages of `page` objects, calling `each` for every page; in every
-    /// namespace when `namespace` is `None`. Stops after `max` objects.
-    pub async fn list(
+    /// One page of one kind (in every namespace when `namespace` is `None`), and the token
+    /// of the next page.
+    pub async fn page(
         &self,
         gvk: (&str, &str, &str, &str),
         namespace: Option<&str>,
-        page: u32,
-        max: usize,
-        mut each: impl FnMut(Vec<Listed>),
-    ) -> Result<bool, kube::Error> {
+        limit: u32,
+        continue_token: Option<String>,
+    ) -> Result<(Vec<Listed>, Option<String>), kube::Error> {
         let ar = api_resource(gvk);
         let api: kube::Api<DynamicObject> = match namespace {
             Some(ns) => kube::Api::namespaced_with(self.client.clone(), ns, &ar),
             None => kube::Api::all_with(self.client.clone(), &ar),
         };
-        let mut params = ListParams::default().limit(page);
-        let mut seen = 0;
-        loop {
-            let list = api.list(&params).await?;
-            let next = list.metadata.continue_.clone().filter(|c| !c.is_empty());
-            let items: Vec<Listed> = list
-                .items
-                .into_iter()
-                .filter_map(|o| listed(gvk.2, o))
-                .collect();
-            seen += items.len();
-            each(items);
-            match next {
-                Some(c) if seen < max => params = params.continue_token(&c),
-                Some(_) => return Ok(true),
-                None => return Ok(false),
-            }
+        let mut params = ListParams::default().limit(limit);
+        if let Some(c) = &continue_token {
+            params = params.continue_token(c);
         }
+        let list = api.list(&params).await?;
+        let next = list.metadata.continue_.clone().filter(|c| !c.is_empty());
+        let items = list
+            .items
+            .into_iter()
+            .filter_map(|o| listed(gvk.2, o))
+            .collect();
+        Ok((items, next))
     }
 }
 
@@ -139,10 +132,23 @@ impl PodLister for KubeInventory {
     ) -> BoxFuture<'a, Result<(Vec<Listed>, bool), String>> {
         Box::pin(async move {
             let mut out = Vec::new();
-            let more = self
-                .list(POD, Some(namespace), 500, max, |page| out.extend(page))
-                .await
-                .map_err(|e| format!("listing pods in {namespace}: {e}"))?;
+            let mut cont = None;
+            let mut more = false;
+            loop {
+                let (page, next) = self
+                    .page(POD, Some(namespace), 500, cont.take())
+                    .await
+                    .map_err(|e| format!("listing pods in {namespace}: {e}"))?;
+                out.extend(page);
+                match next {
+                    Some(c) if out.len() < max => cont = Some(c),
+                    Some(_) => {
+                        more = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
             let more = more || out.len() > max;
             out.truncate(max);
             Ok((out, more))

@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod attestation;
+pub mod audit;
 pub mod catalog;
 pub mod certs;
 pub mod check;
