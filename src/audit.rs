@@ -343,15 +343,33 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let mut memo: HashMap<String, Resolution> = HashMap::new();
     let mut report = Report::default();
     let mut count = 0usize;
-    for gvk in kinds {
+    for mut gvk in kinds {
         let mut pages = Vec::new();
         // Each page is evaluated before the next is fetched: memory stays bounded by a page.
         let mut cont: Option<String> = None;
         loop {
-            let (items, next) = inventory
+            let first = cont.is_none();
+            let listed = inventory
                 .page(gvk, args.namespace.as_deref(), args.page_size, cont.take())
-                .await
-                .with_context(|| format!("listing {}", gvk.3))?;
+                .await;
+            let (items, next) = match listed {
+                Ok(v) => v,
+                // Older clusters serve CronJobs as batch/v1beta1 only (before 1.21).
+                Err(kube::Error::Api(e))
+                    if first && e.code == 404 && gvk.1 == "v1" && gvk.2 == "CronJob" =>
+                {
+                    gvk = ("batch", "v1beta1", "CronJob", "cronjobs");
+                    continue;
+                }
+                Err(kube::Error::Api(e)) if first && e.code == 404 => {
+                    eprintln!(
+                        "fipsgate: {} are not served by this cluster; skipped",
+                        gvk.3
+                    );
+                    break;
+                }
+                Err(e) => return Err(e).with_context(|| format!("listing {}", gvk.3)),
+            };
             pages.clear();
             pages.extend(items.into_iter().filter(|o| !covered(o)));
             for obj in &pages {
