@@ -205,7 +205,12 @@ fn classify(req: &Request<'_>) -> Action {
         }
     }
     Action::Evaluate {
-        kind: object_kind,
+        // The pre-1.22 subresource object is still a pod to the user.
+        kind: if object_kind == "EphemeralContainers" {
+            "Pod".into()
+        } else {
+            object_kind
+        },
         spec,
         enforceable: is_pod,
     }

@@ -32,11 +32,17 @@ pub fn router(state: AdminState) -> Router {
 
 /// Ready when the certificate is loaded (always, once serving), the namespace watch has
 /// synced, and shutdown has not started.
-async fn readyz(State(s): State<AdminState>) -> Response {
+/// Whether the server is ready, and why; also keeps the `fipsgate_ready` gauge current.
+fn readiness(s: &AdminState) -> (bool, bool, bool) {
     let synced = s.namespaces.is_synced();
     let draining = s.draining.load(Ordering::Acquire);
     let ready = synced && !draining;
     s.metrics.ready.set(i64::from(ready));
+    (ready, synced, draining)
+}
+
+async fn readyz(State(s): State<AdminState>) -> Response {
+    let (ready, synced, draining) = readiness(&s);
     let body = serde_json::json!({
         "ready": ready,
         "certificates": "loaded",
@@ -52,6 +58,7 @@ async fn readyz(State(s): State<AdminState>) -> Response {
 }
 
 async fn metrics(State(s): State<AdminState>) -> Response {
+    readiness(&s);
     let mut out = String::new();
     match prometheus_client::encoding::text::encode(&mut out, &s.registry) {
         Ok(()) => (

@@ -116,26 +116,29 @@ impl ReloadingCert {
     pub async fn watch(self: Arc<Self>, interval: Duration, metrics: Metrics) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_error = String::new();
+        // A rotation writes two files; an error is reported only when the next poll sees it
+        // again, and then only once.
+        let (mut pending, mut reported) = (String::new(), false);
         loop {
             tick.tick().await;
             let this = self.clone();
             let outcome = tokio::task::spawn_blocking(move || this.reload()).await;
             match outcome {
-                Ok(Ok(true)) => {
-                    last_error.clear();
-                    tracing::info!(cert = %self.paths.cert.display(), "serving certificate reloaded");
-                }
-                Ok(Ok(false)) => {}
-                Ok(Err(e)) => {
-                    // A rotation writes two files; only report an error that persists.
-                    let msg = e.to_string();
-                    if msg == last_error {
-                        continue;
+                Ok(Ok(changed)) => {
+                    if changed {
+                        tracing::info!(cert = %self.paths.cert.display(), "serving certificate reloaded");
                     }
-                    metrics.error("tls_reload");
-                    tracing::warn!(error = %msg, "new serving certificate rejected; keeping the old one");
-                    last_error = msg;
+                    (pending, reported) = (String::new(), false);
+                }
+                Ok(Err(e)) => {
+                    let msg = e.to_string();
+                    if msg != pending {
+                        (pending, reported) = (msg, false);
+                    } else if !reported {
+                        metrics.error("tls_reload");
+                        tracing::warn!(error = %msg, "new serving certificate rejected; keeping the old one");
+                        reported = true;
+                    }
                 }
                 Err(e) => tracing::error!(error = %e, "certificate reload task failed"),
             }
