@@ -512,15 +512,17 @@ async fn referrers_handler(
             st.referrers.clone(),
         );
     }
-    if let Some((_, r)) = rest.split_once("/manifests/") {
-        if let Some((ct, body)) = st.manifests.get(r) {
-            return ok(ct, body.clone());
-        }
+    if let Some((ct, body)) = rest
+        .split_once("/manifests/")
+        .and_then(|(_, r)| st.manifests.get(r))
+    {
+        return ok(ct, body.clone());
     }
-    if let Some((_, d)) = rest.split_once("/blobs/") {
-        if let Some(body) = st.blobs.get(d) {
-            return ok("application/octet-stream", body.clone());
-        }
+    if let Some(body) = rest
+        .split_once("/blobs/")
+        .and_then(|(_, d)| st.blobs.get(d))
+    {
+        return ok("application/octet-stream", body.clone());
     }
     (
         axum::http::StatusCode::NOT_FOUND,
