@@ -12,20 +12,21 @@ use crate::workload::{Container, ContainerKind, Object, PodSpec};
 pub const V1: &str = "admission.k8s.io/v1";
 pub const V1BETA1: &str = "admission.k8s.io/v1beta1";
 
+/// A review whose objects are read as `O`: typed [`Object`]s on the fast path (one pass over
+/// the body), raw JSON when that fails, to say precisely what is wrong with the object.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Review<'a> {
+struct Review<O> {
     #[serde(default)]
     api_version: String,
     #[serde(default)]
     kind: String,
-    #[serde(borrow)]
-    request: Option<Request<'a>>,
+    request: Option<Request<O>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Request<'a> {
+struct Request<O> {
     #[serde(default)]
     uid: String,
     #[serde(default)]
@@ -40,12 +41,32 @@ struct Request<'a> {
     operation: String,
     #[serde(default)]
     user_info: UserInfo,
-    #[serde(borrow)]
-    object: Option<&'a RawValue>,
-    #[serde(borrow)]
-    old_object: Option<&'a RawValue>,
+    object: Option<O>,
+    old_object: Option<O>,
     #[serde(default)]
     dry_run: Option<bool>,
+}
+
+/// How a request's object becomes an [`Object`].
+trait IntoObject {
+    fn into_object(self, field: &str) -> Result<Object, String>;
+}
+
+impl IntoObject for Object {
+    fn into_object(self, _: &str) -> Result<Object, String> {
+        Ok(self)
+    }
+}
+
+impl IntoObject for &RawValue {
+    fn into_object(self, field: &str) -> Result<Object, String> {
+        serde_json::from_str(self.get()).map_err(|e| format!("{field} is not a valid pod: {e}"))
+    }
+}
+
+fn take<O: IntoObject>(o: Option<O>, field: &str) -> Result<Object, String> {
+    o.ok_or_else(|| format!("request has no {field}"))?
+        .into_object(field)
 }
 
 #[derive(Default, Deserialize)]
@@ -105,10 +126,16 @@ pub enum Action {
 
 /// Parses a review body. `Err` only when no uid can be found to answer to.
 pub fn parse(body: &[u8]) -> Result<Parsed, Unanswerable> {
-    let review: Review<'_> = match serde_json::from_slice(body) {
-        Ok(r) => r,
-        Err(e) => return Err(salvage(body, &e)),
-    };
+    if let Ok(review) = serde_json::from_slice::<Review<Object>>(body) {
+        return finish(review);
+    }
+    match serde_json::from_slice::<Review<&RawValue>>(body) {
+        Ok(review) => finish(review),
+        Err(e) => Err(salvage(body, &e)),
+    }
+}
+
+fn finish<O: IntoObject>(review: Review<O>) -> Result<Parsed, Unanswerable> {
     let api_version = match review.api_version.as_str() {
         V1 => V1,
         V1BETA1 => V1BETA1,
@@ -125,13 +152,13 @@ pub fn parse(body: &[u8]) -> Result<Parsed, Unanswerable> {
             review.kind
         )));
     }
-    let req = review
+    let mut req = review
         .request
         .ok_or_else(|| Unanswerable("AdmissionReview has no request".into()))?;
     if req.uid.is_empty() {
         return Err(Unanswerable("AdmissionReview request has no uid".into()));
     }
-    let action = classify(&req);
+    let action = classify(&mut req);
     Ok(Parsed {
         api_version,
         uid: req.uid,
@@ -165,7 +192,7 @@ const WORKLOADS: &[(&str, &str)] = &[
     ("", "PodTemplate"),
 ];
 
-fn classify(req: &Request<'_>) -> Action {
+fn classify<O: IntoObject>(req: &mut Request<O>) -> Action {
     let (group, kind) = (req.kind.group.as_str(), req.kind.kind.as_str());
     let op = req.operation.as_str();
     if !matches!(op, "CREATE" | "UPDATE") {
@@ -182,7 +209,7 @@ fn classify(req: &Request<'_>) -> Action {
         "" => return Action::Skip("kind not evaluated"),
         _ => return Action::Skip("subresource not evaluated"),
     }
-    let specs = read_object(req.object, "object").and_then(|o| {
+    let specs = take(req.object.take(), "object").and_then(|o| {
         let spec = o.pod_spec().map_err(|e| format!("object: {e}"))?;
         Ok((o.kind, spec))
     });
@@ -193,7 +220,7 @@ fn classify(req: &Request<'_>) -> Action {
         Err(_) => return Action::Skip("workload without a readable pod template"),
     };
     if op == "UPDATE" {
-        let old = match read_object(req.old_object, "oldObject")
+        let old = match take(req.old_object.take(), "oldObject")
             .and_then(|o| o.pod_spec().map_err(|e| format!("oldObject: {e}")))
         {
             Ok(s) => s,
@@ -216,29 +243,13 @@ fn classify(req: &Request<'_>) -> Action {
     }
 }
 
-#[derive(Default, Deserialize)]
-struct LabelsOnly {
-    #[serde(default)]
-    metadata: LabelsMeta,
-}
-
-#[derive(Default, Deserialize)]
-struct LabelsMeta {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    labels: Option<BTreeMap<String, String>>,
-}
-
-fn namespace_change(req: &Request<'_>) -> Action {
-    let read =
-        |raw: Option<&RawValue>| -> Option<LabelsOnly> { serde_json::from_str(raw?.get()).ok() };
-    let Some(new) = read(req.object) else {
+fn namespace_change<O: IntoObject>(req: &mut Request<O>) -> Action {
+    let Ok(new) = take(req.object.take(), "object") else {
         return Action::Skip("namespace without readable labels");
     };
-    let old = read(req.old_object);
+    let old = take(req.old_object.take(), "oldObject").ok();
     let name = if new.metadata.name.is_empty() {
-        req.name.to_string()
+        req.name.clone()
     } else {
         new.metadata.name
     };
@@ -247,11 +258,6 @@ fn namespace_change(req: &Request<'_>) -> Action {
         old: old.map(|o| o.metadata.labels.unwrap_or_default()),
         new: new.metadata.labels.unwrap_or_default(),
     }
-}
-
-fn read_object(raw: Option<&RawValue>, field: &str) -> Result<Object, String> {
-    let raw = raw.ok_or_else(|| format!("request has no {field}"))?;
-    serde_json::from_str(raw.get()).map_err(|e| format!("{field} is not a valid pod: {e}"))
 }
 
 /// True when `new` has a container that `old` lacks, or a container whose image differs.

@@ -302,7 +302,7 @@ pub fn evaluate(
         .any(|l| *l != Level::Off);
 
     for ((kind, c), res) in spec.all().zip(resolutions) {
-        let who = format!("{kind} {:?} ({})", c.name, c.image);
+        let who = || format!("{kind} {:?} ({})", c.name, c.image);
         let mut finding = Finding {
             kind,
             container: c.name.clone(),
@@ -334,14 +334,14 @@ pub fn evaluate(
         let deny =
             deny.filter(|_| !(lookup_failed && rules.on_lookup_failure == LookupFailure::Allow));
         if let Some(reason) = &deny {
-            denials.push(format!("{who} {reason}"));
+            denials.push(format!("{} {reason}", who()));
             finding.verdict = Verdict::Denied;
         } else if warn.is_some() || aud.is_some() || (lookup_failed && enforce != Level::Off) {
             finding.verdict = Verdict::Warned;
         }
         if lookup_failed && deny.is_none() && warn.is_none() && enforce != Level::Off {
             // Lookup failures are never silent, even when they are allowed.
-            warn_lines.push(shorten(&format!("{who}: {}", reason_of(res))));
+            warn_lines.push(shorten(&format!("{}: {}", who(), reason_of(res))));
         }
         // A workload template is never denied, but its pods will be: say so now.
         let template_denial = (!subject.enforceable)
@@ -350,11 +350,12 @@ pub fn evaluate(
         if let Some(reason) = &template_denial {
             finding.verdict = Verdict::Warned;
             warn_lines.push(shorten(&format!(
-                "[enforce={}] pods would be denied: {who}: {reason}",
-                levels.enforce
+                "[enforce={}] pods would be denied: {}: {reason}",
+                levels.enforce,
+                who()
             )));
         } else if let Some(reason) = &warn {
-            warn_lines.push(shorten(&format!("[{}] {who}: {reason}", levels.warn)));
+            warn_lines.push(shorten(&format!("[{}] {}: {reason}", levels.warn, who())));
         }
         if let Some(reason) = &aud {
             audit_lines.push(format!("{kind} {:?} {}: {reason}", c.name, c.image));
@@ -434,14 +435,15 @@ fn note_result(
     r: &AttestationResult,
     rules: &Rules,
     today: jiff::civil::Date,
-    who: &str,
+    who: &dyn Fn() -> String,
     notes: &mut Vec<String>,
     historical: &mut BTreeMap<String, Vec<String>>,
 ) {
     let Some(comp) = r.component() else { return };
     if r.status() == Status::Partial {
         notes.push(shorten(&format!(
-            "{who} is partially FIPS-compliant; not FIPS: {}",
+            "{} is partially FIPS-compliant; not FIPS: {}",
+            who(),
             r.exceptions().join(", ")
         )));
     }

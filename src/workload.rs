@@ -93,6 +93,7 @@ pub struct Metadata {
     pub name: String,
     pub generate_name: String,
     pub namespace: String,
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -114,14 +115,32 @@ struct JobSpec {
 }
 
 /// `spec` of every supported kind: the pod fields for a Pod, `template` for workloads,
-/// `jobTemplate` for a CronJob.
+/// `jobTemplate` for a CronJob. (The pod fields are spelled out rather than flattened: serde's
+/// flatten buffers the whole object, and this runs for every admission.)
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 struct Spec {
-    #[serde(flatten)]
-    pod: PodSpec,
+    #[serde(deserialize_with = "null_as_empty")]
+    init_containers: Vec<Container>,
+    #[serde(deserialize_with = "null_as_empty")]
+    containers: Vec<Container>,
+    #[serde(deserialize_with = "null_as_empty")]
+    ephemeral_containers: Vec<Container>,
+    #[serde(deserialize_with = "null_as_empty")]
+    image_pull_secrets: Vec<LocalObjectReference>,
     template: Option<Template>,
     job_template: Option<JobTemplate>,
+}
+
+impl Spec {
+    fn into_pod(self) -> PodSpec {
+        PodSpec {
+            init_containers: self.init_containers,
+            containers: self.containers,
+            ephemeral_containers: self.ephemeral_containers,
+            image_pull_secrets: self.image_pull_secrets,
+        }
+    }
 }
 
 /// Any object that may carry a pod spec.
@@ -171,12 +190,8 @@ impl Object {
         };
         let template_spec = |t: &Option<Template>| t.as_ref().and_then(|t| t.spec.clone());
         match self.kind.as_str() {
-            "Pod" => Ok(self
-                .spec
-                .as_ref()
-                .ok_or_else(|| missing("spec"))?
-                .pod
-                .clone()),
+            "Pod" => Ok(self.spec.clone().ok_or_else(|| missing("spec"))?.into_pod()),
+
             "EphemeralContainers" => Ok(PodSpec {
                 ephemeral_containers: self.ephemeral_containers.clone(),
                 ..PodSpec::default()

@@ -73,8 +73,17 @@ impl Pattern {
 
     /// True when the whole of `name` (`registry/path`) matches.
     pub fn matches(&self, name: &str) -> bool {
-        let comps: Vec<&str> = name.split('/').collect();
-        match_segments(&self.segments, &comps)
+        // Names have a handful of components: keep them on the stack (this runs per image).
+        let mut comps = [""; 32];
+        let mut n = 0;
+        for c in name.split('/') {
+            let Some(slot) = comps.get_mut(n) else {
+                return false;
+            };
+            *slot = c;
+            n += 1;
+        }
+        match_segments(&self.segments, &comps[..n])
     }
 
     /// How many literal characters the pattern pins down; the most specific match wins.

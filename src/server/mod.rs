@@ -243,7 +243,7 @@ pub async fn start(s: Settings) -> anyhow::Result<Running> {
 
 /// One connection: TLS handshake (bounded), then HTTP/1.1 or HTTP/2 as ALPN chose, until it
 /// ends or `stop` asks it to finish its in-flight requests and close.
-async fn serve_connection(
+pub async fn serve_connection(
     tcp: tokio::net::TcpStream,
     acceptor: tokio_rustls::TlsAcceptor,
     app: Router,
