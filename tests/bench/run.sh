@@ -37,7 +37,7 @@ wait_port() {
 }
 
 FG_PORT=$(free_port)
-(cd "$W" && exec "$BIN" serve --dev --listen "127.0.0.1:$FG_PORT" --admin-listen 127.0.0.1:0 \
+(cd "$W" && RUST_LOG=${FIPSGATE_BENCH_LOG:-info} exec "$BIN" serve --dev --listen "127.0.0.1:$FG_PORT" --admin-listen 127.0.0.1:0 \
   --tls-cert certs/tls.crt --tls-key certs/tls.key 2>"$W/fipsgate.log") &
 pids+=($!)
 FG_PID=$!
