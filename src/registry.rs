@@ -251,52 +251,79 @@ impl Registry {
             image.repository().to_string(),
             digest.to_string(),
         );
-        let mut manifests: Vec<Reference> = Vec::new();
-        if let Some(index) = self
-            .call(registry, client.pull_referrers(&subject, None))
-            .await?
-        {
-            for m in index.manifests.iter().take(MAX_ATTESTATIONS) {
-                manifests.push(subject.clone_with_digest(m.digest.clone()));
+        let cosign = Reference::with_tag(
+            registry.to_string(),
+            image.repository().to_string(),
+            format!("{}.att", digest.replace(':', "-")),
+        );
+        // Both discovery paths at once: the cosign tag is only used when the referrers API
+        // finds nothing, but asking for it in parallel saves its round trips.
+        let (referrers, cosign_manifest) = tokio::join!(
+            self.call(registry, client.pull_referrers(&subject, None)),
+            self.manifest_layers(registry, &client, &cosign, auth),
+        );
+        let mut sources: Vec<(Reference, Vec<oci_client::manifest::OciDescriptor>)> = Vec::new();
+        if let Some(index) = referrers? {
+            let fetches = index
+                .manifests
+                .iter()
+                .take(MAX_ATTESTATIONS)
+                .map(|m| subject.clone_with_digest(m.digest.clone()))
+                .map(|r| async {
+                    let layers = self.manifest_layers(registry, &client, &r, auth).await?;
+                    Ok::<_, RegistryError>((r, layers))
+                });
+            for fetched in futures::future::join_all(fetches).await {
+                sources.push(fetched?);
             }
         }
-        if manifests.is_empty() {
-            manifests.push(Reference::with_tag(
-                registry.to_string(),
-                image.repository().to_string(),
-                format!("{}.att", digest.replace(':', "-")),
-            ));
+        if sources.iter().all(|(_, l)| l.is_empty()) {
+            sources = vec![(cosign.clone(), cosign_manifest?)];
         }
-        let mut out = Vec::new();
-        for m in manifests {
-            let Some((body, _)) = self
-                .call(registry, client.pull_manifest_raw(&m, auth, MANIFEST_TYPES))
-                .await?
-            else {
-                continue;
-            };
-            let Ok(view) = serde_json::from_slice::<ManifestView>(&body) else {
-                continue;
-            };
-            for layer in view
-                .layers
+        let client = &*client;
+        let blobs = sources.iter().flat_map(|(r, layers)| {
+            layers
                 .iter()
-                .filter(|l| l.media_type == DSSE_MEDIA_TYPE)
-            {
-                if layer.size > MAX_ENVELOPE_BYTES {
-                    continue;
-                }
-                let mut buf: Vec<u8> = Vec::new();
-                if self
-                    .call(registry, client.pull_blob(&m, layer, &mut buf))
-                    .await?
-                    .is_some()
-                {
-                    out.push(buf);
-                }
+                .filter(|l| l.media_type == DSSE_MEDIA_TYPE && l.size <= MAX_ENVELOPE_BYTES)
+                .map(move |l| async move {
+                    let mut buf: Vec<u8> = Vec::new();
+                    let got = self
+                        .call(registry, client.pull_blob(r, l, &mut buf))
+                        .await?;
+                    Ok::<_, RegistryError>(got.map(|()| buf))
+                })
+        });
+        let mut out = Vec::new();
+        for blob in futures::future::join_all(blobs).await {
+            if let Some(b) = blob? {
+                out.push(b);
             }
         }
         Ok(out)
+    }
+}
+
+impl Registry {
+    /// The layers of a manifest; none when it does not exist or is not a manifest.
+    async fn manifest_layers(
+        &self,
+        registry: &str,
+        client: &Client,
+        reference: &Reference,
+        auth: &RegistryAuth,
+    ) -> Result<Vec<oci_client::manifest::OciDescriptor>, RegistryError> {
+        let Some((body, _)) = self
+            .call(
+                registry,
+                client.pull_manifest_raw(reference, auth, MANIFEST_TYPES),
+            )
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        Ok(serde_json::from_slice::<ManifestView>(&body)
+            .map(|v| v.layers)
+            .unwrap_or_default())
     }
 }
 

@@ -109,6 +109,29 @@ impl TestRegistry {
             .count()
     }
 
+    /// Every request the registry answered, as `METHOD URI`.
+    pub fn uris(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| {
+                v["msg"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("response completed"))
+            })
+            .map(|v| {
+                format!(
+                    "{} {} {}",
+                    v["http.request.method"].as_str().unwrap_or("?"),
+                    v["http.request.uri"].as_str().unwrap_or("?"),
+                    v["http.response.status"]
+                )
+            })
+            .collect()
+    }
+
     fn client(&self) -> reqwest::Client {
         reqwest::Client::new()
     }

@@ -1,0 +1,214 @@
+//! Cold path: 500 concurrent admissions of one uncached image, with the registry behind a proxy
+//! that delays every request by 50 ms. Prints the registry requests made and admission
+//! latency. Needs Debian's `docker-registry`.
+//!
+//! `cargo bench --bench cold_path`
+
+#[path = "../tests/common/registry.rs"]
+mod registry;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fipsgate::catalog::Catalog;
+use fipsgate::config::Config;
+use fipsgate::decision::Rules;
+use fipsgate::namespaces::NamespaceStore;
+use fipsgate::resolver::Resolver;
+use registry::{SigningKey, TestRegistry, fips_predicate, statement};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const DELAY: Duration = Duration::from_millis(50);
+const ADMISSIONS: usize = 500;
+
+/// A TCP proxy that holds every chunk the client sends for `DELAY` (one chunk is one HTTP/1.1
+/// request from the registry client).
+async fn delay_proxy(upstream: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else {
+                continue;
+            };
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n) = cr.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        tokio::time::sleep(DELAY).await;
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let down = tokio::io::copy(&mut sr, &mut cw);
+                let _ = tokio::join!(up, down);
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::main]
+async fn main() {
+    if !std::path::Path::new(registry::REGISTRY_BIN).exists() {
+        eprintln!(
+            "cold_path: skipped, {} is not installed (apt-get install docker-registry)",
+            registry::REGISTRY_BIN
+        );
+        return;
+    }
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let reg = TestRegistry::start(None);
+    let key = SigningKey::new();
+    let digest = reg.push_image("team/app", "v1").await;
+    reg.push_attestation(
+        "team/app",
+        &digest,
+        &[key.envelope(&statement(
+            &digest,
+            fipsgate::dsse::FIPSGATE_PREDICATE,
+            fips_predicate("coredns"),
+        ))],
+    )
+    .await;
+    let proxy = delay_proxy(reg.host.clone()).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let keyfile = dir.path().join("key.pub");
+    std::fs::write(&keyfile, key.public_pem()).unwrap();
+    let mut config = Config::default();
+    config.evidence.minimum = fipsgate::attestation::Evidence::Attestation;
+    config.certificates.historical = fipsgate::config::HistoricalAction::Ignore;
+    config.attestations.enabled = true;
+    config.attestations.keys = vec![keyfile];
+    config.attestations.insecure_registries = vec![proxy.clone()];
+    let (metrics, prom) = fipsgate::metrics::Metrics::new();
+    let source = Resolver::from_config(
+        &config,
+        Arc::new(Catalog::embedded()),
+        metrics.clone(),
+        None,
+    )
+    .unwrap();
+    let bundle = fipsgate::certs::generate(&["localhost".into()], None, 1).unwrap();
+    fipsgate::certs::write(dir.path(), &bundle).unwrap();
+    let running = fipsgate::server::start(fipsgate::server::Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        tls: fipsgate::server::CertPaths {
+            cert: dir.path().join("tls.crt"),
+            key: dir.path().join("tls.key"),
+        },
+        cert_reload_interval: Duration::from_secs(60),
+        rules: Rules::new(&config).unwrap(),
+        source: Arc::new(source),
+        namespaces: Arc::new(NamespaceStore::standalone(config.defaults)),
+        pods: None,
+        max_body_bytes: 8 << 20,
+        header_read_timeout: Duration::from_secs(10),
+        shutdown_delay: Duration::ZERO,
+        drain_timeout: Duration::from_secs(5),
+        metrics: (metrics, Arc::new(prom)),
+    })
+    .await
+    .unwrap();
+
+    let mut review: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/admission-reviews/pod-create-init-and-containers.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    review["request"]["object"]["spec"]["initContainers"] = serde_json::json!([]);
+    review["request"]["object"]["spec"]["containers"] =
+        serde_json::json!([{"name": "app", "image": format!("{proxy}/team/app:v1")}]);
+    let body = serde_json::to_vec(&review).unwrap();
+    let url = format!(
+        "https://localhost:{}/validate?timeout=5s",
+        running.addr.port()
+    );
+    // Ten HTTP/2 connections, 50 streams each.
+    let clients: Vec<reqwest::Client> = (0..10)
+        .map(|_| {
+            reqwest::Client::builder()
+                .tls_certs_only(
+                    [reqwest::Certificate::from_pem(bundle.ca_cert.as_bytes()).unwrap()],
+                )
+                .http2_prior_knowledge()
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let before = reg.requests("GET", "/v2/");
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..ADMISSIONS {
+        let c = clients[i % clients.len()].clone();
+        let (url, body) = (url.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let r: serde_json::Value = c
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (t.elapsed(), r["response"]["allowed"] == true)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut allowed = 0;
+    for t in tasks {
+        let (d, ok) = t.await.unwrap();
+        lat.push(d);
+        allowed += usize::from(ok);
+    }
+    let total = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    lat.sort();
+    let pct =
+        |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
+    let manifests = reg.requests("GET", "/v2/team/app/manifests/v1");
+    let atts = reg.requests("GET", ".att");
+    let all = reg.requests("GET", "/v2/") - before;
+    println!(
+        "cold path: {ADMISSIONS} concurrent admissions of one uncached image, registry delayed {} ms per request",
+        DELAY.as_millis()
+    );
+    println!(
+        "  allowed {allowed}/{ADMISSIONS} in {:.0} ms",
+        total.as_secs_f64() * 1e3
+    );
+    println!(
+        "  registry GETs: {all} in all; tag resolutions {manifests}; attestation manifest fetches {atts}"
+    );
+    println!(
+        "  admission latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    if std::env::var_os("COLD_PATH_VERBOSE").is_some() {
+        for uri in reg.uris() {
+            println!("    {uri}");
+        }
+    }
+    running.shutdown();
+    running.wait().await;
+}
