@@ -353,6 +353,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let kube_client = kube.clone();
     let source = crate::resolver::Resolver::from_config(&config, catalog, metrics.clone(), kube)
         .map_err(|e| anyhow::anyhow!("attestations: {e}"))?;
+    let mut signals = Signals::register().context("installing signal handlers")?;
     let running = start(Settings {
         listen: args.listen,
         admin_listen: args.admin_listen,
@@ -374,10 +375,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await?;
     tracing::info!(listen = %running.addr, admin = %running.admin_addr, "fipsgate serving");
 
-    shutdown_signal().await;
+    wait_for_signal(&mut signals).await;
     running.shutdown();
-    tokio::spawn(async {
-        shutdown_signal().await;
+    tokio::spawn(async move {
+        wait_for_signal(&mut signals).await;
         tracing::warn!("second signal: exiting now");
         std::process::exit(130);
     });
@@ -389,15 +390,26 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
+/// SIGTERM and SIGINT, registered before serving starts so that no signal is missed.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+}
+
+async fn wait_for_signal(s: &mut Signals) {
     tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+        _ = s.term.recv() => {}
+        _ = s.int.recv() => {}
     }
 }
 
