@@ -552,3 +552,60 @@ mod duration_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FIXTURE: &str =
+        include_str!("../tests/fixtures/admission-reviews/pod-create-init-and-containers.json");
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = parse(&body);
+        }
+
+        #[test]
+        fn mutated_reviews_never_panic(at in 0..FIXTURE.len(), len in 0..64usize, with in "\\PC{0,16}") {
+            let mut s = FIXTURE.as_bytes().to_vec();
+            let end = (at + len).min(s.len());
+            s.splice(at..end, with.bytes());
+            if let Ok(p) = parse(&s) {
+                // Whatever was read must still be answerable.
+                let r = ReviewResponse::allow(&p);
+                prop_assert_eq!(r.response.uid, p.uid);
+            }
+        }
+    }
+
+    #[test]
+    fn nesting_huge_strings_and_wrong_types_get_answers() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse(deep.as_bytes()).is_err());
+        let mut huge: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
+        huge["request"]["object"]["spec"]["containers"][0]["image"] = "a".repeat(1 << 20).into();
+        let p = parse(&serde_json::to_vec(&huge).unwrap()).unwrap();
+        assert!(matches!(p.action, Action::Evaluate { .. }));
+        let mut wrong: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
+        wrong["request"]["object"]["spec"]["containers"][0]["image"] = 42.into();
+        let p = parse(&serde_json::to_vec(&wrong).unwrap()).unwrap();
+        assert!(
+            matches!(p.action, Action::Invalid(ref m) if m.contains("invalid type")),
+            "{:?}",
+            p.action
+        );
+        // Invalid UTF-8 inside a string.
+        let mut bad = FIXTURE.as_bytes().to_vec();
+        let i = FIXTURE.rfind("busybox:1.36").unwrap();
+        bad[i] = 0xff;
+        match parse(&bad) {
+            Err(e) => assert!(e.0.contains("JSON"), "{e}"),
+            Ok(p) => assert!(matches!(p.action, Action::Invalid(_)), "{:?}", p.action),
+        }
+        // Duplicate keys: serde_json rejects a duplicated field.
+        let dup = FIXTURE.replacen("\"uid\":", "\"uid\":\"x\",\"uid\":", 1);
+        assert!(parse(dup.as_bytes()).is_err());
+    }
+}
