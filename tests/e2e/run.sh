@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end suite: fipsgate serving a real kube-apiserver (v1.20.2 from lib/install.sh),
-# registered from deploy/base/webhook.yaml, checked the way a user sees it: kubectl output and
-# exit codes, the API server's audit log, fipsgate's log and /metrics.
+# registered from the rendered deploy/overlays/self-signed (certificates from `fipsgate certs`
+# in a copy of deploy/; only each webhook's clientConfig is pointed at the local server),
+# checked the way a user sees it: kubectl output and exit codes, the API server's audit log,
+# fipsgate's log and /metrics, `fipsgate audit`; every overlay's rendered objects are also
+# checked against the API server with a server-side dry run.
 #
 # Usage: bash tests/e2e/run.sh   (root; exit 0 iff every scenario passed)
 # Environment:
@@ -11,7 +14,8 @@
 #   FIPSGATE_E2E_KEEP=1               keep the workdir even when everything passed
 # Output: one `PASS scenario N: ...` / `FAIL scenario N: ... (expected vs seen)` line per
 # scenario, then `e2e: N passed, M failed`. On failure the workdir (fipsgate.log, apiserver and
-# controller-manager logs, audit.log) is kept and its path printed.
+# controller-manager logs, audit.log, render/ with the rendered overlays) is kept and its path
+# printed.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,7 +26,7 @@ log() { printf '[e2e] %s\n' "$*" >&2; }
 
 FIPS_API=us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4
 FIPS_DNS=gcr.io/spectro-images-fips/coredns:v1.12.1
-SCENARIOS=14
+SCENARIOS=19
 DENIED='admission webhook "pods.fipsgate.io" denied the request'
 sabotage=${FIPSGATE_E2E_SABOTAGE:-}
 case $sabotage in
@@ -140,6 +144,48 @@ secs_since() { # secs_since T0_US -> "1.23"
 try() {
   rc=0
   out=$("$@" 2>&1) || rc=$?
+}
+
+# try_split CMD...: like try, but $out holds stdout only and $err stderr (for parsed output).
+try_split() {
+  rc=0
+  out=$("$@" 2>"$work/stderr") || rc=$?
+  err=$(cat "$work/stderr")
+}
+
+# Multi-document YAML as `kubectl kustomize` writes it (documents separated by `---`, top-level
+# keys at column 0, so `kind:` at column 0 is the document's kind).
+# yaml_docs keep|drop KIND_REGEX: the documents whose kind does (keep) / does not (drop) match.
+yaml_docs() {
+  awk -v mode="$1" -v re="^($2)\$" '
+    function flush() {
+      if (doc != "" && ((kind ~ re) == (mode == "keep"))) printf "---\n%s", doc
+      doc = ""
+      kind = ""
+    }
+    /^---$/ { flush(); next }
+    /^kind: / { kind = substr($0, 7) }
+    { doc = doc $0 "\n" }
+    END { flush() }'
+}
+# yaml_kinds: "apiVersion kind" of each document, one a line.
+yaml_kinds() {
+  awk '/^---$/ { if (k != "") print v, k; v = k = ""; next }
+    /^apiVersion: / { v = substr($0, 13) } /^kind: / { k = substr($0, 7) }
+    END { if (k != "") print v, k }'
+}
+# yaml_set_api_version KIND FROM TO: rewrite `apiVersion: FROM` to TO in the documents of KIND.
+yaml_set_api_version() {
+  awk -v k="$1" -v from="apiVersion: $2" -v to="apiVersion: $3" '
+    function flush(i) {
+      for (i = 1; i <= n; i++) print (kind == k && lines[i] == from) ? to : lines[i]
+      n = 0
+      kind = ""
+    }
+    /^---$/ { flush(); print; next }
+    /^kind: / { kind = substr($0, 7) }
+    { lines[++n] = $0 }
+    END { flush() }'
 }
 
 oneline() { # collapse to one line, at most 400 characters
@@ -264,8 +310,8 @@ fipsgate_start() {
     "$bin" serve \
       --listen "127.0.0.1:$webhook_port" \
       --admin-listen "127.0.0.1:$admin_port" \
-      --tls-cert "$work/tls/tls.crt" \
-      --tls-key "$work/tls/tls.key" \
+      --tls-cert "$tls_dir/tls.crt" \
+      --tls-key "$tls_dir/tls.key" \
       --config "$work/config.yaml" \
       --cert-reload-interval 1s \
       --shutdown-delay 0s \
@@ -314,10 +360,20 @@ cluster_up "$work" || abort "cluster_up failed (logs in $work)"
 webhook_port=$(_cluster_free_port) || abort "no free port"
 admin_port=$(_cluster_free_port "$webhook_port") || abort "no free port"
 
-ca_bundle=$("$bin" certs --out "$work/tls" --host 127.0.0.1 2>>"$work/certs.log") ||
+# The self-signed overlay as its README says, in a copy of deploy/ (never a developer's certs/):
+# `fipsgate certs --out overlays/self-signed/certs`, then `kubectl kustomize`. fipsgate serves
+# that tls.crt/tls.key, and the webhook is registered with the rendered caBundle.
+deploy_copy=$work/deploy
+cp -R "$root/deploy" "$deploy_copy" || abort "cannot copy deploy/"
+rm -rf "$deploy_copy/overlays/self-signed/certs"
+tls_dir=$deploy_copy/overlays/self-signed/certs
+mkdir -p "$work/render"
+printed_bundle=$("$bin" certs --out "$tls_dir" --host 127.0.0.1 2>>"$work/certs.log") ||
   abort "fipsgate certs failed: $(cat "$work/certs.log")"
-[[ -s $work/tls/tls.crt && -s $work/tls/tls.key && -n $ca_bundle ]] ||
+[[ -s $tls_dir/tls.crt && -s $tls_dir/tls.key && -n $printed_bundle ]] ||
   abort "fipsgate certs wrote no certificate or printed no caBundle"
+kubectl kustomize "$deploy_copy/overlays/self-signed" >"$work/render/self-signed.yaml" 2>"$work/render/self-signed.err" ||
+  abort "kubectl kustomize deploy/overlays/self-signed failed: $(oneline "$(cat "$work/render/self-signed.err")")"
 
 # Test namespaces and their labels.
 namespaces=(
@@ -330,6 +386,10 @@ namespaces=(
   "e2e-dryrun fipsgate.io/enforce=strict"
   "e2e-rotate fipsgate.io/enforce=strict"
   "e2e-relabel fipsgate.io/enforce=off fipsgate.io/warn=off fipsgate.io/audit=off"
+  "e2e-inventory fipsgate.io/enforce=off fipsgate.io/warn=strict"
+  "e2e-workloads fipsgate.io/enforce=strict"
+  "e2e-tighten fipsgate.io/enforce=off fipsgate.io/warn=off"
+  "e2e-down fipsgate.io/enforce=off fipsgate.io/warn=off"
 )
 ns_names=()
 for spec in "${namespaces[@]}"; do
@@ -364,14 +424,26 @@ t0=$(now_us)
 fipsgate_start || abort "fipsgate did not become ready (see $work/fipsgate.log)"
 log "fipsgate ready in $(secs_since "$t0")s (webhook 127.0.0.1:$webhook_port, admin 127.0.0.1:$admin_port)"
 
-# Register the webhook from deploy/, with only clientConfig rewritten for this local server.
-k create --dry-run=client -o json -f "$root/deploy/base/webhook.yaml" >"$work/webhook.orig.json" ||
-  abort "cannot read deploy/base/webhook.yaml"
-jq --arg url "https://127.0.0.1:$webhook_port/validate" --arg ca "$ca_bundle" '
-  def rewrite: .webhooks |= map(.clientConfig = {url: $url, caBundle: $ca});
-  if .kind == "List" then .items |= map(rewrite) else rewrite end' \
-  "$work/webhook.orig.json" >"$work/webhook.json" || abort "cannot rewrite clientConfig"
-k create -f "$work/webhook.json" >/dev/null || abort "cannot register the webhook"
+# Register the rendered ValidatingWebhookConfiguration with only each webhook's clientConfig
+# rewritten for this local server: {url, the rendered caBundle}; rules, failurePolicy,
+# selectors and timeouts as rendered. `kubectl apply` (not create), so that scenario 15's dry-run
+# apply of the rendered original computes its patch from a last-applied configuration.
+yaml_docs keep ValidatingWebhookConfiguration <"$work/render/self-signed.yaml" |
+  k create --dry-run=client -o json -f - >"$work/webhook.rendered.json" ||
+  abort "no ValidatingWebhookConfiguration in the rendered self-signed overlay"
+ca_bundle=$(jq -r '[.webhooks[].clientConfig.caBundle] | unique |
+  if length == 1 and .[0] != null then .[0] else error("caBundles: \(.)") end' \
+  "$work/webhook.rendered.json") || abort "the rendered webhooks do not share one caBundle"
+# kustomize wraps the Secret's base64 (and so the caBundle copied from it) at 70 columns; the API
+# server's base64 decoding skips the line breaks. Registered as rendered, compared without them.
+ca_bundle=${ca_bundle//$'\n'/}
+[[ $ca_bundle == "$printed_bundle" ]] ||
+  abort "the rendered caBundle is not the one \`fipsgate certs\` printed"
+jq --arg url "https://127.0.0.1:$webhook_port/validate" '
+  .webhooks |= map(.clientConfig = {url: $url, caBundle: .clientConfig.caBundle})' \
+  "$work/webhook.rendered.json" >"$work/webhook.json" || abort "cannot rewrite clientConfig"
+log "registering $(jq -r '[.webhooks[] | "\(.name) (\(.failurePolicy))"] | join(", ")' "$work/webhook.json")"
+k apply -f "$work/webhook.json" >/dev/null || abort "cannot register the webhook"
 t0=$(now_us)
 if [[ $sabotage == allow-all ]]; then
   sleep 2 # nothing is ever denied: just give the API server time to load the configuration
@@ -539,7 +611,7 @@ served_fingerprint() {
 }
 serves() { [[ $(served_fingerprint) == "$1" ]]; }
 s11_progress() { (($(wc -l <"$work/s11.results") >= $1)); }
-file_fingerprint() { openssl x509 -noout -fingerprint -sha256 -in "$work/tls/tls.crt"; }
+file_fingerprint() { openssl x509 -noout -fingerprint -sha256 -in "$tls_dir/tls.crt"; }
 s11_rotation() {
   local ns=e2e-rotate before after on_disk bundle i n bad reloads
   before=$(served_fingerprint)
@@ -559,7 +631,7 @@ s11_rotation() {
   loop_pid=$!
   # Rotate once about a quarter of the creates are done.
   retry 20 s11_progress 10 || true
-  bundle=$("$bin" certs --out "$work/tls" --host 127.0.0.1 --renew 2>>"$work/certs.log") || {
+  bundle=$("$bin" certs --out "$tls_dir" --host 127.0.0.1 --renew 2>>"$work/certs.log") || {
     fail "fipsgate certs --renew failed: $(tail -n 3 "$work/certs.log")"
     return
   }
@@ -642,6 +714,154 @@ s14_metrics() {
   expect_metric '^fipsgate_violations_total\{mode="enforce",level="strict"\}' 1
 }
 
+# Known gaps of this v1.20 API server, accommodated only when the server does not serve the
+# rendered apiVersion: "KIND FROM TO WHY".
+accommodations=(
+  "PodDisruptionBudget policy/v1 policy/v1beta1 policy/v1 PodDisruptionBudget is served from Kubernetes 1.21"
+)
+s15_render() { # s15_render OVERLAY -> $work/render/OVERLAY.yaml (base: deploy/base)
+  local dir=$deploy_copy/overlays/$1
+  [[ $1 == base ]] && dir=$deploy_copy/base
+  [[ -s $work/render/$1.yaml ]] && return 0
+  kubectl kustomize "$dir" >"$work/render/$1.yaml" 2>"$work/render/$1.err"
+}
+s15_manifests() {
+  local served overlay f n a kind from to reason kinds dry total=0 rewrites=0
+  served=$(k api-versions) || fail "kubectl api-versions failed" || return
+  # The Namespace for real: a server-side dry run of namespaced objects needs it to exist.
+  try k apply -f <(yaml_docs keep Namespace <"$work/render/self-signed.yaml")
+  expect_ok "kubectl apply of the rendered Namespace fipsgate-system" || return
+  for overlay in base self-signed audit-only cert-manager; do
+    s15_render "$overlay" ||
+      fail "kubectl kustomize $overlay failed: $(oneline "$(cat "$work/render/$overlay.err")")" || return
+    f=$work/render/$overlay.dryrun.yaml
+    if [[ $overlay == cert-manager ]]; then
+      kinds=$(yaml_docs keep 'Issuer|Certificate' <"$work/render/$overlay.yaml" | yaml_kinds |
+        awk '{ print $2 }' | sort | uniq -c | awk '{ printf "%s%s %s", s, $1, $2; s = ", " }')
+      echo "    s15 $overlay: not applied (cert-manager CRDs, not installed here): $kinds"
+      yaml_docs drop 'Issuer|Certificate' <"$work/render/$overlay.yaml" >"$f"
+    else
+      cp "$work/render/$overlay.yaml" "$f"
+    fi
+    for a in "${accommodations[@]}"; do
+      read -r kind from to reason <<<"$a"
+      grep -qxF -- "$from" <<<"$served" && continue
+      yaml_kinds <"$f" | grep -qxF -- "$from $kind" || continue
+      yaml_set_api_version "$kind" "$from" "$to" <"$f" >"$f.tmp" && mv "$f.tmp" "$f"
+      echo "    s15 $overlay: v1.20 accommodation: $kind apiVersion $from -> $to ($reason; this server does not serve $from)"
+      rewrites=$((rewrites + 1))
+    done
+    n=$(yaml_kinds <"$f" | wc -l)
+    try k apply --dry-run=server -f "$f"
+    expect_ok "kubectl apply --dry-run=server -f <rendered $overlay> ($n objects)" || return
+    dry=$(grep -c '(server dry run)$' <<<"$out" || true)
+    ((dry == n)) ||
+      fail "$overlay: expected $n objects in the server dry run, kubectl reported $dry: $(oneline "$out")" || return
+    echo "    s15 $overlay: $n objects accepted: $(yaml_kinds <"$f" | awk '{ printf "%s%s", s, $2; s = " " }')"
+    total=$((total + n))
+  done
+  # The dry run did not touch the registered configuration.
+  n=$(k get validatingwebhookconfiguration fipsgate -o json |
+    jq --arg url "https://127.0.0.1:$webhook_port/validate" '[.webhooks[] | select(.clientConfig.url == $url)] | length')
+  ((n == 3)) || fail "after the dry run: expected 3 webhooks still calling the local fipsgate, saw $n" || return
+  note="$total objects in 4 overlays, $rewrites apiVersion rewrite(s)"
+}
+
+inv_dep_pod() { # the name of the first pod of Deployment inv-busybox
+  dep_pod=$(k -n e2e-inventory get pods -l app=inv-busybox -o jsonpath='{.items[0].metadata.name}' 2>/dev/null)
+  [[ -n $dep_pod ]]
+}
+inv_rs() { [[ -n $(k -n e2e-inventory get replicasets -l app=inv-busybox -o name 2>/dev/null) ]]; }
+s16_audit() {
+  local ns=e2e-inventory dep_pod="" want seen summary args lines
+  try k -n $ns run inv-nginx --image=nginx
+  expect_ok "nginx under enforce=off,warn=strict" || return
+  try k -n $ns run inv-fips --image=$FIPS_API
+  expect_ok "catalogue image $FIPS_API" || return
+  try k -n $ns create deployment inv-busybox --image=busybox:1.36
+  expect_ok "kubectl create deployment inv-busybox --image=busybox:1.36" || return
+  retry 30 inv_rs || fail "no ReplicaSet of Deployment inv-busybox after 30s" || return
+  retry 30 inv_dep_pod || fail "no pod of Deployment inv-busybox after 30s" || return
+  # The suite's configuration (certificates.historical: ignore, exemptions) as the webhook's.
+  args=(audit -n "$ns" --workloads --level strict --config "$work/config.yaml")
+  try_split timeout 60 "$bin" "${args[@]}" -o json
+  ((rc == 1)) || fail "fipsgate ${args[*]} -o json: expected exit 1 (would deny), saw $rc: $(oneline "$err $out")" || return
+  want=$(printf '%s\n' "Deployment/inv-busybox" "Pod/$dep_pod" "Pod/inv-nginx" | sort | paste -sd' ')
+  seen=$(jq -r '.findings[] | "\(.kind)/\(.name)"' <<<"$out" 2>/dev/null | sort | paste -sd' ') ||
+    fail "fipsgate audit -o json: not JSON: $(oneline "$out")" || return
+  [[ $seen == "$want" ]] || fail "audit findings: expected {$want}, saw {$seen}" || return
+  summary=$(jq -c --arg ns $ns '{namespaces: (.namespaces | keys), s: .namespaces[$ns]}' <<<"$out")
+  [[ $summary == '{"namespaces":["'$ns'"],"s":{"objects":4,"compliant":1,"partial":0,"nonCompliant":3,"exempt":0,"wouldDeny":3}}' ]] ||
+    fail "audit summary: expected only $ns with objects 4 (2 pods + deployment's pod + Deployment; its ReplicaSet not counted), compliant 1, nonCompliant 3, wouldDeny 3, saw $summary" || return
+  try_split timeout 60 "$bin" "${args[@]}"
+  ((rc == 1)) || fail "fipsgate ${args[*]}: expected exit 1, saw $rc: $(oneline "$err $out")" || return
+  echo "    s16 \$ fipsgate ${args[*]//"$work"/\$WORK}"
+  mapfile -t lines <<<"$out"
+  printf '    s16 | %s\n' "${lines[@]}"
+  expect_out "table" "Deployment/inv-busybox" || return
+  expect_no_out "table" "ReplicaSet/" || return
+  try_split timeout 60 "$bin" "${args[@]}" -o policyreport
+  ((rc == 1)) || fail "fipsgate ${args[*]} -o policyreport: expected exit 1, saw $rc: $(oneline "$err $out")" || return
+  expect_out "policyreport" "kind: PolicyReport" || return
+  expect_out "policyreport" "apiVersion: wgpolicyk8s.io/v1alpha2" || return
+  expect_out "policyreport" "namespace: $ns" || return
+  note="findings: $seen"
+}
+
+s17_workload_warning() {
+  local ns=e2e-workloads
+  try k -n $ns create deployment web --image=nginx
+  expect_ok "kubectl create deployment web --image=nginx under enforce=strict (workloads are never denied)" || return
+  expect_out "kubectl warning" 'Warning: [enforce=strict] pods would be denied: container "nginx" (nginx): is not a FIPS-compliant component' || return
+  k -n $ns get deployment web -o name >/dev/null 2>&1 || fail "deployment $ns/web: expected it to exist, it does not" || return
+  # Its ReplicaSet's pods are denied; stop the controller's retries.
+  k -n $ns delete deployment web --wait=false >/dev/null || true
+}
+
+s18_tighten() {
+  local ns=e2e-tighten label
+  try k -n $ns run tighten-nginx --image=nginx
+  expect_ok "nginx under enforce=off,warn=off" || return
+  expect_no_out "warn=off" "Warning:" || return
+  try k label ns $ns fipsgate.io/enforce=strict --overwrite
+  expect_ok "kubectl label ns $ns fipsgate.io/enforce=strict --overwrite" || return
+  expect_out "kubectl warning" 'Warning: existing pod "tighten-nginx" would be denied under enforce=strict: tighten-nginx (nginx)' || return
+  label=$(k get ns $ns -o jsonpath='{.metadata.labels.fipsgate\.io/enforce}')
+  [[ $label == strict ]] || fail "namespace $ns: expected label fipsgate.io/enforce=strict, saw '$label'"
+}
+
+s19_down() {
+  local ns=e2e-down label t0 ok=1 down_why
+  fipsgate_stop
+  t0=$(now_us)
+  {
+    try k label ns $ns fipsgate.io/enforce=strict --overwrite
+    expect_ok "kubectl label ns $ns with fipsgate stopped (namespaces.fipsgate.io: failurePolicy Ignore)" &&
+      label=$(k get ns $ns -o jsonpath='{.metadata.labels.fipsgate\.io/enforce}') &&
+      { [[ $label == strict ]] || fail "namespace $ns: expected label fipsgate.io/enforce=strict, saw '$label'"; } &&
+      try k -n $ns create deployment down-web --image=$FIPS_DNS &&
+      expect_ok "kubectl create deployment with fipsgate stopped (workloads.fipsgate.io: failurePolicy Ignore)" &&
+      try k -n $ns run down-fips --image=$FIPS_DNS &&
+      { ((rc != 0)) && [[ $out == *'failed calling webhook "pods.fipsgate.io"'* ]] ||
+        fail "pod with fipsgate stopped: expected a failure calling pods.fipsgate.io (failurePolicy Fail), saw exit $rc: $(oneline "$out")"; } &&
+      ok=0
+  } || true
+  down_why=$why
+  fipsgate_start || {
+    fail "fipsgate did not become ready again${down_why:+; $down_why}"
+    return
+  }
+  note="fipsgate down for $(secs_since "$t0")s, restart included"
+  k -n $ns delete deployment down-web --wait=false >/dev/null 2>&1 || true
+  ((ok == 0)) || {
+    why=$down_why
+    return 1
+  }
+  # The label set while fipsgate was down is in force once it is back.
+  retry 15 webhook_denies $ns ||
+    fail "expected nginx denied in $ns (labelled enforce=strict while fipsgate was down) within 15s of the restart, last: $(oneline "$out")"
+}
+
 scenario 1 "namespace without labels gets the configured defaults (nginx denied, catalogue image admitted)" s1_defaults
 scenario 2 "fipsgate.io/enforce=strict denies nginx naming container and image; catalogue image admitted" s2_enforce
 scenario 3 "fipsgate.io/warn=strict (enforce=off): pod created, kubectl prints Warning: [strict]" s3_warn
@@ -656,3 +876,8 @@ scenario 11 "certificate renewed on disk during 40 creates: none fails, new cert
 scenario 12 "namespace label change takes effect without restarting fipsgate" s12_relabel
 scenario 13 "pods/ephemeralcontainers: busybox debug container denied, catalogue image admitted" s13_ephemeral
 scenario 14 "/metrics counts denials" s14_metrics
+scenario 15 "every overlay's rendered objects (CRD kinds aside) accepted by the API server (apply --dry-run=server)" s15_manifests
+scenario 16 "fipsgate audit --workloads lists exactly the violating pods and Deployment (not its ReplicaSet)" s16_audit
+scenario 17 "kubectl create deployment under enforce=strict: created, with fipsgate's warning about its pods" s17_workload_warning
+scenario 18 "kubectl label ns enforce=strict: applied, with a warning naming the existing non-FIPS pod" s18_tighten
+scenario 19 "fipsgate stopped: namespace label and Deployment still admitted (Ignore), pods refused (Fail)" s19_down
