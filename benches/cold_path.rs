@@ -67,7 +67,7 @@ async fn main() {
         );
         return;
     }
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    fipsgate::crypto::install();
     let reg = TestRegistry::start(None);
     let key = SigningKey::new();
     let digest = reg.push_image("team/app", "v1").await;
@@ -118,6 +118,7 @@ async fn main() {
         header_read_timeout: Duration::from_secs(10),
         shutdown_delay: Duration::ZERO,
         drain_timeout: Duration::from_secs(5),
+        require_fips: false,
         metrics: (metrics, Arc::new(prom)),
     })
     .await

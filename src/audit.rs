@@ -252,7 +252,7 @@ pub fn policy_reports(report: &Report, now: jiff::Timestamp) -> Vec<serde_json::
 
 /// Runs `fipsgate audit`.
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    crate::crypto::install();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

@@ -14,6 +14,7 @@ pub mod certs;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod decision;
 pub mod dsse;
 pub mod inventory;

@@ -103,6 +103,7 @@ pub struct Metrics {
     pub exemptions: Family<KindLabel, Counter>,
     pub errors: Family<KindLabel, Counter>,
     pub ready: Gauge,
+    pub fips_mode: Gauge,
     pub cache_requests: Family<CacheLabels, Counter>,
     pub lookups: Family<LookupLabels, Counter>,
     pub lookup_duration: Histogram,
@@ -121,6 +122,7 @@ impl Metrics {
             exemptions: Family::default(),
             errors: Family::default(),
             ready: Gauge::default(),
+            fips_mode: Gauge::default(),
             cache_requests: Family::default(),
             lookups: Family::default(),
             lookup_duration: Histogram::new([
@@ -156,6 +158,11 @@ impl Metrics {
             "fipsgate_ready",
             "1 when the webhook is ready to serve",
             m.ready.clone(),
+        );
+        registry.register(
+            "fipsgate_fips_mode",
+            "1 when TLS and signatures use the AWS-LC FIPS module",
+            m.fips_mode.clone(),
         );
         registry.register(
             "fipsgate_attestation_cache_requests",

@@ -480,3 +480,59 @@ fn serve_fails_fast_on_a_bad_certificate_pair() {
         stderr(&out)
     );
 }
+
+#[test]
+#[cfg(not(feature = "fips"))]
+fn require_fips_refuses_a_build_without_the_fips_module() {
+    let certs = Certs::new();
+    let out = fipsgate(&[
+        "serve",
+        "--dev",
+        "--require-fips",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+        "--tls-cert",
+        certs.path("tls.crt").to_str().unwrap(),
+        "--tls-key",
+        certs.path("tls.key").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--require-fips: the TLS configuration is not in FIPS mode"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn fips_mode_is_visible_at_readiness_and_in_metrics() {
+    let certs = Certs::new();
+    let extra: &[&str] = if fipsgate::crypto::FIPS_BUILD {
+        &["--require-fips"]
+    } else {
+        &[]
+    };
+    let (mut child, _, admin) = serve(extra, &certs);
+    let ready: serde_json::Value = reqwest::get(format!("http://{admin}/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["fips"], fipsgate::crypto::FIPS_BUILD);
+    let metrics = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let want = format!(
+        "fipsgate_fips_mode {}",
+        i64::from(fipsgate::crypto::FIPS_BUILD)
+    );
+    assert!(metrics.contains(&want), "{metrics}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

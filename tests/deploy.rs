@@ -725,7 +725,7 @@ fn review_like_the_api_server(
     .unwrap();
     let uid = serde_json::from_slice::<Value>(&review).unwrap()["request"]["uid"].clone();
 
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    fipsgate::crypto::install();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

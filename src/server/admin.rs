@@ -20,6 +20,8 @@ pub struct AdminState {
     /// Set when shutdown starts.
     pub draining: Arc<AtomicBool>,
     pub metrics: Metrics,
+    /// TLS runs with the AWS-LC FIPS module.
+    pub fips: bool,
 }
 
 pub fn router(state: AdminState) -> Router {
@@ -46,6 +48,7 @@ async fn readyz(State(s): State<AdminState>) -> Response {
     let body = serde_json::json!({
         "ready": ready,
         "certificates": "loaded",
+        "fips": s.fips,
         "namespaces": if synced { "synced" } else { "syncing" },
         "shuttingDown": draining,
     });

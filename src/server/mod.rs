@@ -81,6 +81,9 @@ pub struct ServeArgs {
     /// Longest wait for in-flight requests after the listener closes.
     #[arg(long, value_parser = duration, default_value = "20s")]
     pub drain_timeout: Duration,
+    /// Refuse to start unless TLS runs with the AWS-LC FIPS module (a `fips` build).
+    #[arg(long, env = "FIPSGATE_REQUIRE_FIPS")]
+    pub require_fips: bool,
 }
 
 /// Everything a server needs, built by [`run`] or directly by tests.
@@ -100,12 +103,16 @@ pub struct Settings {
     pub drain_timeout: Duration,
     /// Metrics, and the registry `/metrics` exports them from.
     pub metrics: (Metrics, Arc<Registry>),
+    /// Refuse to start unless TLS runs in FIPS mode.
+    pub require_fips: bool,
 }
 
 /// A started server.
 pub struct Running {
     /// Where the webhook listens.
     pub addr: SocketAddr,
+    /// TLS runs with the AWS-LC FIPS module.
+    pub fips: bool,
     /// Where the admin port listens.
     pub admin_addr: SocketAddr,
     pub metrics: Metrics,
@@ -135,14 +142,19 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
 
 /// Binds both ports and serves until [`Running::shutdown`].
 pub async fn start(s: Settings) -> anyhow::Result<Running> {
-    let provider = rustls::crypto::CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let provider = crate::crypto::install();
     let cert = Arc::new(tls::ReloadingCert::load(s.tls.clone(), provider.clone())?);
     let tls_config = tls::server_config(cert.clone(), provider)?;
+    let fips = tls_config.fips();
+    if s.require_fips && !fips {
+        anyhow::bail!(
+            "--require-fips: the TLS configuration is not in FIPS mode (build with --features fips)"
+        );
+    }
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
 
     let (metrics, registry) = s.metrics;
+    metrics.fips_mode.set(i64::from(fips));
     let listener = TcpListener::bind(s.listen)
         .await
         .with_context(|| format!("cannot listen on {}", s.listen))?;
@@ -166,6 +178,7 @@ pub async fn start(s: Settings) -> anyhow::Result<Running> {
         namespaces: s.namespaces,
         draining: draining.clone(),
         metrics: metrics.clone(),
+        fips,
     });
     let (stop, stop_rx) = watch::channel(false);
     let reload = tokio::spawn(cert.watch(s.cert_reload_interval, metrics.clone()));
@@ -234,6 +247,7 @@ pub async fn start(s: Settings) -> anyhow::Result<Running> {
     });
     Ok(Running {
         addr,
+        fips,
         admin_addr,
         metrics,
         stop,
@@ -291,7 +305,7 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 /// `fipsgate serve`: builds everything from the flags and runs until a signal.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing(args.log_format);
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    crate::crypto::install();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -371,9 +385,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_delay: args.shutdown_delay,
         drain_timeout: args.drain_timeout,
         metrics: (metrics, Arc::new(registry)),
+        require_fips: args.require_fips,
     })
     .await?;
-    tracing::info!(listen = %running.addr, admin = %running.admin_addr, "fipsgate serving");
+    tracing::info!(
+        listen = %running.addr,
+        admin = %running.admin_addr,
+        fips = running.fips,
+        "fipsgate serving"
+    );
 
     wait_for_signal(&mut signals).await;
     running.shutdown();

@@ -103,7 +103,7 @@ impl Default for Options {
 }
 
 pub fn install_provider() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    fipsgate::crypto::install();
 }
 
 impl TestServer {
@@ -126,6 +126,7 @@ impl TestServer {
             header_read_timeout: opts.header_read_timeout,
             shutdown_delay: opts.shutdown_delay,
             drain_timeout: opts.drain_timeout,
+            require_fips: false,
             metrics: opts.metrics.unwrap_or_else(|| {
                 let (m, r) = fipsgate::metrics::Metrics::new();
                 (m, Arc::new(r))
