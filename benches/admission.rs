@@ -78,8 +78,13 @@ fn reviews(c: &mut Criterion) {
         namespaces: Arc::new(NamespaceStore::standalone(config.defaults)),
         metrics,
         pods: None,
+        limits: fipsgate::server::handler::Limits::new(
+            8 << 20,
+            std::time::Duration::from_secs(10),
+            1024,
+        ),
     });
-    let app = router(state, 8 * 1024 * 1024);
+    let app = router(state);
     let captured = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/admission-reviews/pod-create-init-and-containers.json"

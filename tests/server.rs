@@ -719,3 +719,145 @@ async fn readiness_and_drain_on_shutdown() {
     s.running.wait().await;
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_leaves_room_for_a_well_behaved_request() {
+    let s = TestServer::start(Options {
+        config: quiet_config(),
+        source: Some(slow(Duration::from_millis(300))),
+        max_concurrent_requests: 8,
+        max_connections: 64,
+        body_read_timeout: Duration::from_millis(500),
+        ..Options::default()
+    })
+    .await;
+    let addr = s.running.addr;
+    let ca = s.certs.ca_pem();
+    let started = Instant::now();
+    // 1. Slow bodies: headers promise 4 KiB, one byte comes. They must not hold decision slots.
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(&ca) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let mut slow_bodies = Vec::new();
+    for _ in 0..20 {
+        let connector = connector.clone();
+        slow_bodies.push(tokio::spawn(async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let mut tls = connector.connect("localhost".try_into().unwrap(), tcp).await.unwrap();
+            tls.write_all(b"POST /validate HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\ncontent-length: 4096\r\n\r\n{").await.unwrap();
+            let mut buf = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut buf)).await;
+            String::from_utf8_lossy(&buf).into_owned()
+        }));
+    }
+    // 2. A burst of 200 real reviews over 10 HTTP/2 connections, 8 decided at a time.
+    let clients: Vec<_> = (0..10).map(|_| client(&ca, HttpVersion::H2)).collect();
+    let mut burst = Vec::new();
+    for i in 0..200 {
+        let c = clients[i % clients.len()].clone();
+        let url = s.url("/validate?timeout=5s");
+        let body = bytes(&pod_review(&format!("f{i}"), "ns", &[("api", FIPS_API)]));
+        burst.push(tokio::spawn(async move {
+            c.post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    // 3. The well-behaved request, retried as the API server's client would on 503.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let c = s.client(HttpVersion::H2);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let answer = loop {
+        let (status, _, r) = post(
+            &c,
+            &s.url("/validate?timeout=5s"),
+            fixture("pod-create-dry-run.json"),
+        )
+        .await;
+        if status == StatusCode::OK {
+            break r;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            Instant::now() < deadline,
+            "no answer within the 5 s deadline"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(answer["response"]["allowed"], false);
+    let (mut ok, mut refused) = (0, 0);
+    for b in burst {
+        match b.await.unwrap() {
+            Ok(StatusCode::OK) => ok += 1,
+            Ok(StatusCode::SERVICE_UNAVAILABLE) => refused += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(ok >= 8 && ok + refused == 200, "ok {ok}, refused {refused}");
+    for sb in slow_bodies {
+        let text = sb.await.unwrap();
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let metrics = reqwest::get(s.admin_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"fipsgate_errors_total{kind="overload"}"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn connections_past_the_limit_are_closed_at_once() {
+    let s = TestServer::start(Options {
+        max_connections: 2,
+        ..Options::default()
+    })
+    .await;
+    let ca = s.certs.ca_pem();
+    let (a, b) = (client(&ca, HttpVersion::H2), client(&ca, HttpVersion::H2));
+    let url = s.url("/validate");
+    // Two clients hold the two connections (HTTP/2 keeps them open).
+    assert_eq!(
+        post(&a, &url, fixture("pod-create-dry-run.json")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(&b, &url, fixture("pod-create-dry-run.json")).await.0,
+        StatusCode::OK
+    );
+    let third = client(&ca, HttpVersion::H2);
+    let started = Instant::now();
+    let r = third
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(fixture("pod-create-dry-run.json"))
+        .send()
+        .await;
+    assert!(r.is_err(), "a third connection was served");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    drop((a, b));
+    let metrics = reqwest::get(s.admin_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"fipsgate_errors_total{kind="connection_limit"}"#),
+        "{metrics}"
+    );
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -38,6 +38,26 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Lists a namespace's pods when its enforce level tightens; `None` without a cluster.
     pub pods: Option<Arc<dyn PodLister>>,
+    pub limits: Limits,
+}
+
+/// Bounds on what one request may take.
+pub struct Limits {
+    pub max_body_bytes: usize,
+    /// A body not received within this long is refused (slow uploads cannot hold a slot).
+    pub body_read_timeout: Duration,
+    /// Requests being decided at once; the excess is refused at once with 503.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+impl Limits {
+    pub fn new(max_body_bytes: usize, body_read_timeout: Duration, max_in_flight: usize) -> Self {
+        Self {
+            max_body_bytes,
+            body_read_timeout,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
+        }
+    }
 }
 
 /// A tightened namespace gets at most this many pods checked, within this long.
@@ -77,7 +97,7 @@ pub async fn validate(
     State(state): State<Arc<AppState>>,
     query: Result<Query<ValidateQuery>, QueryRejection>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     let started = Instant::now();
     let span = tracing::info_span!(
@@ -111,7 +131,7 @@ async fn handle(
     state: &AppState,
     query: Result<Query<ValidateQuery>, QueryRejection>,
     headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: axum::body::Body,
     started: Instant,
     span: &tracing::Span,
 ) -> (Response, bool) {
@@ -121,9 +141,43 @@ async fn handle(
         tracing::warn!(reason = %msg, "rejected request");
         (json_error(status, &msg), true)
     };
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return bad(e.status(), format!("cannot read body: {}", e.body_text())),
+    let limits = &state.limits;
+    let read = axum::body::to_bytes(body, limits.max_body_bytes);
+    let body: Bytes = match tokio::time::timeout(limits.body_read_timeout, read).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) if e.to_string().contains("length limit") => {
+            return bad(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "body is over the length limit of {} bytes",
+                    limits.max_body_bytes
+                ),
+            );
+        }
+        Ok(Err(e)) => return bad(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")),
+        Err(_) => {
+            return bad(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "body not received within {} ms",
+                    limits.body_read_timeout.as_millis()
+                ),
+            );
+        }
+    };
+    // Taken after the body is in: slow uploads cannot hold decision slots.
+    let Ok(_permit) = limits.in_flight.clone().try_acquire_owned() else {
+        state.metrics.error("overload");
+        span.record("decision", "overload");
+        let mut r = json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many admission requests in flight; retry",
+        );
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+        return (r, true);
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -71,6 +71,15 @@ pub struct ServeArgs {
     /// Time a client has to send its request headers (slow clients are cut off).
     #[arg(long, value_parser = duration, default_value = "10s")]
     pub header_read_timeout: Duration,
+    /// Time a client has to send a request body.
+    #[arg(long, value_parser = duration, default_value = "10s")]
+    pub body_read_timeout: Duration,
+    /// Open connections at most; more are closed at once.
+    #[arg(long, env = "FIPSGATE_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Requests decided at once; more are answered 503 at once.
+    #[arg(long, env = "FIPSGATE_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
+    pub max_concurrent_requests: usize,
     /// How often the certificate files are checked for changes.
     #[arg(long, value_parser = duration, default_value = "5s")]
     pub cert_reload_interval: Duration,
@@ -99,6 +108,9 @@ pub struct Settings {
     pub pods: Option<Arc<dyn crate::inventory::PodLister>>,
     pub max_body_bytes: usize,
     pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub max_connections: usize,
+    pub max_concurrent_requests: usize,
     pub shutdown_delay: Duration,
     pub drain_timeout: Duration,
     /// Metrics, and the registry `/metrics` exports them from.
@@ -132,11 +144,12 @@ impl Running {
     }
 }
 
-/// The webhook router (`POST /validate`), usable without a socket.
-pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+/// The webhook router (`POST /validate`), usable without a socket. Body limits are the
+/// handler's ([`handler::Limits`]).
+pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/validate", post(handler::validate))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -171,8 +184,14 @@ pub async fn start(s: Settings) -> anyhow::Result<Running> {
         namespaces: s.namespaces.clone(),
         metrics: metrics.clone(),
         pods: s.pods,
+        limits: handler::Limits::new(
+            s.max_body_bytes,
+            s.body_read_timeout,
+            s.max_concurrent_requests,
+        ),
     });
-    let app = router(state, s.max_body_bytes);
+    let app = router(state);
+    let connection_slots = Arc::new(tokio::sync::Semaphore::new(s.max_connections));
     let admin_app = admin::router(admin::AdminState {
         registry,
         namespaces: s.namespaces,
@@ -196,11 +215,17 @@ pub async fn start(s: Settings) -> anyhow::Result<Running> {
             })
             .await;
     });
+    let conn_metrics = metrics.clone();
     let done = tokio::spawn(async move {
         let mut stop_rx = stop_rx;
         let connections = tokio_util::task::TaskTracker::new();
         let (drain_tx, drain_rx) = watch::channel(false);
         let spawn_conn = |tcp: tokio::net::TcpStream| {
+            // Past the connection limit a new connection is closed at once, not queued.
+            let Ok(slot) = connection_slots.clone().try_acquire_owned() else {
+                conn_metrics.error("connection_limit");
+                return;
+            };
             let conn = serve_connection(
                 tcp,
                 acceptor.clone(),
@@ -208,7 +233,10 @@ pub async fn start(s: Settings) -> anyhow::Result<Running> {
                 header_timeout,
                 drain_rx.clone(),
             );
-            connections.spawn(conn);
+            connections.spawn(async move {
+                conn.await;
+                drop(slot);
+            });
         };
         loop {
             tokio::select! {
@@ -382,6 +410,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         namespaces,
         max_body_bytes: args.max_body_bytes,
         header_read_timeout: args.header_read_timeout,
+        body_read_timeout: args.body_read_timeout,
+        max_connections: args.max_connections,
+        max_concurrent_requests: args.max_concurrent_requests,
         shutdown_delay: args.shutdown_delay,
         drain_timeout: args.drain_timeout,
         metrics: (metrics, Arc::new(registry)),
