@@ -11,3 +11,10 @@ if ! command -v docker-registry >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry
 fi
 cargo test --locked -- --include-ignored
+# The FIPS build: AWS-LC's FIPS module (needs cmake and Go; install.sh brings Go), with the
+# tests that need no cluster or registry, including the one that proves FIPS mode.
+if ! command -v cmake >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake
+fi
+cargo test --locked --features fips
