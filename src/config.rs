@@ -209,7 +209,7 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Parse(#[from] YamlError),
     #[error("{origin}: {reason}")]
     Invalid { origin: String, reason: String },

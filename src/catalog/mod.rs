@@ -139,7 +139,7 @@ pub enum CatalogError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Parse(#[from] yaml::YamlError),
     #[error("{origin}: {reason}")]
     Invalid { origin: String, reason: String },
