@@ -371,9 +371,13 @@ fn serve(extra: &[&str], certs: &Certs) -> (std::process::Child, String, String)
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
     loop {
-        assert!(Instant::now() < deadline, "server did not start");
-        let line = lines.next().unwrap().unwrap();
+        assert!(Instant::now() < deadline, "server did not start: {seen:?}");
+        let Some(Ok(line)) = lines.next() else {
+            panic!("server exited before serving: {seen:?}");
+        };
+        seen.push(line.clone());
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if v["message"] == "fipsgate serving" {
             let (l, a) = (
