@@ -19,9 +19,15 @@ for target in reference review config catalog; do
     reference) printf 'nginx' >"$work/$target/seed" ;;
   esac
   echo "fuzzing $target for ${SECONDS_EACH}s"
-  cargo fuzz run --fuzz-dir tests/fuzz "$target" "$work/$target" -- \
-    -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 2>&1 |
-    grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|Done|==|SUMMARY)" || true
+  log="$work/$target.log"
+  if ! cargo fuzz run --fuzz-dir tests/fuzz "$target" "$work/$target" -- \
+    -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
+    >"$log" 2>&1; then
+    tail -40 "$log" >&2
+    echo "fuzz target $target failed (see tests/fuzz/artifacts/$target/ for the input)" >&2
+    exit 1
+  fi
+  grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)" "$log"
   # A crash leaves an artifact: fail loudly, and keep it as a regression input.
   if compgen -G "tests/fuzz/artifacts/$target/*" >/dev/null; then
     echo "fuzz target $target found a failing input: tests/fuzz/artifacts/$target/" >&2
