@@ -69,6 +69,8 @@ pub struct Summary {
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditFinding {
     pub namespace: String,
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
     pub kind: String,
     pub name: String,
     pub outcome: Outcome,
@@ -114,6 +116,7 @@ pub fn record(report: &mut Report, obj: &Listed, d: decision::Decision) {
     if violating {
         report.findings.push(AuditFinding {
             namespace: obj.namespace.clone(),
+            api_version: obj.api_version.clone(),
             kind: obj.kind.clone(),
             name: obj.name.clone(),
             outcome: d.outcome,
@@ -197,14 +200,6 @@ pub fn table(report: &Report) -> String {
     out
 }
 
-fn api_version(kind: &str) -> &'static str {
-    match kind {
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" => "apps/v1",
-        "Job" | "CronJob" => "batch/v1",
-        _ => "v1",
-    }
-}
-
 /// One `wgpolicyk8s.io/v1alpha2` PolicyReport per namespace (failures and warnings as
 /// results, passes counted only, so reports stay small).
 pub fn policy_reports(report: &Report, now: jiff::Timestamp) -> Vec<serde_json::Value> {
@@ -232,7 +227,7 @@ pub fn policy_reports(report: &Report, now: jiff::Timestamp) -> Vec<serde_json::
                         "source": "fipsgate",
                         "scored": true,
                         "timestamp": {"seconds": now.as_second(), "nanos": 0},
-                        "resources": [{"apiVersion": api_version(&f.kind), "kind": f.kind, "name": f.name, "namespace": ns}],
+                        "resources": [{"apiVersion": f.api_version, "kind": f.kind, "name": f.name, "namespace": ns}],
                     })
                 })
                 .collect();
@@ -456,6 +451,11 @@ mod tests {
             .map(|(i, img)| serde_json::json!({"name": format!("c{i}"), "image": img}))
             .collect();
         Listed {
+            api_version: if kind == "Pod" {
+                "v1".into()
+            } else {
+                "apps/v1".into()
+            },
             kind: kind.into(),
             namespace: ns.into(),
             name: name.into(),

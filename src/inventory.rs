@@ -9,6 +9,8 @@ use crate::workload::{Object, PodSpec};
 /// One listed object with a pod spec.
 #[derive(Clone, Debug)]
 pub struct Listed {
+    /// `apps/v1`, `batch/v1beta1`, `v1`: as listed from this cluster.
+    pub api_version: String,
     pub kind: String,
     pub namespace: String,
     pub name: String,
@@ -73,7 +75,7 @@ fn api_resource((group, version, kind, plural): (&str, &str, &str, &str)) -> Api
 }
 
 /// Reads a listed object; `None` for one without a readable pod spec.
-fn listed(kind: &str, obj: DynamicObject) -> Option<Listed> {
+fn listed(api_version: &str, kind: &str, obj: DynamicObject) -> Option<Listed> {
     let owner = obj
         .metadata
         .owner_references
@@ -86,6 +88,7 @@ fn listed(kind: &str, obj: DynamicObject) -> Option<Listed> {
     value["kind"] = kind.into();
     let object: Object = serde_json::from_value(value).ok()?;
     Some(Listed {
+        api_version: api_version.to_string(),
         kind: kind.to_string(),
         namespace,
         name,
@@ -118,7 +121,7 @@ impl KubeInventory {
         let items = list
             .items
             .into_iter()
-            .filter_map(|o| listed(gvk.2, o))
+            .filter_map(|o| listed(&ar.api_version, gvk.2, o))
             .collect();
         Ok((items, next))
     }
@@ -173,6 +176,7 @@ mod tests {
 
     fn pod(name: &str, owner: Option<&str>) -> Listed {
         Listed {
+            api_version: "v1".into(),
             kind: "Pod".into(),
             namespace: "ns".into(),
             name: name.into(),

@@ -303,6 +303,7 @@ async fn workloads_are_warned_never_denied() {
 
 fn listed(name: &str, owner: Option<&str>, image: &str) -> fipsgate::inventory::Listed {
     fipsgate::inventory::Listed {
+        api_version: "v1".into(),
         kind: "Pod".into(),
         namespace: "team-a".into(),
         name: name.into(),
