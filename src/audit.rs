@@ -332,9 +332,7 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     if args.workloads {
         kinds.extend_from_slice(WORKLOADS);
     }
-    let today = jiff::tz::Offset::UTC
-        .to_datetime(jiff::Timestamp::now())
-        .date();
+    let today = crate::today_utc();
     let mut memo: HashMap<String, Resolution> = HashMap::new();
     let mut report = Report::default();
     let mut count = 0usize;

@@ -186,7 +186,7 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Unsupported::Error
     };
     let manifests = check::read_inputs(&args.files, unsupported)?;
-    let today = jiff::Zoned::now().date();
+    let today = crate::today_utc();
     let reports = check::evaluate(
         &manifests,
         &rules,

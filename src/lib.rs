@@ -27,3 +27,11 @@ pub mod resolver;
 pub mod server;
 pub mod workload;
 pub mod yaml;
+
+/// Today's date in UTC: what certificate sunsets are compared against. The one clock read the
+/// pure engine's callers make.
+pub fn today_utc() -> jiff::civil::Date {
+    jiff::tz::Offset::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .date()
+}

@@ -448,9 +448,6 @@ impl AttestationSource for Resolver {
         image: &'a ImageRef,
         ctx: &'a LookupContext,
     ) -> BoxFuture<'a, AttestationResult> {
-        if self.registry.is_none() {
-            return Box::pin(std::future::ready(self.catalog.lookup(image)));
-        }
         Box::pin(self.resolve_image(image, ctx))
     }
 }

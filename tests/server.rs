@@ -13,7 +13,6 @@ use fipsgate::catalog::Catalog;
 use fipsgate::config::{Config, HistoricalAction};
 use fipsgate::reference::ImageRef;
 use reqwest::StatusCode;
-use rustls_pki_types::pem::PemObject as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const UID: &str = "beda5770-d7a3-4fc3-8492-1b2de81a3b26";
@@ -464,15 +463,7 @@ async fn slow_clients_are_cut_off() {
     })
     .await;
     // TLS handshake done, then headers that never finish.
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pki_types::CertificateDer::pem_slice_iter(&s.certs.ca_pem()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let mut cfg = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let connector = tls_connector(&s.certs.ca_pem(), &[b"http/1.1"]);
     let tcp = tokio::net::TcpStream::connect(s.running.addr)
         .await
         .unwrap();
@@ -656,14 +647,7 @@ async fn certificate_rotation_while_requests_flow() {
 
 /// The leaf certificate the server presents now (DER).
 async fn served_cert(s: &TestServer) -> Vec<u8> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pki_types::CertificateDer::pem_slice_iter(&s.certs.ca_pem()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let cfg = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let connector = tls_connector(&s.certs.ca_pem(), &[]);
     let tcp = tokio::net::TcpStream::connect(s.running.addr)
         .await
         .unwrap();
@@ -736,15 +720,7 @@ async fn a_flood_leaves_room_for_a_well_behaved_request() {
     let ca = s.certs.ca_pem();
     let started = Instant::now();
     // 1. Slow bodies: headers promise 4 KiB, one byte comes. They must not hold decision slots.
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pki_types::CertificateDer::pem_slice_iter(&ca) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let mut cfg = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(cfg));
+    let connector = tls_connector(&ca, &[b"http/1.1"]);
     let mut slow_bodies = Vec::new();
     for _ in 0..20 {
         let connector = connector.clone();

@@ -301,9 +301,7 @@ async fn evaluate(
         username: &req.username,
         enforceable,
     };
-    let today = jiff::tz::Offset::UTC
-        .to_datetime(jiff::Timestamp::now())
-        .date();
+    let today = crate::today_utc();
     let mut d = decision::evaluate(rules, &subject, spec, &resolutions, &policy, today);
 
     let mut errors = Vec::new();
@@ -351,25 +349,14 @@ async fn relabel(
 ) -> ReviewResponse {
     use crate::policy::NamespacePolicy;
     let rules = &state.rules;
-    let labels = |m: &std::collections::BTreeMap<String, String>| {
-        m.iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<Vec<_>>()
-    };
-    let new_labels = labels(new);
-    let new_policy = NamespacePolicy::from_labels(
-        new_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        &rules.defaults,
-    );
-    let old_enforce = old.map_or(rules.defaults.enforce, |o| {
-        let l = labels(o);
+    let policy_of = |m: &std::collections::BTreeMap<String, String>| {
         NamespacePolicy::from_labels(
-            l.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            m.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             &rules.defaults,
         )
-        .levels
-        .enforce
-    });
+    };
+    let new_policy = policy_of(new);
+    let old_enforce = old.map_or(rules.defaults.enforce, |o| policy_of(o).levels.enforce);
     let mut resp = ReviewResponse::allow(req);
     resp.response.warnings = new_policy.errors.clone();
     let enforce = new_policy.levels.enforce;
@@ -406,9 +393,7 @@ async fn relabel(
         },
         errors: Vec::new(),
     };
-    let today = jiff::tz::Offset::UTC
-        .to_datetime(jiff::Timestamp::now())
-        .date();
+    let today = crate::today_utc();
     let ctx = LookupContext {
         namespace: namespace.to_string(),
         pull_secrets: Vec::new(),

@@ -192,6 +192,21 @@ pub fn client(ca_pem: &[u8], version: HttpVersion) -> reqwest::Client {
     b.build().unwrap()
 }
 
+/// A raw TLS client trusting `ca_pem`, for tests below HTTP (handshakes, slow clients).
+pub fn tls_connector(ca_pem: &[u8], alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+    use rustls_pki_types::pem::PemObject as _;
+    install_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tokio_rustls::TlsConnector::from(Arc::new(cfg))
+}
+
 /// Posts a review; returns the HTTP status and the JSON body.
 pub async fn post(
     client: &reqwest::Client,
