@@ -199,6 +199,12 @@ pub struct LookupContext {
 
 /// Turns an image reference into an attestation result.
 pub trait AttestationSource: Send + Sync {
+    /// The result when it is known without IO (a catalogue match, a chain that never reaches
+    /// a registry), so the hot path needs no future and no timer; `None`: ask [`Self::attest`].
+    fn attest_now(&self, _image: &ImageRef) -> Option<AttestationResult> {
+        None
+    }
+
     fn attest<'a>(
         &'a self,
         image: &'a ImageRef,
@@ -207,6 +213,10 @@ pub trait AttestationSource: Send + Sync {
 }
 
 impl AttestationSource for Catalog {
+    fn attest_now(&self, image: &ImageRef) -> Option<AttestationResult> {
+        Some(self.lookup(image))
+    }
+
     fn attest<'a>(
         &'a self,
         image: &'a ImageRef,

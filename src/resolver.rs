@@ -308,17 +308,10 @@ impl Resolver {
         let mut digest: Option<String> = image.digest().map(|d| d.to_string());
         let mut problem: Option<String> = None;
         let mut error: Option<String> = None;
-        for source in &self.order {
+        for &source in &self.order {
             match source {
-                SourceKind::Pins => {
-                    let Some(d) = digest.as_deref() else { continue };
-                    if let Some(r) = self.catalog.pinned(d) {
-                        return self.finish(r, problem, error);
-                    }
-                }
-                SourceKind::Patterns => {
-                    let r = self.catalog.lookup_patterns(image);
-                    if r.component().is_some() {
+                SourceKind::Pins | SourceKind::Patterns => {
+                    if let Some(r) = self.local(source, image, digest.as_deref()) {
                         return self.finish(r, problem, error);
                     }
                 }
@@ -348,6 +341,22 @@ impl Resolver {
             }
         }
         self.finish(AttestationResult::not_listed(), problem, error)
+    }
+
+    /// What a catalogue source (pins, patterns) says about the image, when it matches.
+    fn local(
+        &self,
+        source: SourceKind,
+        image: &ImageRef,
+        digest: Option<&str>,
+    ) -> Option<AttestationResult> {
+        match source {
+            SourceKind::Pins => self.catalog.pinned(digest?),
+            SourceKind::Patterns => {
+                Some(self.catalog.lookup_patterns(image)).filter(|r| r.component().is_some())
+            }
+            SourceKind::Attestations => None,
+        }
     }
 
     /// A registry error only matters when the evidence found without it is not enough.
@@ -443,6 +452,21 @@ impl Resolver {
 }
 
 impl AttestationSource for Resolver {
+    /// Decided without IO when a catalogue source answers before the registry is asked, or
+    /// when there is no registry.
+    fn attest_now(&self, image: &ImageRef) -> Option<AttestationResult> {
+        let digest = image.digest().map(|d| d.as_str());
+        for &source in &self.order {
+            if source == SourceKind::Attestations && self.registry.is_some() {
+                return None;
+            }
+            if let Some(r) = self.local(source, image, digest) {
+                return Some(r);
+            }
+        }
+        Some(AttestationResult::not_listed())
+    }
+
     fn attest<'a>(
         &'a self,
         image: &'a ImageRef,
@@ -482,5 +506,88 @@ impl PullSecrets for KubePullSecrets {
             }
             Ok(creds)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SourceKind::{Attestations, Patterns, Pins};
+
+    const PINNED: &str = "sha256:0c6f4f7e8d4b1b2a3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3";
+
+    fn catalog() -> Arc<Catalog> {
+        let user = crate::yaml::from_str(
+            &format!(
+                "components: [{{id: proxy, name: Proxy, category: auxiliary, status: full, digests: [\"{PINNED}\"]}}]"
+            ),
+            "user.yaml",
+        )
+        .unwrap();
+        let default = crate::yaml::from_str(crate::catalog::DEFAULT_CATALOG, "default").unwrap();
+        Arc::new(Catalog::build(vec![("default".into(), default), ("user".into(), user)]).unwrap())
+    }
+
+    /// What is decided without IO: the catalogue sources before the registry, everything
+    /// without a registry; `None` sends the image to the registry.
+    #[test]
+    fn attest_now_stops_where_the_registry_would_be_asked() {
+        let fips = "us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4";
+        let pinned = format!("nginx@{PINNED}");
+        let cases: &[(&[SourceKind], bool, &str, Option<Evidence>)] = &[
+            (
+                &[Pins, Attestations, Patterns],
+                false,
+                fips,
+                Some(Evidence::Repository),
+            ),
+            (
+                &[Pins, Attestations, Patterns],
+                false,
+                "nginx",
+                Some(Evidence::None),
+            ),
+            (
+                &[Pins, Attestations, Patterns],
+                true,
+                &pinned,
+                Some(Evidence::Digest),
+            ),
+            (&[Pins, Attestations, Patterns], true, fips, None),
+            (&[Pins, Attestations, Patterns], true, "nginx", None),
+            (
+                &[Patterns, Attestations],
+                true,
+                fips,
+                Some(Evidence::Repository),
+            ),
+            (&[Patterns, Attestations], true, "nginx", None),
+            (&[Attestations, Pins], true, &pinned, None),
+            (
+                &[Attestations, Pins],
+                false,
+                &pinned,
+                Some(Evidence::Digest),
+            ),
+            (&[Patterns], true, "nginx", Some(Evidence::None)),
+        ];
+        for &(order, with_registry, image, want) in cases {
+            let registry = with_registry.then(|| {
+                RegistryAttestations::new(
+                    Registry::new(&[], Duration::from_secs(1)),
+                    Vec::new(),
+                    Vec::new(),
+                    Credentials::default(),
+                    None,
+                    &CacheSettings::default(),
+                    Metrics::new().0,
+                )
+            });
+            let resolver = Resolver::new(catalog(), order.to_vec(), Evidence::None, registry);
+            let got = resolver
+                .attest_now(&ImageRef::parse(image).unwrap())
+                .map(|r| r.evidence());
+            assert_eq!(got, want, "{order:?} registry={with_registry} {image}");
+        }
     }
 }

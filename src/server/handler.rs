@@ -96,79 +96,110 @@ fn review_response(r: &ReviewResponse) -> Response {
 pub async fn validate(
     State(state): State<Arc<AppState>>,
     query: Result<Query<ValidateQuery>, QueryRejection>,
-    headers: HeaderMap,
-    body: axum::body::Body,
+    request: axum::extract::Request,
 ) -> Response {
     let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let (req, deadline, _permit) = match read(&state, query, &parts.headers, body, started).await {
+        Ok(read) => read,
+        Err(response) => {
+            state
+                .metrics
+                .duration
+                .observe(started.elapsed().as_secs_f64());
+            return response;
+        }
+    };
+    // Created once the request is read, with its fields at once: the text and JSON formatters
+    // render span fields eagerly, per field recorded, on every request.
     let span = tracing::info_span!(
         "admission",
-        uid = Empty,
-        dry_run = Empty,
-        namespace = Empty,
-        object = Empty,
-        operation = Empty,
+        uid = req.uid.as_str(),
+        dry_run = req.dry_run,
+        namespace = req.namespace.as_str(),
+        object = req.name.as_str(),
+        operation = req.operation.as_str(),
         decision = Empty,
         duration_ms = Empty,
     );
-    let (response, notable) = handle(&state, query, &headers, body, started, &span)
+    let (response, label) = decide(&state, &req, deadline)
         .instrument(span.clone())
         .await;
     let elapsed = started.elapsed();
     state.metrics.duration.observe(elapsed.as_secs_f64());
-    span.record("duration_ms", elapsed.as_secs_f64() * 1e3);
-    // One line per request: denials and errors at info, the rest at debug (the hot path).
-    span.in_scope(|| {
-        if notable {
-            tracing::info!("admission request");
-        } else {
-            tracing::debug!("admission request");
-        }
-    });
-    response
+    // One line per request: denials and errors at info, the rest at debug (the hot path, where
+    // the closing fields are recorded only when the line is written).
+    let notable = matches!(
+        label,
+        DecisionLabel::deny | DecisionLabel::would_deny | DecisionLabel::invalid
+    );
+    if notable || tracing::enabled!(tracing::Level::DEBUG) {
+        span.record("decision", label_str(label));
+        span.record("duration_ms", elapsed.as_secs_f64() * 1e3);
+        span.in_scope(|| {
+            if notable {
+                tracing::info!("admission request");
+            } else {
+                tracing::debug!("admission request");
+            }
+        });
+    }
+    review_response(&response)
 }
 
-async fn handle(
+/// Reads and parses the request within its limits; a refusal is the finished response.
+async fn read(
     state: &AppState,
     query: Result<Query<ValidateQuery>, QueryRejection>,
     headers: &HeaderMap,
     body: axum::body::Body,
     started: Instant,
-    span: &tracing::Span,
-) -> (Response, bool) {
+) -> Result<
+    (
+        Parsed,
+        tokio::time::Instant,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
+    Response,
+> {
     let bad = |status: StatusCode, msg: String| {
         state.metrics.error("bad_request");
-        span.record("decision", "bad-request");
-        tracing::warn!(reason = %msg, "rejected request");
-        (json_error(status, &msg), true)
+        tracing::warn!(status = status.as_u16(), reason = %msg, "rejected request");
+        json_error(status, &msg)
     };
     let limits = &state.limits;
     let read = axum::body::to_bytes(body, limits.max_body_bytes);
     let body: Bytes = match tokio::time::timeout(limits.body_read_timeout, read).await {
         Ok(Ok(b)) => b,
         Ok(Err(e)) if e.to_string().contains("length limit") => {
-            return bad(
+            return Err(bad(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
                     "body is over the length limit of {} bytes",
                     limits.max_body_bytes
                 ),
-            );
+            ));
         }
-        Ok(Err(e)) => return bad(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")),
+        Ok(Err(e)) => {
+            return Err(bad(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read body: {e}"),
+            ));
+        }
         Err(_) => {
-            return bad(
+            return Err(bad(
                 StatusCode::REQUEST_TIMEOUT,
                 format!(
                     "body not received within {} ms",
                     limits.body_read_timeout.as_millis()
                 ),
-            );
+            ));
         }
     };
     // Taken after the body is in: slow uploads cannot hold decision slots.
-    let Ok(_permit) = limits.in_flight.clone().try_acquire_owned() else {
+    let Ok(permit) = limits.in_flight.clone().try_acquire_owned() else {
         state.metrics.error("overload");
-        span.record("decision", "overload");
+        tracing::warn!("too many admission requests in flight; refused with 503");
         let mut r = json_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many admission requests in flight; retry",
@@ -177,65 +208,71 @@ async fn handle(
             header::RETRY_AFTER,
             axum::http::HeaderValue::from_static("1"),
         );
-        return (r, true);
+        return Err(r);
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if content_type.split(';').next().map(str::trim) != Some("application/json") {
-        return bad(
+        return Err(bad(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("content type must be application/json, got {content_type:?}"),
-        );
+        ));
     }
     let query = match query {
         Ok(Query(q)) => q,
-        Err(e) => return bad(StatusCode::BAD_REQUEST, format!("query: {}", e.body_text())),
+        Err(e) => {
+            return Err(bad(
+                StatusCode::BAD_REQUEST,
+                format!("query: {}", e.body_text()),
+            ));
+        }
     };
     let timeout = match query.timeout.as_deref() {
         None => DEFAULT_TIMEOUT,
         Some(t) => match admission::parse_duration(t) {
             Ok(d) => d,
-            Err(e) => return bad(StatusCode::BAD_REQUEST, format!("timeout: {e}")),
+            Err(e) => return Err(bad(StatusCode::BAD_REQUEST, format!("timeout: {e}"))),
         },
     };
     let deadline = tokio::time::Instant::from_std(started + budget(timeout));
-    let req = match admission::parse(&body) {
-        Ok(r) => r,
-        Err(e) => return bad(StatusCode::BAD_REQUEST, e.0),
-    };
-    span.record("uid", req.uid.as_str());
-    span.record("namespace", req.namespace.as_str());
-    span.record("object", req.name.as_str());
-    span.record("operation", req.operation.as_str());
-    span.record("dry_run", req.dry_run);
+    match admission::parse(&body) {
+        Ok(req) => Ok((req, deadline, permit)),
+        Err(e) => Err(bad(StatusCode::BAD_REQUEST, e.0)),
+    }
+}
 
+/// Decides a parsed request: the answer and its metric label.
+async fn decide(
+    state: &AppState,
+    req: &Parsed,
+    deadline: tokio::time::Instant,
+) -> (ReviewResponse, DecisionLabel) {
     let (response, label) = match &req.action {
         Action::Skip(why) => {
             tracing::debug!(reason = why, "allowed without evaluation");
-            (ReviewResponse::allow(&req), DecisionLabel::skip)
+            (ReviewResponse::allow(req), DecisionLabel::skip)
         }
         Action::Invalid(msg) => {
             state.metrics.error("invalid_object");
             tracing::warn!(reason = %msg, "object cannot be read; denied");
-            (ReviewResponse::invalid(&req, msg), DecisionLabel::invalid)
+            (ReviewResponse::invalid(req, msg), DecisionLabel::invalid)
         }
         Action::Evaluate {
             kind,
             spec,
             enforceable,
-        } => evaluate(state, &req, kind, spec, *enforceable, deadline).await,
+        } => evaluate(state, req, kind, spec, *enforceable, deadline).await,
         Action::NamespaceLabels {
             namespace,
             old,
             new,
         } => (
-            relabel(state, &req, namespace, old.as_ref(), new, deadline).await,
+            relabel(state, req, namespace, old.as_ref(), new, deadline).await,
             DecisionLabel::allow,
         ),
     };
-    span.record("decision", label_str(label));
     let mode = if state.rules.dry_run {
         RunMode::dry_run
     } else {
@@ -250,11 +287,7 @@ async fn handle(
             mode,
         })
         .inc();
-    let notable = matches!(
-        label,
-        DecisionLabel::deny | DecisionLabel::would_deny | DecisionLabel::invalid
-    );
-    (review_response(&response), notable)
+    (response, label)
 }
 
 async fn evaluate(
@@ -276,24 +309,39 @@ async fn evaluate(
         ),
     };
     let mut timed_out = 0;
-    let resolutions: Vec<Resolution> = if exempt.is_some() {
-        Vec::new()
-    } else {
-        let ctx = LookupContext {
-            namespace: req.namespace.clone(),
-            pull_secrets: spec
-                .image_pull_secrets
+    let mut resolutions = Vec::new();
+    if exempt.is_none() {
+        // Images known without IO (the catalogue, a chain that never reaches a registry) are
+        // resolved in place; only the rest get a future, the deadline and the look-up context.
+        let mut later = Vec::new();
+        for (i, (_, c)) in spec.all().enumerate() {
+            match resolve_now(rules, &*state.source, &c.image) {
+                Ok(r) => resolutions.push(r),
+                Err(image) => {
+                    resolutions.push(Resolution::Exempt);
+                    later.push((i, image));
+                }
+            }
+        }
+        if !later.is_empty() {
+            let ctx = LookupContext {
+                namespace: req.namespace.clone(),
+                pull_secrets: spec
+                    .image_pull_secrets
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect(),
+            };
+            let lookups = later
                 .iter()
-                .map(|s| s.name.clone())
-                .collect(),
-        };
-        let lookups = spec
-            .all()
-            .map(|(_, c)| resolve(rules, &*state.source, &c.image, &ctx, deadline));
-        let out = futures::future::join_all(lookups).await;
-        timed_out = out.iter().filter(|(_, t)| *t).count();
-        out.into_iter().map(|(r, _)| r).collect()
-    };
+                .map(|(_, image)| resolve_later(&*state.source, image, &ctx, deadline));
+            let out = futures::future::join_all(lookups).await;
+            for ((i, _), (r, late)) in later.iter().zip(out) {
+                timed_out += usize::from(late);
+                resolutions[*i] = r;
+            }
+        }
+    }
     let subject = Subject {
         kind,
         namespace: &req.namespace,
@@ -461,12 +509,36 @@ async fn resolve(
     ctx: &LookupContext,
     deadline: tokio::time::Instant,
 ) -> (Resolution, bool) {
-    let r = match ImageRef::parse(image) {
-        Err(e) => return (Resolution::Invalid(e), false),
-        Ok(r) if rules.image_exempt(&r) => return (Resolution::Exempt, false),
-        Ok(r) => r,
-    };
-    match tokio::time::timeout_at(deadline, source.attest(&r, ctx)).await {
+    match resolve_now(rules, source, image) {
+        Ok(r) => (r, false),
+        Err(image) => resolve_later(source, &image, ctx, deadline).await,
+    }
+}
+
+/// The image's resolution when it needs no IO; otherwise its parsed reference.
+fn resolve_now(
+    rules: &Rules,
+    source: &dyn AttestationSource,
+    image: &str,
+) -> Result<Resolution, ImageRef> {
+    match ImageRef::parse(image) {
+        Err(e) => Ok(Resolution::Invalid(e)),
+        Ok(r) if rules.image_exempt(&r) => Ok(Resolution::Exempt),
+        Ok(r) => match source.attest_now(&r) {
+            Some(result) => Ok(Resolution::Result(result)),
+            None => Err(r),
+        },
+    }
+}
+
+/// Asks the source before `deadline`; the flag says the look-up timed out.
+async fn resolve_later(
+    source: &dyn AttestationSource,
+    image: &ImageRef,
+    ctx: &LookupContext,
+    deadline: tokio::time::Instant,
+) -> (Resolution, bool) {
+    match tokio::time::timeout_at(deadline, source.attest(image, ctx)).await {
         Ok(result) => (Resolution::Result(result), false),
         Err(_) => (
             Resolution::Result(AttestationResult::unknown(TIMEOUT_REASON)),

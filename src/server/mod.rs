@@ -469,8 +469,10 @@ fn init_tracing(format: LogFormat) {
     // rustls warns for every client that sends an IP address as SNI: not fipsgate's news.
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rustls=error"));
+    // Colour only on a terminal: escape codes would litter collected container logs.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
