@@ -96,6 +96,16 @@ fn reviews(c: &mut Criterion) {
         .collect();
     big["request"]["object"]["spec"]["containers"] = containers.into();
     let big = serde_json::to_vec(&big).unwrap();
+    let mut g = c.benchmark_group("review_parse");
+    for (name, body) in [
+        ("captured-pod-create", &captured),
+        ("pod-50-containers", &big),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| fipsgate::admission::parse(black_box(body)).unwrap())
+        });
+    }
+    g.finish();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -17,8 +17,10 @@ pub const MAX_REFERENCE_LEN: usize = 4096;
 /// A parsed, normalised image reference.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ImageRef {
-    registry: String,
-    repository: String,
+    /// `registry/repository`, kept whole: catalogue matching reads it for every image.
+    name: String,
+    /// Where the registry ends in `name`.
+    registry_len: usize,
     tag: Option<String>,
     digest: Option<Digest>,
 }
@@ -60,7 +62,10 @@ impl Digest {
             "sha512" => 128,
             _ => return Err(bad()),
         };
-        if hex.len() != want || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        let not_hex = hex.bytes().fold(false, |acc, b| {
+            acc | !matches!(b, b'0'..=b'9' | b'a'..=b'f')
+        });
+        if hex.len() != want || not_hex {
             return Err(bad());
         }
         Ok(Self(s.to_string()))
@@ -94,7 +99,12 @@ impl ImageRef {
         if input.len() > MAX_REFERENCE_LEN {
             return Err(ReferenceError::TooLong);
         }
-        if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // One branch-free pass over the bytes (it vectorises) clears the usual printable-ASCII
+        // reference; only the rest is looked at character by character.
+        let unusual = input
+            .bytes()
+            .fold(false, |acc, c| acc | (c <= b' ') | (c >= 0x7f));
+        if unusual && input.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(ReferenceError::Whitespace);
         }
         let (rest, digest) = match input.split_once('@') {
@@ -116,13 +126,18 @@ impl ImageRef {
             "index.docker.io" | "registry-1.docker.io" => DEFAULT_REGISTRY,
             r => r,
         };
-        let repository = if registry == DEFAULT_REGISTRY && !path.contains('/') {
-            format!("library/{path}")
+        let library = if registry == DEFAULT_REGISTRY && !path.contains('/') {
+            "library/"
         } else {
-            path.to_string()
+            ""
         };
-        if registry.len() + 1 + repository.len() > MAX_NAME_LEN {
+        let len = registry.len() + 1 + library.len() + path.len();
+        if len > MAX_NAME_LEN {
             return Err(ReferenceError::NameTooLong);
+        }
+        let mut full = String::with_capacity(len);
+        for part in [registry, "/", library, path] {
+            full.push_str(part);
         }
         let tag = match (tag, &digest) {
             (Some(t), _) => Some(t.to_string()),
@@ -130,8 +145,8 @@ impl ImageRef {
             (None, Some(_)) => None,
         };
         Ok(Self {
-            registry: registry.to_string(),
-            repository,
+            name: full,
+            registry_len: registry.len(),
             tag,
             digest,
         })
@@ -139,12 +154,12 @@ impl ImageRef {
 
     /// Registry host (with port), e.g. `docker.io` or `localhost:5000`.
     pub fn registry(&self) -> &str {
-        &self.registry
+        &self.name[..self.registry_len]
     }
 
     /// Repository path inside the registry, e.g. `library/nginx`.
     pub fn repository(&self) -> &str {
-        &self.repository
+        &self.name[self.registry_len + 1..]
     }
 
     /// The tag, when the reference has one (`latest` is filled in when neither tag nor digest).
@@ -158,14 +173,14 @@ impl ImageRef {
     }
 
     /// `registry/repository`, the name that catalogue patterns match.
-    pub fn name(&self) -> String {
-        format!("{}/{}", self.registry, self.repository)
+    pub fn name(&self) -> &str {
+        &self.name
     }
 }
 
 impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.registry, self.repository)?;
+        f.write_str(&self.name)?;
         if let Some(t) = &self.tag {
             write!(f, ":{t}")?;
         }
