@@ -75,7 +75,7 @@ impl ImagePattern {
             None => true,
             Some(d) => image.digest().is_some_and(|x| x.as_str() == d),
         };
-        tag_ok && digest_ok && self.name.matches(&image.name())
+        tag_ok && digest_ok && self.name.matches(image.name())
     }
 }
 

@@ -292,7 +292,7 @@ impl Catalog {
     /// Matches the repository name against the patterns, through the mirrors.
     pub fn lookup_patterns(&self, image: &ImageRef) -> AttestationResult {
         let name = image.name();
-        let found = self.match_name(&name).or_else(|| {
+        let found = self.match_name(name).or_else(|| {
             self.mirrors.iter().find_map(|(mirror, original)| {
                 let rest = name.strip_prefix(mirror.as_str())?.strip_prefix('/')?;
                 self.match_name(&format!("{original}/{rest}"))
