@@ -236,34 +236,34 @@ impl Registry {
         Ok(Some(Resolved { digest, platforms }))
     }
 
-    /// Every DSSE envelope attached to `digest` of the image's repository: through the OCI 1.1
-    /// referrers API, and through cosign's `sha256-<hex>.att` tag when that finds nothing.
+    /// DSSE envelopes attached to `digest` of the image's repository, found through the OCI 1.1
+    /// referrers API and through cosign's `sha256-<hex>.att` tag. Both paths run at once and
+    /// the first to bring an envelope that `accept`s wins, so a cold look-up costs the round
+    /// trips of the faster path; otherwise every envelope found is returned (for the reasons of
+    /// their rejection), or the error of a path that failed.
     pub async fn envelopes(
         &self,
         image: &ImageRef,
         digest: &str,
         auth: &RegistryAuth,
+        accept: impl Fn(&[u8]) -> bool,
     ) -> Result<Vec<Vec<u8>>, RegistryError> {
         let client = self.client(auth);
-        let registry = image.registry();
-        let subject = Reference::with_digest(
-            registry.to_string(),
-            image.repository().to_string(),
-            digest.to_string(),
-        );
+        let (registry, repository) = (image.registry(), image.repository());
+        let subject =
+            Reference::with_digest(registry.into(), repository.into(), digest.to_string());
         let cosign = Reference::with_tag(
-            registry.to_string(),
-            image.repository().to_string(),
+            registry.into(),
+            repository.into(),
             format!("{}.att", digest.replace(':', "-")),
         );
-        // Both discovery paths at once: the cosign tag is only used when the referrers API
-        // finds nothing, but asking for it in parallel saves its round trips.
-        let (referrers, cosign_manifest) = tokio::join!(
-            self.call(registry, client.pull_referrers(&subject, None)),
-            self.manifest_layers(registry, &client, &cosign, auth),
-        );
-        let mut sources: Vec<(Reference, Vec<oci_client::manifest::OciDescriptor>)> = Vec::new();
-        if let Some(index) = referrers? {
+        let referrers = std::pin::pin!(async {
+            let Some(index) = self
+                .call(registry, client.pull_referrers(&subject, None))
+                .await?
+            else {
+                return Ok(Vec::new());
+            };
             let fetches = index
                 .manifests
                 .iter()
@@ -273,14 +273,46 @@ impl Registry {
                     let layers = self.manifest_layers(registry, &client, &r, auth).await?;
                     Ok::<_, RegistryError>((r, layers))
                 });
-            for fetched in futures::future::join_all(fetches).await {
-                sources.push(fetched?);
-            }
+            let sources = futures::future::join_all(fetches)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
+            self.dsse_blobs(registry, &client, &sources).await
+        });
+        let by_tag = std::pin::pin!(async {
+            let layers = self
+                .manifest_layers(registry, &client, &cosign, auth)
+                .await?;
+            self.dsse_blobs(registry, &client, &[(cosign.clone(), layers)])
+                .await
+        });
+        let accepted = |r: &Result<Vec<Vec<u8>>, RegistryError>| {
+            r.as_ref().is_ok_and(|e| e.iter().any(|e| accept(e)))
+        };
+        use futures::future::Either;
+        let (first, other) = match futures::future::select(referrers, by_tag).await {
+            Either::Left((first, other)) => (first, Either::Left(other)),
+            Either::Right((first, other)) => (first, Either::Right(other)),
+        };
+        if accepted(&first) {
+            return first;
         }
-        if sources.iter().all(|(_, l)| l.is_empty()) {
-            sources = vec![(cosign.clone(), cosign_manifest?)];
+        let second = other.await;
+        if accepted(&second) {
+            return second;
         }
-        let client = &*client;
+        let mut all = first?;
+        all.extend(second?);
+        Ok(all)
+    }
+
+    /// The DSSE layers of these manifests, fetched at once.
+    async fn dsse_blobs(
+        &self,
+        registry: &str,
+        client: &Client,
+        sources: &[(Reference, Vec<oci_client::manifest::OciDescriptor>)],
+    ) -> Result<Vec<Vec<u8>>, RegistryError> {
         let blobs = sources.iter().flat_map(|(r, layers)| {
             layers
                 .iter()

@@ -22,6 +22,7 @@ pub struct TestRegistry {
     dir: tempfile::TempDir,
     log: Arc<Mutex<Vec<String>>>,
     auth: Option<(String, String)>,
+    http: reqwest::Client,
 }
 
 fn free_port() -> u16 {
@@ -35,6 +36,11 @@ fn free_port() -> u16 {
 impl TestRegistry {
     /// Starts a registry; with `auth`, it requires HTTP basic auth (htpasswd, bcrypt).
     pub fn start(auth: Option<(&str, &str)>) -> Self {
+        Self::start_with(auth, true)
+    }
+
+    /// As [`Self::start`]; without `keep_log` the access log is dropped (long benchmarks).
+    pub fn start_with(auth: Option<(&str, &str)>, keep_log: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut config = format!(
@@ -64,7 +70,9 @@ impl TestRegistry {
         let stderr = child.stderr.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
+                if keep_log {
+                    sink.lock().unwrap().push(line);
+                }
             }
         });
         let host = format!("127.0.0.1:{port}");
@@ -79,6 +87,7 @@ impl TestRegistry {
             dir,
             log,
             auth: auth.map(|(u, p)| (u.to_string(), p.to_string())),
+            http: reqwest::Client::new(),
         }
     }
 
@@ -133,7 +142,7 @@ impl TestRegistry {
     }
 
     fn client(&self) -> reqwest::Client {
-        reqwest::Client::new()
+        self.http.clone()
     }
 
     fn with_auth(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
