@@ -100,7 +100,11 @@ pub async fn validate(
 ) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let (req, deadline, _permit) = match read(&state, query, &parts.headers, body, started).await {
+    let Read {
+        req,
+        deadline,
+        _slot,
+    } = match read(&state, query, &parts.headers, body, started).await {
         Ok(read) => read,
         Err(response) => {
             state
@@ -147,6 +151,13 @@ pub async fn validate(
     review_response(&response)
 }
 
+/// A request read and parsed, holding its decision slot.
+struct Read {
+    req: Parsed,
+    deadline: tokio::time::Instant,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
 /// Reads and parses the request within its limits; a refusal is the finished response.
 async fn read(
     state: &AppState,
@@ -154,14 +165,7 @@ async fn read(
     headers: &HeaderMap,
     body: axum::body::Body,
     started: Instant,
-) -> Result<
-    (
-        Parsed,
-        tokio::time::Instant,
-        tokio::sync::OwnedSemaphorePermit,
-    ),
-    Response,
-> {
+) -> Result<Read, Response> {
     let bad = |status: StatusCode, msg: String| {
         state.metrics.error("bad_request");
         tracing::warn!(status = status.as_u16(), reason = %msg, "rejected request");
@@ -238,7 +242,11 @@ async fn read(
     };
     let deadline = tokio::time::Instant::from_std(started + budget(timeout));
     match admission::parse(&body) {
-        Ok(req) => Ok((req, deadline, permit)),
+        Ok(req) => Ok(Read {
+            req,
+            deadline,
+            _slot: permit,
+        }),
         Err(e) => Err(bad(StatusCode::BAD_REQUEST, e.0)),
     }
 }
