@@ -1,8 +1,10 @@
 //! Memory under sustained load: `SOAK_IMAGES` distinct images (default 100 000), each with a
 //! signed attestation in a real registry, admitted round-robin through `fipsgate serve` (its
-//! own process, so the RSS is the server's alone) until both `SOAK_REQUESTS` requests (default
-//! 1 000 000) and `SOAK_MINUTES` minutes (default 10) have passed. Prints the server's RSS
-//! every 30 s and a summary. Needs Debian's `docker-registry`.
+//! own process, so the RSS is the server's alone). A first pass looks every image up in the
+//! registry; then the run goes on over the cached images until both `SOAK_REQUESTS` requests
+//! (default 1 000 000) and `SOAK_MINUTES` minutes (default 10) have passed. Cache lifetimes are
+//! set to an hour so every image stays cached: this measures memory, not the registry. Prints
+//! the server's RSS every 30 s and a summary. Needs Debian's `docker-registry`.
 //!
 //! `cargo bench --bench soak`
 
@@ -137,7 +139,7 @@ async fn main() {
         dir.path().join("fipsgate.yaml"),
         format!(
             "attestations:\n  enabled: true\n  keys: [key.pub]\n  insecureRegistries: [\"{}\"]\n  \
-             cache:\n    maxEntries: {}\n",
+             cache:\n    maxEntries: {}\n    resultTtl: 1h\n    resolutionTtl: 1h\n",
             reg.host,
             images * 2
         ),
@@ -229,17 +231,23 @@ async fn main() {
         let rss = rss_mib(pid);
         samples.push((t, n, rss));
         if after_first_pass.is_none() && n >= images {
-            after_first_pass = Some((n, rss));
+            after_first_pass = Some((t, n, rss));
         }
-        if at_min_requests.is_none() && n >= min_requests {
-            at_min_requests = Some((n, rss));
+        let Some((fill_t, fill_n, _)) = after_first_pass else {
+            if samples.len().is_multiple_of(3) {
+                println!("  {t:>6.0}  {n:>10}  {:>8}  {rss:>8.1}  (first pass)", "-");
+            }
+            continue;
+        };
+        if at_min_requests.is_none() && n - fill_n >= min_requests {
+            at_min_requests = Some((n - fill_n, rss));
         }
         if samples.len().is_multiple_of(3) {
             let rate = (n - last.1) as f64 / (t - last.0);
             println!("  {t:>6.0}  {n:>10}  {rate:>8.0}  {rss:>8.1}");
             last = (t, n);
         }
-        if t >= (minutes * 60) as f64 && n >= min_requests {
+        if t - fill_t >= (minutes * 60) as f64 && n - fill_n >= min_requests {
             break;
         }
     }
@@ -252,18 +260,22 @@ async fn main() {
     let _ = server.kill();
     let _ = server.wait();
 
+    let (fill_t, fill_n, fill_rss) = after_first_pass.unwrap();
     let peak = samples.iter().map(|s| s.2).fold(0.0, f64::max);
-    let half = samples[samples.len() / 2..].iter().map(|s| s.2);
-    let (lo, hi) = half.fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(r), hi.max(r)));
+    let warm = samples.iter().filter(|s| s.0 > fill_t).map(|s| s.2);
+    let (lo, hi) = warm.fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(r), hi.max(r)));
     println!(
         "soak: {total} requests in {:.0} s, {ok} allowed",
         started.elapsed().as_secs_f64()
     );
-    if let Some((n, rss)) = after_first_pass {
-        println!("  RSS after every image was looked up once ({n} requests): {rss:.1} MiB");
-    }
+    println!(
+        "  first pass (every image looked up in the registry once): {fill_n} requests in {fill_t:.0} s, RSS {fill_rss:.1} MiB"
+    );
     if let Some((n, rss)) = at_min_requests {
-        println!("  RSS at {n} requests: {rss:.1} MiB");
+        println!("  RSS after {n} requests over the cached images: {rss:.1} MiB");
     }
-    println!("  RSS peak {peak:.1} MiB; second half of the run between {lo:.1} and {hi:.1} MiB");
+    println!(
+        "  after the first pass, for {:.0} s: RSS between {lo:.1} and {hi:.1} MiB; peak {peak:.1} MiB",
+        started.elapsed().as_secs_f64() - fill_t
+    );
 }

@@ -70,7 +70,31 @@ pub struct AttestationResult {
     /// Why the status is `unknown`, or why stronger evidence was not found.
     problem: Option<Arc<str>>,
     /// Modules and exceptions stated by a signed attestation, when there is one.
-    attested: Option<Arc<(Vec<CryptoModule>, Vec<String>)>>,
+    attested: Option<Arc<Attestation>>,
+}
+
+/// The modules and exceptions a signed attestation states.
+pub type Attestation = (Vec<CryptoModule>, Vec<String>);
+
+/// Equal [`Attestation`]s shared between results: a cache of many images of one component
+/// holds the statement once. Bounded; when full it starts over (sharing is only a saving).
+#[derive(Default)]
+pub struct AttestationPool(std::sync::Mutex<std::collections::HashSet<Arc<Attestation>>>);
+
+impl AttestationPool {
+    const MAX: usize = 1024;
+
+    fn share(&self, a: Arc<Attestation>) -> Arc<Attestation> {
+        let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(shared) = pool.get(&a) {
+            return shared.clone();
+        }
+        if pool.len() >= Self::MAX {
+            pool.clear();
+        }
+        pool.insert(a.clone());
+        a
+    }
 }
 
 impl AttestationResult {
@@ -115,6 +139,12 @@ impl AttestationResult {
             problem: None,
             attested: Some(Arc::new((modules, all))),
         }
+    }
+
+    /// The same result, its attested statement shared through `pool`.
+    pub fn pooled(mut self, pool: &AttestationPool) -> Self {
+        self.attested = self.attested.map(|a| pool.share(a));
+        self
     }
 
     /// The same result with a note on why stronger evidence is missing.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::attestation::{
-    AttestationResult, AttestationSource, BoxFuture, Evidence, LookupContext,
+    AttestationPool, AttestationResult, AttestationSource, BoxFuture, Evidence, LookupContext,
 };
 use crate::catalog::Catalog;
 use crate::dsse::{self, Attested, PublicKey};
@@ -60,7 +60,8 @@ impl Default for CacheSettings {
 /// What the registry says about one digest.
 #[derive(Clone, Debug)]
 enum Found {
-    Attested(Attested),
+    /// Verified, as the result admissions get (converted once, when cached).
+    Attested(AttestationResult),
     /// Envelopes were there, none acceptable: the first reason.
     Rejected(String),
     Missing,
@@ -212,7 +213,13 @@ impl RegistryAttestations {
     }
 
     /// The verdict of the registry's attestations for the image's digests.
-    async fn found(&self, image: &ImageRef, r: &Resolved, ctx: &LookupContext) -> Cached<Found> {
+    async fn found(
+        &self,
+        image: &ImageRef,
+        r: &Resolved,
+        ctx: &LookupContext,
+        result_of: impl FnOnce(Attested) -> AttestationResult,
+    ) -> Cached<Found> {
         let key = format!("{}@{}", image.name(), r.digest);
         let entry = self
             .results
@@ -240,7 +247,7 @@ impl RegistryAttestations {
                         match dsse::verify(&env, digest, &self.keys, &self.accepted) {
                             Ok(a) => {
                                 self.record("attestations", Ok::<_, ()>("attested"), started);
-                                return Ok(Found::Attested(a));
+                                return Ok(Found::Attested(result_of(a)));
                             }
                             Err(reason) => {
                                 rejected.get_or_insert(reason.to_string());
@@ -281,6 +288,7 @@ pub struct Resolver {
     order: Vec<SourceKind>,
     minimum: Evidence,
     registry: Option<RegistryAttestations>,
+    pool: AttestationPool,
 }
 
 impl Resolver {
@@ -295,6 +303,7 @@ impl Resolver {
             order,
             minimum,
             registry,
+            pool: AttestationPool::default(),
         }
     }
 
@@ -335,8 +344,9 @@ impl Resolver {
                         }
                     };
                     digest.get_or_insert_with(|| resolved.digest.clone());
-                    match reg.found(image, &resolved, ctx).await {
-                        Ok(Found::Attested(a)) => return self.attested_result(image, a),
+                    let result_of = |a| self.attested_result(image, a);
+                    match reg.found(image, &resolved, ctx, result_of).await {
+                        Ok(Found::Attested(r)) => return r,
                         Ok(Found::Rejected(reason)) => problem = Some(reason),
                         Ok(Found::Missing) => {
                             problem = Some(format!("no FIPS attestation for {}", resolved.digest))
@@ -388,7 +398,7 @@ impl Resolver {
             None => self.catalog.lookup_patterns(image).component_arc(),
         };
         match component {
-            Some(c) => AttestationResult::attested(c, a.modules, a.exceptions),
+            Some(c) => AttestationResult::attested(c, a.modules, a.exceptions).pooled(&self.pool),
             None => AttestationResult::not_listed().with_problem(match a.component {
                 Some(id) => format!("attested component {id:?} is not in the catalogue"),
                 None => format!(

@@ -32,7 +32,7 @@ pub enum Category {
 }
 
 /// CMVP status of a module's certificate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CertificateStatus {
     Active,
@@ -42,7 +42,7 @@ pub enum CertificateStatus {
 }
 
 /// A cryptographic module a component is built with.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CryptoModule {
     pub name: String,
