@@ -230,6 +230,8 @@ impl RegistryAttestations {
                 let started = Instant::now();
                 let mut rejected = None;
                 for digest in std::iter::once(&r.digest).chain(&r.platforms) {
+                    // Lets the faster discovery path win; the winner's envelopes are verified
+                    // again below for their statement (a second check, on cache misses only).
                     let verifies =
                         |env: &[u8]| dsse::verify(env, digest, &self.keys, &self.accepted).is_ok();
                     let envelopes = match self
