@@ -1,0 +1,279 @@
+//! Golden snapshots of everything a user sees: the answer to every captured review, `/metrics`
+//! after that fixed mix, `check` and `catalog` in every format, and `audit` reports on a fixed
+//! inventory. A refactor must leave them byte-identical; `GOLDEN_UPDATE=1 cargo test --test
+//! golden` rewrites them after a deliberate change (say why in the commit).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
+
+/// Compares `actual` with the snapshot `name`, or rewrites it under `GOLDEN_UPDATE=1`.
+fn assert_golden(name: &str, actual: &str) {
+    let path = Path::new(GOLDEN).join(name);
+    if std::env::var_os("GOLDEN_UPDATE").is_some() {
+        std::fs::create_dir_all(GOLDEN).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (GOLDEN_UPDATE=1 writes it)", path.display()));
+    if want != actual {
+        let line = want
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| want.lines().count().min(actual.lines().count()));
+        panic!(
+            "{name} differs from its snapshot at line {}:\n  want: {:?}\n  got:  {:?}",
+            line + 1,
+            want.lines().nth(line).unwrap_or("<end>"),
+            actual.lines().nth(line).unwrap_or("<end>"),
+        );
+    }
+}
+
+/// The captured reviews, in name order.
+fn reviews() -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(FIXTURES).join("admission-reviews");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+/// The captured reviews here are the ones the shared fixtures hold, when those are present.
+#[test]
+fn captured_reviews_match_the_shared_fixtures() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/admission-reviews");
+    if !shared.is_dir() {
+        return;
+    }
+    for (name, body) in reviews() {
+        let theirs = std::fs::read(shared.join(&name)).unwrap();
+        assert_eq!(body, theirs, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn responses_and_metrics() {
+    let s = TestServer::start(Options::default()).await;
+    let c = s.client(HttpVersion::H2);
+    let mut out = String::new();
+    for labels in [&[][..], &[("fipsgate.io/enforce", "strict")][..]] {
+        s.label("team-a", labels);
+        for (name, body) in reviews() {
+            let (status, _, r) = post(&c, &s.url("/validate?timeout=10s"), body).await;
+            out.push_str(&format!(
+                "== {name} under {labels:?}: {status}\n{}\n",
+                serde_json::to_string_pretty(&r).unwrap()
+            ));
+        }
+    }
+    assert_golden("responses.txt", &out);
+    let metrics = c
+        .get(s.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_golden("metrics.txt", &stable_metrics(&metrics));
+}
+
+/// `/metrics` without what varies between runs: durations (their counts stay) and the order of
+/// a family's samples.
+fn stable_metrics(text: &str) -> String {
+    let mut out = String::new();
+    let mut samples: Vec<&str> = Vec::new();
+    let lines = text
+        .lines()
+        .filter(|l| !l.contains("duration_seconds_bucket") && !l.contains("duration_seconds_sum"));
+    for line in lines.chain(std::iter::once("#")) {
+        if line.starts_with('#') {
+            samples.sort_unstable();
+            for s in samples.drain(..) {
+                out.push_str(s);
+                out.push('\n');
+            }
+            if line != "#" {
+                out.push_str(line);
+                out.push('\n');
+            }
+        } else {
+            samples.push(line);
+        }
+    }
+    out
+}
+
+fn fipsgate(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_fipsgate"))
+        .args(args)
+        .output()
+        .unwrap();
+    format!(
+        "exit {}\n{}{}",
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn check_outputs() {
+    let dir = Path::new(FIXTURES).join("manifests");
+    let dir = dir.to_str().unwrap();
+    let mut out = String::new();
+    for format in ["table", "json"] {
+        for extra in [
+            &[][..],
+            &["--enforce", "strict"][..],
+            &[
+                "--namespace-labels",
+                "fipsgate.io/enforce=off,fipsgate.io/warn=baseline",
+            ][..],
+        ] {
+            let mut args = vec!["check", "-f", dir, "-o", format];
+            args.extend_from_slice(extra);
+            out.push_str(&format!(
+                "== {}\n{}\n",
+                args[3..].join(" "),
+                fipsgate(&args)
+            ));
+        }
+    }
+    // Paths in the output are the fixtures' own: make them independent of the checkout.
+    assert_golden("check.txt", &out.replace(dir, "<manifests>"));
+}
+
+#[test]
+fn catalog_outputs() {
+    for format in ["table", "yaml", "json"] {
+        assert_golden(
+            &format!("catalog.{format}.txt"),
+            &fipsgate(&["catalog", "-o", format]),
+        );
+    }
+}
+
+/// The audit of a fixed inventory: every verdict, exemptions, owned workloads.
+#[test]
+fn audit_reports() {
+    use fipsgate::audit::{Report, policy_reports, record, table};
+    use fipsgate::catalog::Catalog;
+    use fipsgate::config::Config;
+    use fipsgate::decision::{Rules, Subject, evaluate};
+    use fipsgate::inventory::Listed;
+    use fipsgate::policy::NamespacePolicy;
+
+    let mut config = Config::default();
+    config.exemptions.namespaces = vec!["kube-system".into()];
+    config.exemptions.images = vec!["registry.io/tools/**".into()];
+    let rules = Rules::new(&config).unwrap();
+    let catalog = Catalog::embedded();
+    let fips = "gcr.io/spectro-images-fips/coredns:v1";
+    let api = "us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4";
+    let longhorn = "gcr.io/spectro-images-fips/longhornio/longhorn-manager:v1";
+    let inventory: &[(&str, &str, &str, &[&str], &[(&str, &str)])] = &[
+        (
+            "team-a",
+            "Pod",
+            "ok",
+            &[fips],
+            &[("fipsgate.io/enforce", "strict")],
+        ),
+        (
+            "team-a",
+            "Pod",
+            "bad",
+            &["nginx", api],
+            &[("fipsgate.io/enforce", "strict")],
+        ),
+        (
+            "team-a",
+            "Deployment",
+            "half",
+            &[longhorn],
+            &[("fipsgate.io/enforce", "strict")],
+        ),
+        (
+            "team-b",
+            "Pod",
+            "warned",
+            &["busybox:1.36"],
+            &[("fipsgate.io/enforce", "off")],
+        ),
+        (
+            "team-b",
+            "CronJob",
+            "tools",
+            &["registry.io/tools/x:1", "Not/Valid"],
+            &[],
+        ),
+        (
+            "team-c",
+            "StatefulSet",
+            "db",
+            &[longhorn],
+            &[("fipsgate.io/enforce", "bogus")],
+        ),
+        ("kube-system", "Pod", "dns", &["nginx"], &[]),
+    ];
+    let mut report = Report::default();
+    for (ns, kind, name, images, labels) in inventory {
+        let containers: Vec<_> = images
+            .iter()
+            .enumerate()
+            .map(|(i, img)| serde_json::json!({"name": format!("c{i}"), "image": img}))
+            .collect();
+        let obj = Listed {
+            api_version: if *kind == "Pod" { "v1" } else { "apps/v1" }.into(),
+            kind: kind.to_string(),
+            namespace: ns.to_string(),
+            name: name.to_string(),
+            owner: None,
+            spec: serde_json::from_value(serde_json::json!({"containers": containers})).unwrap(),
+        };
+        let res: Vec<_> = obj
+            .spec
+            .all()
+            .map(|(_, c)| rules.resolve(&c.image, |r| catalog.lookup(r)))
+            .collect();
+        let policy = NamespacePolicy::from_labels(labels.iter().copied(), &rules.defaults);
+        let subject = Subject {
+            kind,
+            namespace: ns,
+            name,
+            username: "",
+            enforceable: true,
+        };
+        let today = jiff::civil::date(2026, 11, 28);
+        let d = evaluate(&rules, &subject, &obj.spec, &res, &policy, today);
+        record(&mut report, &obj, d);
+    }
+    assert_golden("audit.table.txt", &table(&report));
+    assert_golden(
+        "audit.json.txt",
+        &serde_json::to_string_pretty(&report).unwrap(),
+    );
+    let reports: Vec<_> = policy_reports(&report, jiff::Timestamp::UNIX_EPOCH)
+        .iter()
+        .map(|r| format!("---\n{}\n", serde_saphyr::to_string(r).unwrap().trim_end()))
+        .collect();
+    assert_golden("audit.policyreport.txt", &reports.concat());
+}
