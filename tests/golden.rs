@@ -189,7 +189,15 @@ fn audit_reports() {
     let fips = "gcr.io/spectro-images-fips/coredns:v1";
     let api = "us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4";
     let longhorn = "gcr.io/spectro-images-fips/longhornio/longhorn-manager:v1";
-    let inventory: &[(&str, &str, &str, &[&str], &[(&str, &str)])] = &[
+    /// Namespace, kind, name, images, namespace labels.
+    type Object<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a [&'a str],
+        &'a [(&'a str, &'a str)],
+    );
+    let inventory: &[Object] = &[
         (
             "team-a",
             "Pod",
