@@ -5,14 +5,14 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use fipsgate::app::namespaces::NamespaceStore;
 use fipsgate::catalog::Catalog;
 use fipsgate::config::Config;
-use fipsgate::decision::{self, Resolution, Rules, Subject};
-use fipsgate::namespaces::NamespaceStore;
-use fipsgate::policy::NamespacePolicy;
-use fipsgate::reference::ImageRef;
+use fipsgate::domain::image::ImageRef;
+use fipsgate::domain::policy::NamespacePolicy;
+use fipsgate::domain::workload::PodSpec;
+use fipsgate::engine::{self, Resolution, Rules, Subject};
 use fipsgate::server::{AppState, router};
-use fipsgate::workload::PodSpec;
 use tower::ServiceExt as _;
 
 const IMAGES: &[&str] = &[
@@ -62,7 +62,7 @@ fn decisions(c: &mut Criterion) {
             enforceable: true,
         };
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            b.iter(|| decision::evaluate(&rules, &subject, &spec, black_box(&res), &policy, today))
+            b.iter(|| engine::evaluate(&rules, &subject, &spec, black_box(&res), &policy, today))
         });
     }
     g.finish();
@@ -71,7 +71,7 @@ fn decisions(c: &mut Criterion) {
 fn reviews(c: &mut Criterion) {
     let mut config = Config::default();
     config.certificates.historical = fipsgate::config::HistoricalAction::Ignore;
-    let (metrics, _) = fipsgate::metrics::Metrics::new();
+    let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
     let state = Arc::new(AppState {
         rules: Rules::new(&config).unwrap(),
         source: Arc::new(Catalog::embedded()),

@@ -10,11 +10,11 @@ mod registry;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fipsgate::app::chain::Resolver;
+use fipsgate::app::namespaces::NamespaceStore;
 use fipsgate::catalog::Catalog;
 use fipsgate::config::Config;
-use fipsgate::decision::Rules;
-use fipsgate::namespaces::NamespaceStore;
-use fipsgate::resolver::Resolver;
+use fipsgate::engine::Rules;
 use registry::{SigningKey, TestRegistry, fips_predicate, statement};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -67,7 +67,7 @@ async fn main() {
         );
         return;
     }
-    fipsgate::crypto::install();
+    fipsgate::infra::crypto::install();
     let reg = TestRegistry::start(None);
     let key = SigningKey::new();
     // `team/solo` is admitted alone first: the latency of one uncached look-up, against which
@@ -79,7 +79,7 @@ async fn main() {
             &digest,
             &[key.envelope(&statement(
                 &digest,
-                fipsgate::dsse::FIPSGATE_PREDICATE,
+                fipsgate::attest::FIPSGATE_PREDICATE,
                 fips_predicate("coredns"),
             ))],
         )
@@ -91,12 +91,12 @@ async fn main() {
     let keyfile = dir.path().join("key.pub");
     std::fs::write(&keyfile, key.public_pem()).unwrap();
     let mut config = Config::default();
-    config.evidence.minimum = fipsgate::attestation::Evidence::Attestation;
+    config.evidence.minimum = fipsgate::domain::assessment::Evidence::Attestation;
     config.certificates.historical = fipsgate::config::HistoricalAction::Ignore;
     config.attestations.enabled = true;
     config.attestations.keys = vec![keyfile];
     config.attestations.insecure_registries = vec![proxy.clone()];
-    let (metrics, prom) = fipsgate::metrics::Metrics::new();
+    let (metrics, prom) = fipsgate::telemetry::metrics::Metrics::new();
     let source = Resolver::from_config(
         &config,
         Arc::new(Catalog::embedded()),
@@ -104,8 +104,8 @@ async fn main() {
         None,
     )
     .unwrap();
-    let bundle = fipsgate::certs::generate(&["localhost".into()], None, 1).unwrap();
-    fipsgate::certs::write(dir.path(), &bundle).unwrap();
+    let bundle = fipsgate::infra::certs::generate(&["localhost".into()], None, 1).unwrap();
+    fipsgate::infra::certs::write(dir.path(), &bundle).unwrap();
     let running = fipsgate::server::start(fipsgate::server::Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         admin_listen: "127.0.0.1:0".parse().unwrap(),

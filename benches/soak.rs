@@ -68,7 +68,7 @@ async fn populate(reg: &TestRegistry, key: &SigningKey, n: u64) {
                     .await;
                 let env = key.envelope(&statement(
                     &digest,
-                    fipsgate::dsse::FIPSGATE_PREDICATE,
+                    fipsgate::attest::FIPSGATE_PREDICATE,
                     fips_predicate("coredns"),
                 ));
                 let ed = reg.push_blob(REPO, &env).await;
@@ -76,7 +76,7 @@ async fn populate(reg: &TestRegistry, key: &SigningKey, n: u64) {
                     "schemaVersion": 2,
                     "mediaType": OCI_MANIFEST,
                     "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": att_config, "size": 2},
-                    "layers": [{"mediaType": fipsgate::dsse::DSSE_MEDIA_TYPE, "digest": ed, "size": env.len()}],
+                    "layers": [{"mediaType": fipsgate::attest::DSSE_MEDIA_TYPE, "digest": ed, "size": env.len()}],
                 }))
                 .unwrap();
                 let tag = format!("{}.att", digest.replace(':', "-"));
@@ -123,7 +123,7 @@ async fn main() {
     let images = env_num("SOAK_IMAGES", 100_000);
     let min_requests = env_num("SOAK_REQUESTS", 1_000_000);
     let minutes = env_num("SOAK_MINUTES", 10);
-    fipsgate::crypto::install();
+    fipsgate::infra::crypto::install();
 
     let reg = TestRegistry::start_with(None, false);
     let key = SigningKey::new();

@@ -16,7 +16,7 @@ async fn main() -> anyhow::Result<()> {
         (Some(l), Some(c), Some(k)) => (l, c, k),
         _ => anyhow::bail!("usage: baseline LISTEN CERT KEY"),
     };
-    let provider = fipsgate::crypto::install();
+    let provider = fipsgate::infra::crypto::install();
     let cert = Arc::new(fipsgate::server::tls::ReloadingCert::load(
         fipsgate::server::CertPaths {
             cert: cert.into(),

@@ -7,26 +7,16 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
-pub mod attestation;
-pub mod audit;
+pub mod app;
+pub mod attest;
 pub mod catalog;
-pub mod certs;
-pub mod check;
 pub mod cli;
 pub mod config;
-pub mod crypto;
-pub mod decision;
-pub mod dsse;
-pub mod inventory;
-pub mod metrics;
-pub mod namespaces;
-pub mod policy;
-pub mod reference;
-pub mod registry;
-pub mod resolver;
+pub mod domain;
+pub mod engine;
+pub mod infra;
 pub mod server;
-pub mod workload;
-pub mod yaml;
+pub mod telemetry;
 
 /// Today's date in UTC: what certificate sunsets are compared against. The one clock read the
 /// pure engine's callers make.

@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use common::registry::*;
 use common::*;
-use fipsgate::attestation::{AttestationSource, Evidence, LookupContext, Status};
+use fipsgate::app::chain::{PullSecrets, Resolver};
+use fipsgate::attest::{DHI_PREDICATE, FIPSGATE_PREDICATE};
 use fipsgate::catalog::Catalog;
 use fipsgate::config::Config;
-use fipsgate::dsse::{DHI_PREDICATE, FIPSGATE_PREDICATE};
-use fipsgate::reference::ImageRef;
-use fipsgate::registry::Credentials;
-use fipsgate::resolver::{PullSecrets, Resolver};
+use fipsgate::domain::assessment::{AttestationSource, Evidence, LookupContext, Status};
+use fipsgate::domain::image::ImageRef;
+use fipsgate::infra::registry::Credentials;
 
 const NEEDS: &str = "needs docker-registry (Debian package; tests/run.sh installs it)";
 
@@ -39,7 +39,7 @@ fn setup(registry: &TestRegistry, keys: &[&SigningKey]) -> Setup {
 }
 
 fn resolver(s: &Setup, pull: Option<Arc<dyn PullSecrets>>) -> Resolver {
-    let (metrics, _) = fipsgate::metrics::Metrics::new();
+    let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
     let r = Resolver::from_config(&s.config, Arc::new(Catalog::embedded()), metrics, None).unwrap();
     match pull {
         None => r,
@@ -47,7 +47,7 @@ fn resolver(s: &Setup, pull: Option<Arc<dyn PullSecrets>>) -> Resolver {
     }
 }
 
-async fn attest(r: &Resolver, image: &str) -> fipsgate::attestation::AttestationResult {
+async fn attest(r: &Resolver, image: &str) -> fipsgate::domain::assessment::AttestationResult {
     let img = ImageRef::parse(image).unwrap();
     r.attest(&img, &LookupContext::default()).await
 }
@@ -184,30 +184,30 @@ async fn signed_attestation_and_every_refusal() {
     assert_eq!(distinct.len(), reasons.len() - 1, "{reasons:?}");
 
     // Under minimum evidence `attestation`, the engine denies with the reason.
-    let rules = fipsgate::decision::Rules::new(&s.config).unwrap();
-    let spec: fipsgate::workload::PodSpec =
+    let rules = fipsgate::engine::Rules::new(&s.config).unwrap();
+    let spec: fipsgate::domain::workload::PodSpec =
         serde_json::from_value(serde_json::json!({"containers": [
         {"name": "ok", "image": format!("{h}/team/dns:v1")},
         {"name": "bad", "image": format!("{h}/team/subject:v1")}]}))
         .unwrap();
     let mut res = Vec::new();
     for (_, c) in spec.all() {
-        res.push(fipsgate::decision::Resolution::Result(
+        res.push(fipsgate::engine::Resolution::Result(
             attest(&r, &c.image).await,
         ));
     }
-    let policy = fipsgate::policy::NamespacePolicy::from_labels(
+    let policy = fipsgate::domain::policy::NamespacePolicy::from_labels(
         [("fipsgate.io/enforce", "strict")],
         &rules.defaults,
     );
-    let subject = fipsgate::decision::Subject {
+    let subject = fipsgate::engine::Subject {
         kind: "Pod",
         namespace: "ns",
         name: "p",
         username: "u",
         enforceable: true,
     };
-    let d = fipsgate::decision::evaluate(
+    let d = fipsgate::engine::evaluate(
         &rules,
         &subject,
         &spec,
@@ -234,7 +234,7 @@ async fn multi_arch_dhi_and_mirrored_names() {
     std::fs::write(&cat, format!("components:\n  - {{id: dhi-nginx, name: DHI nginx, category: auxiliary, images: [\"{}/dhi/**\"], status: full}}\n", reg.host)).unwrap();
     s.config.catalog.files = vec![cat];
     let catalog = Arc::new(Catalog::load(true, &s.config.catalog.files).unwrap());
-    let (metrics, _) = fipsgate::metrics::Metrics::new();
+    let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
     let r = Resolver::from_config(&s.config, catalog, metrics, None).unwrap();
 
     // Attested on a platform manifest of an index, referenced by the index's tag.
@@ -281,7 +281,7 @@ impl PullSecrets for StaticSecrets {
         &'a self,
         _: &'a str,
         names: &'a [String],
-    ) -> fipsgate::attestation::BoxFuture<'a, Result<Credentials, String>> {
+    ) -> fipsgate::domain::assessment::BoxFuture<'a, Result<Credentials, String>> {
         let c = if names.iter().any(|n| n == "regcred") {
             self.0.clone()
         } else {
@@ -432,7 +432,7 @@ async fn admission_through_the_server_requires_the_attestation() {
     let _ = reg.push_image("team/plain", "v1").await;
     let mut config = s.config.clone();
     config.certificates.historical = fipsgate::config::HistoricalAction::Ignore;
-    let (metrics, registry) = fipsgate::metrics::Metrics::new();
+    let (metrics, registry) = fipsgate::telemetry::metrics::Metrics::new();
     let source = Resolver::from_config(
         &config,
         Arc::new(Catalog::embedded()),
@@ -548,7 +548,7 @@ async fn referrers_api_is_used_when_the_registry_has_it() {
     let att = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": oci,
         "artifactType": "application/vnd.in-toto+json",
         "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(&config), "size": 2},
-        "layers": [{"mediaType": fipsgate::dsse::DSSE_MEDIA_TYPE, "digest": sha256(&envelope), "size": envelope.len()}],
+        "layers": [{"mediaType": fipsgate::attest::DSSE_MEDIA_TYPE, "digest": sha256(&envelope), "size": envelope.len()}],
         "subject": {"mediaType": oci, "digest": image_digest, "size": image.len()}})).unwrap();
     let att_digest = sha256(&att);
     let referrers = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2,
@@ -580,7 +580,7 @@ async fn referrers_api_is_used_when_the_registry_has_it() {
     let k = dir.path().join("k.pub");
     std::fs::write(&k, key.public_pem()).unwrap();
     config.attestations.keys = vec![k];
-    let (metrics, _) = fipsgate::metrics::Metrics::new();
+    let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
     let r = Resolver::from_config(&config, Arc::new(Catalog::embedded()), metrics, None).unwrap();
     let res = attest(&r, &format!("{host}/team/metrics:v1")).await;
     assert_eq!(

@@ -513,7 +513,7 @@ fn require_fips_refuses_a_build_without_the_fips_module() {
 #[tokio::test]
 async fn fips_mode_is_visible_at_readiness_and_in_metrics() {
     let certs = Certs::new();
-    let extra: &[&str] = if fipsgate::crypto::FIPS_BUILD {
+    let extra: &[&str] = if fipsgate::infra::crypto::FIPS_BUILD {
         &["--require-fips"]
     } else {
         &[]
@@ -525,7 +525,7 @@ async fn fips_mode_is_visible_at_readiness_and_in_metrics() {
         .json()
         .await
         .unwrap();
-    assert_eq!(ready["fips"], fipsgate::crypto::FIPS_BUILD);
+    assert_eq!(ready["fips"], fipsgate::infra::crypto::FIPS_BUILD);
     let metrics = reqwest::get(format!("http://{admin}/metrics"))
         .await
         .unwrap()
@@ -534,7 +534,7 @@ async fn fips_mode_is_visible_at_readiness_and_in_metrics() {
         .unwrap();
     let want = format!(
         "fipsgate_fips_mode {}",
-        i64::from(fipsgate::crypto::FIPS_BUILD)
+        i64::from(fipsgate::infra::crypto::FIPS_BUILD)
     );
     assert!(metrics.contains(&want), "{metrics}");
     child.kill().unwrap();

@@ -725,7 +725,7 @@ fn review_like_the_api_server(
     .unwrap();
     let uid = serde_json::from_slice::<Value>(&review).unwrap()["request"]["uid"].clone();
 
-    fipsgate::crypto::install();
+    fipsgate::infra::crypto::install();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -856,7 +856,7 @@ fn config_and_catalogue_load_with_the_real_binary() {
                 "{name}: {ns}"
             );
         }
-        fipsgate::decision::Rules::new(&config).expect("exemptions.images");
+        fipsgate::engine::Rules::new(&config).expect("exemptions.images");
         assert!(config.catalog.include_default, "{name}");
         assert!(
             !config.catalog.files.is_empty(),

@@ -174,12 +174,12 @@ fn catalog_outputs() {
 /// The audit of a fixed inventory: every verdict, exemptions, owned workloads.
 #[test]
 fn audit_reports() {
-    use fipsgate::audit::{Report, policy_reports, record, table};
+    use fipsgate::app::audit::{Report, policy_reports, record, table};
+    use fipsgate::app::inventory::Listed;
     use fipsgate::catalog::Catalog;
     use fipsgate::config::Config;
-    use fipsgate::decision::{Rules, Subject, evaluate};
-    use fipsgate::inventory::Listed;
-    use fipsgate::policy::NamespacePolicy;
+    use fipsgate::domain::policy::NamespacePolicy;
+    use fipsgate::engine::{Rules, Subject, evaluate};
 
     let mut config = Config::default();
     config.exemptions.namespaces = vec!["kube-system".into()];

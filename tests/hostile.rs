@@ -88,7 +88,7 @@ fn hostile_configs_and_catalogues_are_refused_with_a_reason() {
     }
     for (name, bytes) in corpus("catalog") {
         let text = String::from_utf8_lossy(&bytes);
-        let parsed = fipsgate::yaml::from_str::<CatalogFile>(&text, &name);
+        let parsed = fipsgate::config::yaml::from_str::<CatalogFile>(&text, &name);
         let built = parsed
             .map_err(|e| e.to_string())
             .and_then(|f| Catalog::build(vec![(name.clone(), f)]).map_err(|e| e.to_string()));
@@ -105,7 +105,7 @@ proptest! {
 
     #[test]
     fn arbitrary_catalogue_text_never_panics(text in "(components|registries|mirrors|id|images|status|:|-|\\[|\\]|\\{|\\}|,| |\\n|\\*|/|full|partial|[a-z]{1,5}){0,60}") {
-        if let Ok(f) = fipsgate::yaml::from_str::<CatalogFile>(&text, "cat.yaml") {
+        if let Ok(f) = fipsgate::config::yaml::from_str::<CatalogFile>(&text, "cat.yaml") {
             let _ = Catalog::build(vec![("cat.yaml".into(), f)]);
         }
     }

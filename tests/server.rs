@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use fipsgate::attestation::{AttestationResult, AttestationSource, BoxFuture, LookupContext};
 use fipsgate::catalog::Catalog;
 use fipsgate::config::{Config, HistoricalAction};
-use fipsgate::reference::ImageRef;
+use fipsgate::domain::assessment::{
+    AttestationResult, AttestationSource, BoxFuture, LookupContext,
+};
+use fipsgate::domain::image::ImageRef;
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -300,8 +302,8 @@ async fn workloads_are_warned_never_denied() {
     assert!(r["response"].get("warnings").is_none(), "{r}");
 }
 
-fn listed(name: &str, owner: Option<&str>, image: &str) -> fipsgate::inventory::Listed {
-    fipsgate::inventory::Listed {
+fn listed(name: &str, owner: Option<&str>, image: &str) -> fipsgate::app::inventory::Listed {
+    fipsgate::app::inventory::Listed {
         api_version: "v1".into(),
         kind: "Pod".into(),
         namespace: "team-a".into(),
@@ -330,7 +332,7 @@ async fn tightening_a_namespace_warns_about_existing_pods() {
     ));
     let s = TestServer::start(Options {
         config: quiet_config(),
-        pods: Some(Arc::new(fipsgate::inventory::StaticPods(pods))),
+        pods: Some(Arc::new(fipsgate::app::inventory::StaticPods(pods))),
         ..Options::default()
     })
     .await;

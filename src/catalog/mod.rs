@@ -2,19 +2,17 @@
 //! replace it, registry mirrors and digest pins, and the look-up that turns an image reference
 //! into an [`AttestationResult`].
 
-mod pattern;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use pattern::{Pattern, PatternError};
+pub use crate::domain::pattern::{Pattern, PatternError};
 
-use crate::attestation::{AttestationResult, Evidence, Status};
-use crate::reference::{Digest, ImageRef};
-use crate::yaml;
+use crate::config::yaml;
+use crate::domain::assessment::{AttestationResult, Evidence, Status};
+use crate::domain::image::{Digest, ImageRef};
 
 /// The embedded default catalogue (from the FIPS-compliant components document).
 pub const DEFAULT_CATALOG: &str = include_str!("default.yaml");

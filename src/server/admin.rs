@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 
-use crate::metrics::Metrics;
-use crate::namespaces::NamespaceStore;
+use crate::app::namespaces::NamespaceStore;
+use crate::telemetry::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct AdminState {

@@ -14,16 +14,16 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 
 use crate::admission::{self, Action, Parsed, ReviewResponse};
-use crate::attestation::{AttestationResult, AttestationSource, LookupContext};
-use crate::decision::{self, Exemption, Outcome, Resolution, Rules, Subject};
-use crate::inventory::PodLister;
-use crate::metrics::{
+use crate::app::inventory::PodLister;
+use crate::app::namespaces::NamespaceStore;
+use crate::domain::assessment::{AttestationResult, AttestationSource, LookupContext};
+use crate::domain::image::ImageRef;
+use crate::domain::policy::{Level, Mode};
+use crate::engine::{self, Exemption, Outcome, Resolution, Rules, Subject};
+use crate::telemetry::metrics::{
     DecisionLabel, KindLabel, LevelLabel, Metrics, ModeLabel, Operation, RequestLabels, RunMode,
     ViolationLabels,
 };
-use crate::namespaces::NamespaceStore;
-use crate::policy::{Level, Mode};
-use crate::reference::ImageRef;
 
 /// The API server's default webhook timeout, used when a request carries none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -302,7 +302,7 @@ async fn evaluate(
     state: &AppState,
     req: &Parsed,
     kind: &str,
-    spec: &crate::workload::PodSpec,
+    spec: &crate::domain::workload::PodSpec,
     enforceable: bool,
     deadline: tokio::time::Instant,
 ) -> (ReviewResponse, DecisionLabel) {
@@ -312,7 +312,9 @@ async fn evaluate(
     let (policy, ns_error) = match policy_lookup.await {
         Ok((p, _, err)) => (p, err),
         Err(_) => (
-            Arc::new(crate::policy::NamespacePolicy::defaults(&rules.defaults)),
+            Arc::new(crate::domain::policy::NamespacePolicy::defaults(
+                &rules.defaults,
+            )),
             Some("namespace lookup timed out".into()),
         ),
     };
@@ -358,7 +360,7 @@ async fn evaluate(
         enforceable,
     };
     let today = crate::today_utc();
-    let mut d = decision::evaluate(rules, &subject, spec, &resolutions, &policy, today);
+    let mut d = engine::evaluate(rules, &subject, spec, &resolutions, &policy, today);
 
     let mut errors = Vec::new();
     if let Some(e) = ns_error {
@@ -403,7 +405,7 @@ async fn relabel(
     new: &std::collections::BTreeMap<String, String>,
     deadline: tokio::time::Instant,
 ) -> ReviewResponse {
-    use crate::policy::NamespacePolicy;
+    use crate::domain::policy::NamespacePolicy;
     let rules = &state.rules;
     let policy_of = |m: &std::collections::BTreeMap<String, String>| {
         NamespacePolicy::from_labels(
@@ -442,7 +444,7 @@ async fn relabel(
     let (pods, more) = listed;
     let total = pods.len();
     let only_enforce = NamespacePolicy {
-        levels: crate::policy::Levels {
+        levels: crate::domain::policy::Levels {
             enforce,
             warn: Level::Off,
             audit: Level::Off,
@@ -455,7 +457,7 @@ async fn relabel(
         pull_secrets: Vec::new(),
     };
     let (mut checked, mut denied, mut lines) = (0, 0, Vec::new());
-    for pod in crate::inventory::one_per_owner_first(pods) {
+    for pod in crate::app::inventory::one_per_owner_first(pods) {
         if tokio::time::Instant::now() >= stop {
             break;
         }
@@ -471,14 +473,14 @@ async fn relabel(
             username: "",
             enforceable: true,
         };
-        let d = decision::evaluate(rules, &subject, &pod.spec, &res, &only_enforce, today);
+        let d = engine::evaluate(rules, &subject, &pod.spec, &res, &only_enforce, today);
         if d.message.is_some() {
             denied += 1;
             if lines.len() < RELABEL_MAX_WARNINGS {
                 let why: Vec<String> = d
                     .findings
                     .iter()
-                    .filter(|f| f.verdict == decision::Verdict::Denied)
+                    .filter(|f| f.verdict == engine::Verdict::Denied)
                     .map(|f| format!("{} ({})", f.container, f.image))
                     .collect();
                 lines.push(format!(
@@ -555,7 +557,7 @@ async fn resolve_later(
     }
 }
 
-fn record_metrics(m: &Metrics, d: &decision::Decision) {
+fn record_metrics(m: &Metrics, d: &engine::Decision) {
     for &(mode, level, n) in &d.violations {
         let level = match level {
             Level::Strict => LevelLabel::strict,

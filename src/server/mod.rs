@@ -1,5 +1,5 @@
 //! `fipsgate serve`: the HTTPS webhook, the plain-HTTP admin port, certificate reloads and
-//! graceful shutdown. Wiring only; the decisions live in [`crate::decision`].
+//! graceful shutdown. Wiring only; the decisions live in [`crate::engine`].
 
 mod admin;
 pub mod handler;
@@ -21,10 +21,10 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::attestation::AttestationSource;
-use crate::decision::Rules;
-use crate::metrics::Metrics;
-use crate::namespaces::NamespaceStore;
+use crate::app::namespaces::NamespaceStore;
+use crate::domain::assessment::AttestationSource;
+use crate::engine::Rules;
+use crate::telemetry::metrics::Metrics;
 pub use handler::AppState;
 pub use tls::CertPaths;
 
@@ -105,7 +105,7 @@ pub struct Settings {
     pub source: Arc<dyn AttestationSource>,
     pub namespaces: Arc<NamespaceStore>,
     /// Lists pods when a namespace's enforce level tightens.
-    pub pods: Option<Arc<dyn crate::inventory::PodLister>>,
+    pub pods: Option<Arc<dyn crate::app::inventory::PodLister>>,
     pub max_body_bytes: usize,
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
@@ -155,7 +155,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Binds both ports and serves until [`Running::shutdown`].
 pub async fn start(s: Settings) -> anyhow::Result<Running> {
-    let provider = crate::crypto::install();
+    let provider = crate::infra::crypto::install();
     let cert = Arc::new(tls::ReloadingCert::load(s.tls.clone(), provider.clone())?);
     let tls_config = tls::server_config(cert.clone(), provider)?;
     let fips = tls_config.fips();
@@ -333,7 +333,7 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 /// `fipsgate serve`: builds everything from the flags and runs until a signal.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing(args.log_format);
-    crate::crypto::install();
+    crate::infra::crypto::install();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -354,18 +354,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let tls = if args.dev {
         let dir = PathBuf::from("certs/dev");
-        if crate::certs::ensure_dev(&dir)? {
+        if crate::infra::certs::ensure_dev(&dir)? {
             tracing::info!(dir = %dir.display(), "generated a development certificate");
         }
         CertPaths {
             cert: args
                 .tls_cert
                 .clone()
-                .unwrap_or(dir.join(crate::certs::TLS_CERT)),
+                .unwrap_or(dir.join(crate::infra::certs::TLS_CERT)),
             key: args
                 .tls_key
                 .clone()
-                .unwrap_or(dir.join(crate::certs::TLS_KEY)),
+                .unwrap_or(dir.join(crate::infra::certs::TLS_KEY)),
         }
     } else {
         CertPaths {
@@ -386,14 +386,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .context("cannot configure the Kubernetes client (kubeconfig or in-cluster)")?;
         let store = Arc::new(NamespaceStore::new(
             config.defaults,
-            Some(crate::namespaces::kube_fetch(client.clone())),
+            Some(crate::app::namespaces::kube_fetch(client.clone())),
         ));
-        let task = tokio::spawn(crate::namespaces::watch(client.clone(), store.clone()));
+        let task = tokio::spawn(crate::app::namespaces::watch(client.clone(), store.clone()));
         (store, Some(task), Some(client))
     };
     let (metrics, registry) = Metrics::new();
     let kube_client = kube.clone();
-    let source = crate::resolver::Resolver::from_config(&config, catalog, metrics.clone(), kube)
+    let source = crate::app::chain::Resolver::from_config(&config, catalog, metrics.clone(), kube)
         .map_err(|e| anyhow::anyhow!("attestations: {e}"))?;
     let mut signals = Signals::register().context("installing signal handlers")?;
     let running = start(Settings {
@@ -404,8 +404,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         rules,
         source: Arc::new(source),
         pods: kube_client.map(|client| {
-            Arc::new(crate::inventory::KubeInventory { client })
-                as Arc<dyn crate::inventory::PodLister>
+            Arc::new(crate::app::inventory::KubeInventory { client })
+                as Arc<dyn crate::app::inventory::PodLister>
         }),
         namespaces,
         max_body_bytes: args.max_body_bytes,

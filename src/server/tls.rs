@@ -12,7 +12,7 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::metrics::Metrics;
+use crate::telemetry::metrics::Metrics;
 
 /// Why a certificate pair could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use fipsgate::attestation::AttestationSource;
+use fipsgate::app::namespaces::{Labels, NamespaceStore};
 use fipsgate::catalog::Catalog;
 use fipsgate::config::Config;
-use fipsgate::decision::Rules;
-use fipsgate::namespaces::{Labels, NamespaceStore};
+use fipsgate::domain::assessment::AttestationSource;
+use fipsgate::engine::Rules;
 use fipsgate::server::{self, CertPaths, Running, Settings};
 
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
@@ -32,8 +32,8 @@ pub struct Certs {
 impl Certs {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let b = fipsgate::certs::generate(&hosts(), None, 1).unwrap();
-        fipsgate::certs::write(dir.path(), &b).unwrap();
+        let b = fipsgate::infra::certs::generate(&hosts(), None, 1).unwrap();
+        fipsgate::infra::certs::write(dir.path(), &b).unwrap();
         Self { dir }
     }
 
@@ -41,8 +41,8 @@ impl Certs {
     pub fn rotate(&self) {
         let ca = std::fs::read_to_string(self.path("ca.crt")).unwrap();
         let key = std::fs::read_to_string(self.path("ca.key")).unwrap();
-        let b = fipsgate::certs::generate(&hosts(), Some((&ca, &key)), 1).unwrap();
-        fipsgate::certs::write(self.dir.path(), &b).unwrap();
+        let b = fipsgate::infra::certs::generate(&hosts(), Some((&ca, &key)), 1).unwrap();
+        fipsgate::infra::certs::write(self.dir.path(), &b).unwrap();
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -82,10 +82,10 @@ pub struct Options {
     pub max_concurrent_requests: usize,
     pub drain_timeout: Duration,
     pub shutdown_delay: Duration,
-    pub pods: Option<Arc<dyn fipsgate::inventory::PodLister>>,
+    pub pods: Option<Arc<dyn fipsgate::app::inventory::PodLister>>,
     /// Metrics shared with the attestation source, when it has any.
     pub metrics: Option<(
-        fipsgate::metrics::Metrics,
+        fipsgate::telemetry::metrics::Metrics,
         Arc<prometheus_client::registry::Registry>,
     )>,
 }
@@ -109,7 +109,7 @@ impl Default for Options {
 }
 
 pub fn install_provider() {
-    fipsgate::crypto::install();
+    fipsgate::infra::crypto::install();
 }
 
 impl TestServer {
@@ -137,7 +137,7 @@ impl TestServer {
             drain_timeout: opts.drain_timeout,
             require_fips: false,
             metrics: opts.metrics.unwrap_or_else(|| {
-                let (m, r) = fipsgate::metrics::Metrics::new();
+                let (m, r) = fipsgate::telemetry::metrics::Metrics::new();
                 (m, Arc::new(r))
             }),
         })

@@ -11,7 +11,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use fipsgate::dsse::{DSSE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE, pae};
+use fipsgate::attest::{DSSE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE, pae};
 
 pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 

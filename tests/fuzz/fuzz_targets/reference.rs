@@ -4,9 +4,9 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data)
-        && let Ok(r) = fipsgate::reference::ImageRef::parse(s)
+        && let Ok(r) = fipsgate::domain::image::ImageRef::parse(s)
     {
-        let again = fipsgate::reference::ImageRef::parse(&r.to_string()).expect("normal form parses");
+        let again = fipsgate::domain::image::ImageRef::parse(&r.to_string()).expect("normal form parses");
         assert_eq!(r, again);
     }
 });

@@ -12,8 +12,8 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde::Deserialize;
 
-use crate::dsse::DSSE_MEDIA_TYPE;
-use crate::reference::ImageRef;
+use crate::attest::DSSE_MEDIA_TYPE;
+use crate::domain::image::ImageRef;
 
 /// Manifests fipsgate reads: images and indexes, OCI and Docker.
 const MANIFEST_TYPES: &[&str] = &[

@@ -4,10 +4,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::attestation::Evidence;
-use crate::policy::Levels;
-use crate::resolver::{CacheSettings, SourceKind};
-use crate::yaml::{self, YamlError};
+use crate::app::chain::{CacheSettings, SourceKind};
+use crate::domain::assessment::Evidence;
+use crate::domain::policy::Levels;
+pub mod yaml;
+
+use yaml::YamlError;
 
 /// The whole configuration; every key is optional.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,8 +76,8 @@ impl Default for AttestationsConfig {
             enabled: false,
             keys: Vec::new(),
             predicate_types: vec![
-                crate::dsse::FIPSGATE_PREDICATE.to_string(),
-                crate::dsse::DHI_PREDICATE.to_string(),
+                crate::attest::FIPSGATE_PREDICATE.to_string(),
+                crate::attest::DHI_PREDICATE.to_string(),
             ],
             insecure_registries: Vec::new(),
             docker_config: None,
@@ -264,7 +266,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Level;
+    use crate::domain::policy::Level;
 
     #[test]
     fn full_example_parses() {

@@ -3,8 +3,8 @@
 
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
 
-use crate::attestation::BoxFuture;
-use crate::workload::{Object, PodSpec};
+use crate::domain::assessment::BoxFuture;
+use crate::domain::workload::{Object, PodSpec};
 
 /// One listed object with a pod spec.
 #[derive(Clone, Debug)]

@@ -6,12 +6,12 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::attestation::{AttestationResult, Evidence, Status};
 use crate::catalog::{CertificateStatus, Pattern, PatternError};
 use crate::config::{Config, HistoricalAction, LookupFailure};
-use crate::policy::{Level, Levels, Mode, NamespacePolicy};
-use crate::reference::{DEFAULT_REGISTRY, ImageRef, ReferenceError};
-use crate::workload::{ContainerKind, PodSpec};
+use crate::domain::assessment::{AttestationResult, Evidence, Status};
+use crate::domain::image::{DEFAULT_REGISTRY, ImageRef, ReferenceError};
+use crate::domain::policy::{Level, Levels, Mode, NamespacePolicy};
+use crate::domain::workload::{ContainerKind, PodSpec};
 
 /// Warnings longer than this are shortened where possible.
 pub const WARNING_BUDGET: usize = 120;
@@ -561,7 +561,7 @@ fn dedup(v: &mut Vec<String>) {
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
-    use crate::workload::Container;
+    use crate::domain::workload::Container;
     use Level::*;
 
     const FIPS_API: &str = "us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4";

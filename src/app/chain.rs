@@ -5,14 +5,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::attestation::{
+use crate::attest::{self, Attested, PublicKey};
+use crate::catalog::Catalog;
+use crate::domain::assessment::{
     AttestationPool, AttestationResult, AttestationSource, BoxFuture, Evidence, LookupContext,
 };
-use crate::catalog::Catalog;
-use crate::dsse::{self, Attested, PublicKey};
-use crate::metrics::Metrics;
-use crate::reference::ImageRef;
-use crate::registry::{Credentials, Registry, Resolved, auth_for};
+use crate::domain::image::ImageRef;
+use crate::infra::registry::{Credentials, Registry, Resolved, auth_for};
+use crate::telemetry::metrics::Metrics;
 
 /// One link of the chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -181,7 +181,7 @@ impl RegistryAttestations {
     fn count_cache(&self, cache: &'static str, hit: bool) {
         self.metrics
             .cache_requests
-            .get_or_create(&crate::metrics::CacheLabels {
+            .get_or_create(&crate::telemetry::metrics::CacheLabels {
                 cache,
                 result: if hit { "hit" } else { "miss" },
             })
@@ -232,8 +232,9 @@ impl RegistryAttestations {
                 for digest in std::iter::once(&r.digest).chain(&r.platforms) {
                     // Lets the faster discovery path win; the winner's envelopes are verified
                     // again below for their statement (a second check, on cache misses only).
-                    let verifies =
-                        |env: &[u8]| dsse::verify(env, digest, &self.keys, &self.accepted).is_ok();
+                    let verifies = |env: &[u8]| {
+                        attest::verify(env, digest, &self.keys, &self.accepted).is_ok()
+                    };
                     let envelopes = match self
                         .registry
                         .envelopes(image, digest, &auth, verifies)
@@ -246,7 +247,7 @@ impl RegistryAttestations {
                         }
                     };
                     for env in envelopes {
-                        match dsse::verify(&env, digest, &self.keys, &self.accepted) {
+                        match attest::verify(&env, digest, &self.keys, &self.accepted) {
                             Ok(a) => {
                                 self.record("attestations", Ok::<_, ()>("attested"), started);
                                 return Ok(Found::Attested(result_of(a)));
@@ -276,7 +277,7 @@ impl RegistryAttestations {
             .observe(started.elapsed().as_secs_f64());
         self.metrics
             .lookups
-            .get_or_create(&crate::metrics::LookupLabels {
+            .get_or_create(&crate::telemetry::metrics::LookupLabels {
                 source,
                 outcome: outcome.unwrap_or("error"),
             })
@@ -535,14 +536,15 @@ mod tests {
     const PINNED: &str = "sha256:0c6f4f7e8d4b1b2a3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3";
 
     fn catalog() -> Arc<Catalog> {
-        let user = crate::yaml::from_str(
+        let user = crate::config::yaml::from_str(
             &format!(
                 "components: [{{id: proxy, name: Proxy, category: auxiliary, status: full, digests: [\"{PINNED}\"]}}]"
             ),
             "user.yaml",
         )
         .unwrap();
-        let default = crate::yaml::from_str(crate::catalog::DEFAULT_CATALOG, "default").unwrap();
+        let default =
+            crate::config::yaml::from_str(crate::catalog::DEFAULT_CATALOG, "default").unwrap();
         Arc::new(Catalog::build(vec![("default".into(), default), ("user".into(), user)]).unwrap())
     }
 

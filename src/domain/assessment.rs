@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Component, CryptoModule};
-use crate::reference::ImageRef;
+use crate::domain::image::ImageRef;
 
 /// FIPS compliance of an image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

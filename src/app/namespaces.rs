@@ -8,8 +8,8 @@ use std::sync::{Arc, RwLock};
 
 use futures::StreamExt as _;
 
-use crate::attestation::BoxFuture;
-use crate::policy::{Levels, NamespacePolicy};
+use crate::domain::assessment::BoxFuture;
+use crate::domain::policy::{Levels, NamespacePolicy};
 
 /// Fetches one namespace's labels; `Ok(None)` when it does not exist.
 pub type Fetch =
@@ -181,7 +181,7 @@ pub async fn watch(client: kube::Client, store: Arc<NamespaceStore>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Level;
+    use crate::domain::policy::Level;
 
     #[tokio::test]
     async fn store_feeds_policies() {

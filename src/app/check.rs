@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::catalog::Catalog;
-use crate::decision::{self, Decision, Outcome, Resolution, Rules, Subject};
-use crate::policy::NamespacePolicy;
-use crate::workload::{Object, PodSpec};
+use crate::domain::policy::NamespacePolicy;
+use crate::domain::workload::{Object, PodSpec};
+use crate::engine::{self, Decision, Outcome, Resolution, Rules, Subject};
 
 /// Inputs larger than this are refused.
 pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
@@ -151,7 +151,7 @@ pub fn parse_manifests(
                 )
             })?
         } else {
-            crate::yaml::from_str(doc, origin).map_err(|e| {
+            crate::config::yaml::from_str(doc, origin).map_err(|e| {
                 input_error(
                     origin,
                     Some(start + e.line.map_or(0, |l| l.0.saturating_sub(1))),
@@ -207,7 +207,7 @@ fn collect(
             object,
             spec,
         }),
-        Err(crate::workload::WorkloadError::UnsupportedKind(_))
+        Err(crate::domain::workload::WorkloadError::UnsupportedKind(_))
             if unsupported == Unsupported::Skip => {}
         Err(e) => return Err(err(e.to_string())),
     }
@@ -250,7 +250,7 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     pub warnings: Vec<String>,
-    pub findings: Vec<decision::Finding>,
+    pub findings: Vec<engine::Finding>,
 }
 
 /// Evaluates every manifest as the pods it makes would be evaluated at admission.
@@ -290,7 +290,7 @@ pub fn evaluate(
                 warnings,
                 findings,
                 ..
-            } = decision::evaluate(rules, &subject, &m.spec, &resolutions, policy, today);
+            } = engine::evaluate(rules, &subject, &m.spec, &resolutions, policy, today);
             Report {
                 origin: m.origin.clone(),
                 line: m.line,
@@ -351,21 +351,21 @@ pub fn table(reports: &[Report]) -> String {
     out
 }
 
-fn kind_suffix(kind: crate::workload::ContainerKind) -> &'static str {
+fn kind_suffix(kind: crate::domain::workload::ContainerKind) -> &'static str {
     match kind {
-        crate::workload::ContainerKind::Init => " (init)",
-        crate::workload::ContainerKind::Regular => "",
-        crate::workload::ContainerKind::Ephemeral => " (ephemeral)",
+        crate::domain::workload::ContainerKind::Init => " (init)",
+        crate::domain::workload::ContainerKind::Regular => "",
+        crate::domain::workload::ContainerKind::Ephemeral => " (ephemeral)",
     }
 }
 
-impl decision::Finding {
+impl engine::Finding {
     fn verdict_label(&self) -> &'static str {
         match self.verdict {
-            decision::Verdict::Allowed => "allowed",
-            decision::Verdict::Exempt => "exempt",
-            decision::Verdict::Warned => "warned",
-            decision::Verdict::Denied => "denied",
+            engine::Verdict::Allowed => "allowed",
+            engine::Verdict::Exempt => "exempt",
+            engine::Verdict::Warned => "warned",
+            engine::Verdict::Denied => "denied",
         }
     }
 }

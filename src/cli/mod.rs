@@ -6,11 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::app::check::{self, Unsupported};
 use crate::catalog::Catalog;
-use crate::check::{self, Unsupported};
 use crate::config::Config;
-use crate::decision::{Outcome, Rules};
-use crate::policy::{Level, NamespacePolicy};
+use crate::domain::policy::{Level, NamespacePolicy};
+use crate::engine::{Outcome, Rules};
 
 /// Keeps non-FIPS container images out of Kubernetes clusters.
 #[derive(Debug, Parser)]
@@ -29,7 +29,7 @@ pub enum Command {
     /// Print the effective component catalogue.
     Catalog(CatalogArgs),
     /// Evaluate what already runs in the cluster (pods, and workloads with --workloads).
-    Audit(crate::audit::AuditArgs),
+    Audit(crate::app::audit::AuditArgs),
     /// Write a CA and a serving certificate for the webhook; prints the base64 caBundle.
     Certs(CertsArgs),
 }
@@ -134,7 +134,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => run_check(args),
         Command::Catalog(args) => run_catalog(args).map(|()| ExitCode::SUCCESS),
         Command::Certs(args) => run_certs(args).map(|()| ExitCode::SUCCESS),
-        Command::Audit(args) => crate::audit::run(args),
+        Command::Audit(args) => crate::app::audit::run(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("fipsgate: {e:#}");
@@ -172,9 +172,9 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<_>>()?;
     let mut policy = NamespacePolicy::from_labels(labels, &config.defaults);
     for (mode, level) in [
-        (crate::policy::Mode::Enforce, args.enforce),
-        (crate::policy::Mode::Warn, args.warn),
-        (crate::policy::Mode::Audit, args.audit),
+        (crate::domain::policy::Mode::Enforce, args.enforce),
+        (crate::domain::policy::Mode::Warn, args.warn),
+        (crate::domain::policy::Mode::Audit, args.audit),
     ] {
         if let Some(l) = level {
             policy.levels.set(mode, l.into());
@@ -251,7 +251,7 @@ fn run_catalog(args: CatalogArgs) -> anyhow::Result<()> {
 }
 
 fn run_certs(args: CertsArgs) -> anyhow::Result<()> {
-    use crate::certs;
+    use crate::infra::certs;
     let mut hosts = vec![
         certs::SERVICE_HOST.to_string(),
         "fipsgate.fipsgate-system.svc.cluster.local".to_string(),

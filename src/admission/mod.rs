@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::decision::Decision;
-use crate::workload::{Container, ContainerKind, Object, PodSpec};
+use crate::domain::workload::{Container, ContainerKind, Object, PodSpec};
+use crate::engine::Decision;
 
 pub const V1: &str = "admission.k8s.io/v1";
 pub const V1BETA1: &str = "admission.k8s.io/v1beta1";
@@ -559,7 +559,7 @@ mod hostile_tests {
     use proptest::prelude::*;
 
     const FIXTURE: &str =
-        include_str!("../tests/fixtures/admission-reviews/pod-create-init-and-containers.json");
+        include_str!("../../tests/fixtures/admission-reviews/pod-create-init-and-containers.json");
 
     proptest! {
         #[test]

@@ -11,11 +11,11 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::attestation::{AttestationSource, LookupContext, Status};
-use crate::decision::{self, Outcome, Resolution, Rules, Subject, Verdict};
-use crate::inventory::{KubeInventory, Listed, POD, WORKLOADS};
-use crate::policy::{Level, Levels, NamespacePolicy};
-use crate::reference::ImageRef;
+use crate::app::inventory::{KubeInventory, Listed, POD, WORKLOADS};
+use crate::domain::assessment::{AttestationSource, LookupContext, Status};
+use crate::domain::image::ImageRef;
+use crate::domain::policy::{Level, Levels, NamespacePolicy};
+use crate::engine::{self, Outcome, Resolution, Rules, Subject, Verdict};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum AuditOutput {
@@ -75,7 +75,7 @@ pub struct AuditFinding {
     pub name: String,
     pub outcome: Outcome,
     pub message: Option<String>,
-    pub findings: Vec<decision::Finding>,
+    pub findings: Vec<engine::Finding>,
 }
 
 /// The whole audit.
@@ -86,13 +86,13 @@ pub struct Report {
 }
 
 /// Adds one evaluated object to the report.
-pub fn record(report: &mut Report, obj: &Listed, d: decision::Decision) {
+pub fn record(report: &mut Report, obj: &Listed, d: engine::Decision) {
     let s = report.namespaces.entry(obj.namespace.clone()).or_default();
     s.objects += 1;
     let statuses: Vec<Option<Status>> = d.findings.iter().map(|f| f.status).collect();
     let all_exempt =
         !d.findings.is_empty() && d.findings.iter().all(|f| f.verdict == Verdict::Exempt);
-    if d.exemption.is_some_and(|e| e != decision::Exemption::Image) || all_exempt {
+    if d.exemption.is_some_and(|e| e != engine::Exemption::Image) || all_exempt {
         s.exempt += 1;
         return;
     }
@@ -247,7 +247,7 @@ pub fn policy_reports(report: &Report, now: jiff::Timestamp) -> Vec<serde_json::
 
 /// Runs `fipsgate audit`.
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    crate::crypto::install();
+    crate::infra::crypto::install();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -270,9 +270,9 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e).context("kubeconfig"),
     };
     let client = kube::Client::try_from(kube_config)?;
-    let (metrics, _) = crate::metrics::Metrics::new();
+    let (metrics, _) = crate::telemetry::metrics::Metrics::new();
     let source =
-        crate::resolver::Resolver::from_config(&config, catalog, metrics, Some(client.clone()))
+        crate::app::chain::Resolver::from_config(&config, catalog, metrics, Some(client.clone()))
             .map_err(|e| anyhow::anyhow!("attestations: {e}"))?;
     let inventory = KubeInventory {
         client: client.clone(),
@@ -399,7 +399,7 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
                     username: "",
                     enforceable: true,
                 };
-                let d = decision::evaluate(&rules, &subject, &obj.spec, &res, &policy, today);
+                let d = engine::evaluate(&rules, &subject, &obj.spec, &res, &policy, today);
                 record(&mut report, obj, d);
                 count += 1;
             }
@@ -462,7 +462,7 @@ mod tests {
         }
     }
 
-    fn evaluate(config: &Config, o: &Listed, enforce: Level) -> decision::Decision {
+    fn evaluate(config: &Config, o: &Listed, enforce: Level) -> engine::Decision {
         let rules = Rules::new(config).unwrap();
         let cat = Catalog::embedded();
         let res: Vec<_> = o
@@ -485,7 +485,7 @@ mod tests {
             username: "",
             enforceable: true,
         };
-        decision::evaluate(
+        engine::evaluate(
             &rules,
             &subject,
             &o.spec,

@@ -1,0 +1,6 @@
+//! Use cases and the ports they need.
+pub mod audit;
+pub mod chain;
+pub mod check;
+pub mod inventory;
+pub mod namespaces;

@@ -1,0 +1,4 @@
+//! Outbound adapters.
+pub mod certs;
+pub mod crypto;
+pub mod registry;

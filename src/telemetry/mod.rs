@@ -1,0 +1,2 @@
+//! Metrics and logs.
+pub mod metrics;
