@@ -5,14 +5,16 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use fipsgate::app::admit::Admission;
+use fipsgate::app::assess::{Pending, classify_now};
 use fipsgate::app::namespaces::NamespaceStore;
 use fipsgate::catalog::Catalog;
 use fipsgate::config::Config;
 use fipsgate::domain::image::ImageRef;
 use fipsgate::domain::policy::NamespacePolicy;
 use fipsgate::domain::workload::PodSpec;
-use fipsgate::engine::{self, Resolution, Rules, Subject};
-use fipsgate::server::{AppState, router};
+use fipsgate::engine::{self, Classification, Subject};
+use fipsgate::server::{AppState, Limits, router};
 use tower::ServiceExt as _;
 
 const IMAGES: &[&str] = &[
@@ -42,7 +44,7 @@ fn references(c: &mut Criterion) {
 fn decisions(c: &mut Criterion) {
     let mut config = Config::default();
     config.certificates.historical = fipsgate::config::HistoricalAction::Ignore;
-    let rules = Rules::new(&config).unwrap();
+    let rules = config.rules().unwrap();
     let catalog = Catalog::embedded();
     let policy = NamespacePolicy::from_labels([("fipsgate.io/enforce", "strict")], &rules.defaults);
     let today = jiff::civil::date(2026, 11, 26);
@@ -50,9 +52,12 @@ fn decisions(c: &mut Criterion) {
     for n in [1, 10, 50] {
         let spec = pod(n);
         // Results as the cache holds them: resolved once, reused.
-        let res: Vec<Resolution> = spec
+        let res: Vec<Classification> = spec
             .all()
-            .map(|(_, c)| rules.resolve(&c.image, |r| catalog.lookup(r)))
+            .map(|(_, c)| match classify_now(&rules, &catalog, &c.image) {
+                Pending::Ready(c) => c,
+                Pending::Lookup(r) => Classification::Assessed(catalog.lookup(&r)),
+            })
             .collect();
         let subject = Subject {
             kind: "Pod",
@@ -73,16 +78,14 @@ fn reviews(c: &mut Criterion) {
     config.certificates.historical = fipsgate::config::HistoricalAction::Ignore;
     let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
     let state = Arc::new(AppState {
-        rules: Rules::new(&config).unwrap(),
-        source: Arc::new(Catalog::embedded()),
-        namespaces: Arc::new(NamespaceStore::standalone(config.defaults)),
+        admission: Admission {
+            rules: config.rules().unwrap(),
+            source: Arc::new(Catalog::embedded()),
+            namespaces: Arc::new(NamespaceStore::standalone(config.defaults)),
+            pods: None,
+        },
         metrics,
-        pods: None,
-        limits: fipsgate::server::handler::Limits::new(
-            8 << 20,
-            std::time::Duration::from_secs(10),
-            1024,
-        ),
+        limits: Limits::new(8 << 20, std::time::Duration::from_secs(10), 1024),
     });
     let app = router(state);
     let captured = std::fs::read(concat!(

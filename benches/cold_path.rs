@@ -10,11 +10,9 @@ mod registry;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fipsgate::app::chain::Resolver;
 use fipsgate::app::namespaces::NamespaceStore;
 use fipsgate::catalog::Catalog;
 use fipsgate::config::Config;
-use fipsgate::engine::Rules;
 use registry::{SigningKey, TestRegistry, fips_predicate, statement};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -91,13 +89,13 @@ async fn main() {
     let keyfile = dir.path().join("key.pub");
     std::fs::write(&keyfile, key.public_pem()).unwrap();
     let mut config = Config::default();
-    config.evidence.minimum = fipsgate::domain::assessment::Evidence::Attestation;
+    config.evidence.minimum = fipsgate::domain::fips::Evidence::Attestation;
     config.certificates.historical = fipsgate::config::HistoricalAction::Ignore;
     config.attestations.enabled = true;
     config.attestations.keys = vec![keyfile];
     config.attestations.insecure_registries = vec![proxy.clone()];
     let (metrics, prom) = fipsgate::telemetry::metrics::Metrics::new();
-    let source = Resolver::from_config(
+    let source = fipsgate::infra::source_chain(
         &config,
         Arc::new(Catalog::embedded()),
         metrics.clone(),
@@ -113,16 +111,17 @@ async fn main() {
             cert: dir.path().join("tls.crt"),
             key: dir.path().join("tls.key"),
         },
+        provider: fipsgate::infra::crypto::install(),
         cert_reload_interval: Duration::from_secs(60),
-        rules: Rules::new(&config).unwrap(),
-        source: Arc::new(source),
-        namespaces: Arc::new(NamespaceStore::standalone(config.defaults)),
-        pods: None,
-        max_body_bytes: 8 << 20,
+        admission: fipsgate::app::admit::Admission {
+            rules: config.rules().unwrap(),
+            source: Arc::new(source),
+            namespaces: Arc::new(NamespaceStore::standalone(config.defaults)),
+            pods: None,
+        },
+        limits: fipsgate::server::Limits::new(8 << 20, Duration::from_secs(10), 1024),
         header_read_timeout: Duration::from_secs(10),
-        body_read_timeout: Duration::from_secs(10),
         max_connections: 4096,
-        max_concurrent_requests: 1024,
         shutdown_delay: Duration::ZERO,
         drain_timeout: Duration::from_secs(5),
         require_fips: false,

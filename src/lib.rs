@@ -1,10 +1,19 @@
 //! fipsgate: a Kubernetes validating admission webhook that keeps non-FIPS container images out
 //! of regulated clusters.
 //!
-//! The pure core (no IO): [`reference`] parses images, [`catalog`] knows the FIPS components,
-//! [`attestation`] is the interface that turns images into results, [`policy`] reads namespace
-//! labels, [`decision`] decides. The edges: [`check`] and [`cli`] for manifests and the catalogue.
+//! The crate is layered; a module imports only the layers below it (`tests/layering.rs` checks):
+//!
+//! ```text
+//! cli                                   composition root: flags, wiring, exit codes
+//! server            infra               inbound HTTPS edge | outbound adapters (never each other)
+//! telemetry                             metrics and logs
+//! app                                   use cases and their ports
+//! config                                the file shape, compiled into the values below
+//! catalog  attest  engine  admission    pure logic: no IO, no clock
+//! domain                                vocabulary
+//! ```
 #![forbid(unsafe_code)]
+#![warn(clippy::too_many_lines)]
 
 pub mod admission;
 pub mod app;
@@ -17,11 +26,3 @@ pub mod engine;
 pub mod infra;
 pub mod server;
 pub mod telemetry;
-
-/// Today's date in UTC: what certificate sunsets are compared against. The one clock read the
-/// pure engine's callers make.
-pub fn today_utc() -> jiff::civil::Date {
-    jiff::tz::Offset::UTC
-        .to_datetime(jiff::Timestamp::now())
-        .date()
-}

@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 
 use common::registry::*;
 use common::*;
-use fipsgate::app::chain::{PullSecrets, Resolver};
+use fipsgate::app::chain::SourceChain;
+use fipsgate::app::ports::{AssessmentSource, LookupContext};
 use fipsgate::attest::{DHI_PREDICATE, FIPSGATE_PREDICATE};
 use fipsgate::catalog::Catalog;
 use fipsgate::config::Config;
-use fipsgate::domain::assessment::{AttestationSource, Evidence, LookupContext, Status};
+use fipsgate::domain::fips::{Evidence, Status};
 use fipsgate::domain::image::ImageRef;
-use fipsgate::infra::registry::Credentials;
+use fipsgate::infra::registry::{Credentials, PullSecrets};
+use fipsgate::infra::source_chain;
 
 const NEEDS: &str = "needs docker-registry (Debian package; tests/run.sh installs it)";
 
@@ -38,18 +40,16 @@ fn setup(registry: &TestRegistry, keys: &[&SigningKey]) -> Setup {
     Setup { _dir: dir, config }
 }
 
-fn resolver(s: &Setup, pull: Option<Arc<dyn PullSecrets>>) -> Resolver {
+fn resolver(s: &Setup, pull: Option<Arc<dyn PullSecrets>>) -> SourceChain {
     let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
-    let r = Resolver::from_config(&s.config, Arc::new(Catalog::embedded()), metrics, None).unwrap();
-    match pull {
-        None => r,
-        Some(p) => r.with_pull_secrets(p),
-    }
+    let mut config = s.config.clone();
+    config.attestations.pull_secrets = pull.is_some();
+    source_chain(&config, Arc::new(Catalog::embedded()), metrics, pull).unwrap()
 }
 
-async fn attest(r: &Resolver, image: &str) -> fipsgate::domain::assessment::AttestationResult {
+async fn attest(r: &SourceChain, image: &str) -> fipsgate::domain::assessment::Assessment {
     let img = ImageRef::parse(image).unwrap();
-    r.attest(&img, &LookupContext::default()).await
+    r.assess(&img, &LookupContext::default()).await
 }
 
 #[tokio::test]
@@ -184,7 +184,7 @@ async fn signed_attestation_and_every_refusal() {
     assert_eq!(distinct.len(), reasons.len() - 1, "{reasons:?}");
 
     // Under minimum evidence `attestation`, the engine denies with the reason.
-    let rules = fipsgate::engine::Rules::new(&s.config).unwrap();
+    let rules = s.config.rules().unwrap();
     let spec: fipsgate::domain::workload::PodSpec =
         serde_json::from_value(serde_json::json!({"containers": [
         {"name": "ok", "image": format!("{h}/team/dns:v1")},
@@ -192,7 +192,7 @@ async fn signed_attestation_and_every_refusal() {
         .unwrap();
     let mut res = Vec::new();
     for (_, c) in spec.all() {
-        res.push(fipsgate::engine::Resolution::Result(
+        res.push(fipsgate::engine::Classification::Assessed(
             attest(&r, &c.image).await,
         ));
     }
@@ -233,9 +233,9 @@ async fn multi_arch_dhi_and_mirrored_names() {
     let cat = dir.path().join("cat.yaml");
     std::fs::write(&cat, format!("components:\n  - {{id: dhi-nginx, name: DHI nginx, category: auxiliary, images: [\"{}/dhi/**\"], status: full}}\n", reg.host)).unwrap();
     s.config.catalog.files = vec![cat];
-    let catalog = Arc::new(Catalog::load(true, &s.config.catalog.files).unwrap());
+    let catalog = Arc::new(fipsgate::config::load::catalog(&s.config.catalog).unwrap());
     let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
-    let r = Resolver::from_config(&s.config, catalog, metrics, None).unwrap();
+    let r = source_chain(&s.config, catalog, metrics, None).unwrap();
 
     // Attested on a platform manifest of an index, referenced by the index's tag.
     let (_index, platforms) = reg.push_index("dhi/nginx", "1.27-fips").await;
@@ -281,7 +281,7 @@ impl PullSecrets for StaticSecrets {
         &'a self,
         _: &'a str,
         names: &'a [String],
-    ) -> fipsgate::domain::assessment::BoxFuture<'a, Result<Credentials, String>> {
+    ) -> fipsgate::app::ports::BoxFuture<'a, Result<Credentials, String>> {
         let c = if names.iter().any(|n| n == "regcred") {
             self.0.clone()
         } else {
@@ -317,7 +317,7 @@ async fn pull_secret_opens_a_private_repository() {
     let img = ImageRef::parse(&format!("{}/private/api:v1", reg.host)).unwrap();
     // Without the pod's pull secret the registry refuses: a look-up error, not a verdict.
     let res = r
-        .attest(
+        .assess(
             &img,
             &LookupContext {
                 namespace: "ns".into(),
@@ -338,7 +338,7 @@ async fn pull_secret_opens_a_private_repository() {
         ))),
     );
     let res = r
-        .attest(
+        .assess(
             &img,
             &LookupContext {
                 namespace: "ns".into(),
@@ -433,7 +433,7 @@ async fn admission_through_the_server_requires_the_attestation() {
     let mut config = s.config.clone();
     config.certificates.historical = fipsgate::config::HistoricalAction::Ignore;
     let (metrics, registry) = fipsgate::telemetry::metrics::Metrics::new();
-    let source = Resolver::from_config(
+    let source = source_chain(
         &config,
         Arc::new(Catalog::embedded()),
         metrics.clone(),
@@ -581,7 +581,7 @@ async fn referrers_api_is_used_when_the_registry_has_it() {
     std::fs::write(&k, key.public_pem()).unwrap();
     config.attestations.keys = vec![k];
     let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
-    let r = Resolver::from_config(&config, Arc::new(Catalog::embedded()), metrics, None).unwrap();
+    let r = source_chain(&config, Arc::new(Catalog::embedded()), metrics, None).unwrap();
     let res = attest(&r, &format!("{host}/team/metrics:v1")).await;
     assert_eq!(
         (res.status(), res.evidence()),

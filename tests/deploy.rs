@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use clap::Parser as _;
+use fipsgate::cli::serve::ServeArgs;
 use fipsgate::cli::{Cli, Command as Sub};
-use fipsgate::server::ServeArgs;
 use serde_json::{Value, json};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -497,7 +497,11 @@ fn deployment_is_hardened_highly_available_and_matches_the_server_flags() {
             );
         }
         assert!(!args.dev, "{name}");
-        assert_eq!(args.log_format, fipsgate::server::LogFormat::Json, "{name}");
+        assert_eq!(
+            args.log_format,
+            fipsgate::telemetry::logging::LogFormat::Json,
+            "{name}"
+        );
 
         let sa = str_of(&pod["serviceAccountName"]);
         named(objs, "ServiceAccount", sa);
@@ -856,7 +860,7 @@ fn config_and_catalogue_load_with_the_real_binary() {
                 "{name}: {ns}"
             );
         }
-        fipsgate::engine::Rules::new(&config).expect("exemptions.images");
+        config.rules().expect("exemptions.images");
         assert!(config.catalog.include_default, "{name}");
         assert!(
             !config.catalog.files.is_empty(),

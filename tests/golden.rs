@@ -174,17 +174,19 @@ fn catalog_outputs() {
 /// The audit of a fixed inventory: every verdict, exemptions, owned workloads.
 #[test]
 fn audit_reports() {
-    use fipsgate::app::audit::{Report, policy_reports, record, table};
-    use fipsgate::app::inventory::Listed;
+    use fipsgate::app::assess::{Pending, classify_now};
+    use fipsgate::app::audit::{Report, record};
+    use fipsgate::app::ports::Listed;
     use fipsgate::catalog::Catalog;
+    use fipsgate::cli::audit::{policy_reports, table};
     use fipsgate::config::Config;
     use fipsgate::domain::policy::NamespacePolicy;
-    use fipsgate::engine::{Rules, Subject, evaluate};
+    use fipsgate::engine::{Classification, Subject, evaluate};
 
     let mut config = Config::default();
     config.exemptions.namespaces = vec!["kube-system".into()];
     config.exemptions.images = vec!["registry.io/tools/**".into()];
-    let rules = Rules::new(&config).unwrap();
+    let rules = config.rules().unwrap();
     let catalog = Catalog::embedded();
     let fips = "gcr.io/spectro-images-fips/coredns:v1";
     let api = "us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4";
@@ -260,7 +262,10 @@ fn audit_reports() {
         let res: Vec<_> = obj
             .spec
             .all()
-            .map(|(_, c)| rules.resolve(&c.image, |r| catalog.lookup(r)))
+            .map(|(_, c)| match classify_now(&rules, &catalog, &c.image) {
+                Pending::Ready(c) => c,
+                Pending::Lookup(r) => Classification::Assessed(catalog.lookup(&r)),
+            })
             .collect();
         let policy = NamespacePolicy::from_labels(labels.iter().copied(), &rules.defaults);
         let subject = Subject {

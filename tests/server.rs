@@ -8,11 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
+use fipsgate::app::ports::{AssessmentSource, BoxFuture, LookupContext};
 use fipsgate::catalog::Catalog;
 use fipsgate::config::{Config, HistoricalAction};
-use fipsgate::domain::assessment::{
-    AttestationResult, AttestationSource, BoxFuture, LookupContext,
-};
+use fipsgate::domain::assessment::Assessment;
 use fipsgate::domain::image::ImageRef;
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -302,8 +301,8 @@ async fn workloads_are_warned_never_denied() {
     assert!(r["response"].get("warnings").is_none(), "{r}");
 }
 
-fn listed(name: &str, owner: Option<&str>, image: &str) -> fipsgate::app::inventory::Listed {
-    fipsgate::app::inventory::Listed {
+fn listed(name: &str, owner: Option<&str>, image: &str) -> fipsgate::app::ports::Listed {
+    fipsgate::app::ports::Listed {
         api_version: "v1".into(),
         kind: "Pod".into(),
         namespace: "team-a".into(),
@@ -332,7 +331,7 @@ async fn tightening_a_namespace_warns_about_existing_pods() {
     ));
     let s = TestServer::start(Options {
         config: quiet_config(),
-        pods: Some(Arc::new(fipsgate::app::inventory::StaticPods(pods))),
+        pods: Some(Arc::new(fipsgate::app::ports::StaticPods(pods))),
         ..Options::default()
     })
     .await;
@@ -496,12 +495,12 @@ struct Slow {
     inner: Catalog,
 }
 
-impl AttestationSource for Slow {
-    fn attest<'a>(
+impl AssessmentSource for Slow {
+    fn assess<'a>(
         &'a self,
         image: &'a ImageRef,
         _: &'a LookupContext,
-    ) -> BoxFuture<'a, AttestationResult> {
+    ) -> BoxFuture<'a, Assessment> {
         Box::pin(async move {
             self.calls.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(self.delay).await;

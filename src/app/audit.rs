@@ -1,54 +1,211 @@
-//! `fipsgate audit`: what already runs, evaluated with the same engine as admission. Listing
-//! is paged; results are summarised per namespace as they arrive.
+//! `audit`: what already runs, judged with the same engine as admission. Listing is paged
+//! through the [`Inventory`] port and each page is judged before the next is fetched, so memory
+//! stays bounded by a page; results are summarised per namespace as they arrive.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::IsTerminal as _;
-use std::path::PathBuf;
-use std::process::ExitCode;
-use std::sync::Arc;
 
-use anyhow::Context as _;
-use clap::{Args, ValueEnum};
 use serde::Serialize;
 
-use crate::app::inventory::{KubeInventory, Listed, POD, WORKLOADS};
-use crate::domain::assessment::{AttestationSource, LookupContext, Status};
-use crate::domain::image::ImageRef;
+use crate::app::assess::classify;
+use crate::app::ports::{AssessmentSource, Inventory, ListError, Listed, LookupContext};
+use crate::domain::fips::Status;
 use crate::domain::policy::{Level, Levels, NamespacePolicy};
-use crate::engine::{self, Outcome, Resolution, Rules, Subject, Verdict};
+use crate::domain::workload::{KINDS, Kind};
+use crate::engine::{self, Classification, Exemption, Outcome, Rules, Subject, Verdict};
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum AuditOutput {
-    Table,
-    Json,
-    /// wgpolicyk8s.io/v1alpha2 PolicyReports, one per namespace, ready for `kubectl apply`.
-    Policyreport,
+/// What to audit.
+pub struct Audit<'a> {
+    pub rules: &'a Rules,
+    pub source: &'a dyn AssessmentSource,
+    pub inventory: &'a dyn Inventory,
+    /// Only this namespace (all when `None`).
+    pub namespace: Option<&'a str>,
+    /// Workloads too, not only pods.
+    pub workloads: bool,
+    /// Every namespace at this level instead of its labels.
+    pub level: Option<Level>,
+    /// Objects per list request.
+    pub page_size: u32,
+    pub today: jiff::civil::Date,
 }
 
-/// `fipsgate audit`
-#[derive(Debug, Args)]
-pub struct AuditArgs {
-    /// kubeconfig context (default: the current one).
-    #[arg(long)]
-    pub context: Option<String>,
-    /// Only this namespace (default: all namespaces).
-    #[arg(short = 'n', long)]
-    pub namespace: Option<String>,
-    /// Also Deployments, StatefulSets, DaemonSets, ReplicaSets (not owned by a Deployment),
-    /// Jobs (not owned by a CronJob) and CronJobs.
-    #[arg(long)]
-    pub workloads: bool,
-    /// Evaluate every namespace at this level instead of its labels.
-    #[arg(long)]
-    pub level: Option<crate::cli::LevelArg>,
-    /// Configuration file (defaults, exemptions, catalogue, attestations).
-    #[arg(long, env = "FIPSGATE_CONFIG")]
-    pub config: Option<PathBuf>,
-    #[arg(short, long, value_enum, default_value_t = AuditOutput::Table)]
-    pub output: AuditOutput,
-    /// Objects per list request.
-    #[arg(long, default_value_t = 500)]
-    pub page_size: u32,
+/// How far the audit is, for a progress display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Objects judged, distinct images seen, the kind being listed.
+    Listed {
+        objects: usize,
+        images: usize,
+        plural: &'static str,
+    },
+    /// The cluster does not serve this kind; it was skipped.
+    NotServed(&'static str),
+}
+
+/// Why an audit stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    #[error("{0}")]
+    Namespaces(String),
+    #[error("listing {plural}: {reason}")]
+    List {
+        plural: &'static str,
+        reason: String,
+    },
+}
+
+impl Audit<'_> {
+    /// Lists and judges everything asked for.
+    pub async fn run(&self, progress: &mut dyn FnMut(Progress)) -> Result<Report, AuditError> {
+        let policies = self.policies().await?;
+        let mut judge = Judging {
+            audit: self,
+            policies,
+            memo: HashMap::new(),
+            report: Report::default(),
+            count: 0,
+        };
+        let kinds = KINDS
+            .iter()
+            .filter(|k| k.listed && (self.workloads || k.enforceable()));
+        for kind in kinds {
+            judge.kind(kind, progress).await?;
+        }
+        Ok(judge.report)
+    }
+
+    /// Each namespace's policy, from its labels (or the override).
+    async fn policies(&self) -> Result<HashMap<String, NamespacePolicy>, AuditError> {
+        if self.level.is_some() {
+            return Ok(HashMap::new());
+        }
+        let namespaces = self
+            .inventory
+            .namespaces()
+            .await
+            .map_err(AuditError::Namespaces)?;
+        Ok(namespaces
+            .into_iter()
+            .map(|(name, labels)| {
+                let policy = NamespacePolicy::from_label_map(&labels, &self.rules.defaults);
+                (name, policy)
+            })
+            .collect())
+    }
+
+    fn policy_for(&self, policies: &HashMap<String, NamespacePolicy>, ns: &str) -> NamespacePolicy {
+        match self.level {
+            Some(l) => NamespacePolicy {
+                levels: Levels {
+                    enforce: l,
+                    warn: l,
+                    audit: l,
+                },
+                errors: Vec::new(),
+            },
+            None => policies
+                .get(ns)
+                .cloned()
+                .unwrap_or_else(|| NamespacePolicy::defaults(&self.rules.defaults)),
+        }
+    }
+}
+
+/// An audit under way.
+struct Judging<'a> {
+    audit: &'a Audit<'a>,
+    policies: HashMap<String, NamespacePolicy>,
+    /// Each distinct image is classified once.
+    memo: HashMap<String, Classification>,
+    report: Report,
+    count: usize,
+}
+
+impl Judging<'_> {
+    /// Lists one kind page by page, judging each page before the next is fetched.
+    async fn kind(
+        &mut self,
+        kind: &'static Kind,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), AuditError> {
+        let a = self.audit;
+        let mut version = kind.version;
+        let mut cont: Option<String> = None;
+        loop {
+            let first = cont.is_none();
+            let page = a
+                .inventory
+                .page(kind, version, a.namespace, a.page_size, cont.take())
+                .await;
+            let (items, next) = match page {
+                Ok(p) => p,
+                // Older clusters serve some kinds under another version only.
+                Err(ListError::NotServed)
+                    if first && version == kind.version && kind.fallback_version.is_some() =>
+                {
+                    version = kind.fallback_version.unwrap_or(kind.version);
+                    continue;
+                }
+                Err(ListError::NotServed) if first => {
+                    progress(Progress::NotServed(kind.plural));
+                    return Ok(());
+                }
+                Err(e) => {
+                    return Err(AuditError::List {
+                        plural: kind.plural,
+                        reason: e.to_string(),
+                    });
+                }
+            };
+            for obj in items.iter().filter(|o| !covered(o)) {
+                self.object(obj).await;
+            }
+            progress(Progress::Listed {
+                objects: self.count,
+                images: self.memo.len(),
+                plural: kind.plural,
+            });
+            match next {
+                Some(c) => cont = Some(c),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Judges one listed object and records it.
+    async fn object(&mut self, obj: &Listed) {
+        let a = self.audit;
+        let ctx = LookupContext {
+            namespace: obj.namespace.clone(),
+            pull_secrets: obj
+                .spec
+                .image_pull_secrets
+                .iter()
+                .map(|s| s.name.clone())
+                .collect(),
+        };
+        let mut classes = Vec::with_capacity(obj.spec.len());
+        for (_, c) in obj.spec.all() {
+            if let Some(known) = self.memo.get(&c.image) {
+                classes.push(known.clone());
+                continue;
+            }
+            let (class, _) = classify(a.rules, a.source, &c.image, &ctx, None).await;
+            self.memo.insert(c.image.clone(), class.clone());
+            classes.push(class);
+        }
+        let policy = a.policy_for(&self.policies, &obj.namespace);
+        let subject = Subject {
+            kind: &obj.kind,
+            namespace: &obj.namespace,
+            name: &obj.name,
+            username: "",
+            enforceable: true,
+        };
+        let d = engine::evaluate(a.rules, &subject, &obj.spec, &classes, &policy, a.today);
+        record(&mut self.report, obj, d);
+        self.count += 1;
+    }
 }
 
 /// Counts for one namespace.
@@ -92,7 +249,7 @@ pub fn record(report: &mut Report, obj: &Listed, d: engine::Decision) {
     let statuses: Vec<Option<Status>> = d.findings.iter().map(|f| f.status).collect();
     let all_exempt =
         !d.findings.is_empty() && d.findings.iter().all(|f| f.verdict == Verdict::Exempt);
-    if d.exemption.is_some_and(|e| e != engine::Exemption::Image) || all_exempt {
+    if d.exemption.is_some_and(|e| e != Exemption::Image) || all_exempt {
         s.exempt += 1;
         return;
     }
@@ -136,311 +293,11 @@ fn covered(obj: &Listed) -> bool {
     }
 }
 
-/// The summary and findings as text tables.
-pub fn table(report: &Report) -> String {
-    let mut rows = vec![
-        [
-            "NAMESPACE",
-            "OBJECTS",
-            "COMPLIANT",
-            "PARTIAL",
-            "NON-COMPLIANT",
-            "EXEMPT",
-            "WOULD-DENY",
-        ]
-        .map(String::from),
-    ];
-    for (ns, s) in &report.namespaces {
-        rows.push([
-            ns.clone(),
-            s.objects.to_string(),
-            s.compliant.to_string(),
-            s.partial.to_string(),
-            s.non_compliant.to_string(),
-            s.exempt.to_string(),
-            s.would_deny.to_string(),
-        ]);
-    }
-    let mut out = crate::cli::render_table(&rows);
-    if !report.findings.is_empty() {
-        let mut rows = vec![
-            [
-                "NAMESPACE",
-                "OBJECT",
-                "CONTAINER",
-                "IMAGE",
-                "STATUS",
-                "VERDICT",
-                "REASON",
-            ]
-            .map(String::from),
-        ];
-        for f in &report.findings {
-            for c in &f.findings {
-                if !matches!(c.verdict, Verdict::Denied | Verdict::Warned) {
-                    continue;
-                }
-                rows.push([
-                    f.namespace.clone(),
-                    format!("{}/{}", f.kind, f.name),
-                    c.container.clone(),
-                    c.image.clone(),
-                    c.status.map_or("-".into(), |s| s.to_string()),
-                    match c.verdict {
-                        Verdict::Denied => "would-deny".into(),
-                        _ => "warn".into(),
-                    },
-                    c.reason.clone().unwrap_or_default(),
-                ]);
-            }
-        }
-        out.push('\n');
-        out.push_str(&crate::cli::render_table(&rows));
-    }
-    out
-}
-
-/// One `wgpolicyk8s.io/v1alpha2` PolicyReport per namespace (failures and warnings as
-/// results, passes counted only, so reports stay small).
-pub fn policy_reports(report: &Report, now: jiff::Timestamp) -> Vec<serde_json::Value> {
-    report
-        .namespaces
-        .iter()
-        .map(|(ns, s)| {
-            let results: Vec<serde_json::Value> = report
-                .findings
-                .iter()
-                .filter(|f| &f.namespace == ns)
-                .map(|f| {
-                    let denied = f.outcome != Outcome::Allow;
-                    let reasons: Vec<String> = f
-                        .findings
-                        .iter()
-                        .filter_map(|c| c.reason.as_ref().map(|r| format!("{} ({}): {r}", c.container, c.image)))
-                        .collect();
-                    serde_json::json!({
-                        "policy": "fipsgate-fips",
-                        "rule": if denied { "enforce" } else { "warn-audit" },
-                        "result": if denied { "fail" } else { "warn" },
-                        "severity": if denied { "high" } else { "medium" },
-                        "message": reasons.join("; "),
-                        "source": "fipsgate",
-                        "scored": true,
-                        "timestamp": {"seconds": now.as_second(), "nanos": 0},
-                        "resources": [{"apiVersion": f.api_version, "kind": f.kind, "name": f.name, "namespace": ns}],
-                    })
-                })
-                .collect();
-            let fail = results.iter().filter(|r| r["result"] == "fail").count();
-            let warn = results.len() - fail;
-            serde_json::json!({
-                "apiVersion": "wgpolicyk8s.io/v1alpha2",
-                "kind": "PolicyReport",
-                "metadata": {"name": "fipsgate", "namespace": ns, "labels": {"app.kubernetes.io/managed-by": "fipsgate"}},
-                "scope": {"kind": "Namespace", "name": ns},
-                "summary": {"pass": s.objects - fail - warn - s.exempt, "fail": fail, "warn": warn, "error": 0, "skip": s.exempt},
-                "results": results,
-            })
-        })
-        .collect()
-}
-
-/// Runs `fipsgate audit`.
-pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    crate::infra::crypto::install();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(audit(args))
-}
-
-async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let config = crate::cli::load_config(args.config.as_ref())?;
-    let rules = Rules::new(&config).context("exemptions.images")?;
-    let catalog = Arc::new(crate::cli::load_catalog(&config)?);
-    let options = kube::config::KubeConfigOptions {
-        context: args.context.clone(),
-        ..Default::default()
-    };
-    let kube_config = match kube::Config::from_kubeconfig(&options).await {
-        Ok(c) => c,
-        Err(e) if args.context.is_none() => kube::Config::infer()
-            .await
-            .with_context(|| format!("no kubeconfig ({e}) and not in a cluster"))?,
-        Err(e) => return Err(e).context("kubeconfig"),
-    };
-    let client = kube::Client::try_from(kube_config)?;
-    let (metrics, _) = crate::telemetry::metrics::Metrics::new();
-    let source =
-        crate::app::chain::Resolver::from_config(&config, catalog, metrics, Some(client.clone()))
-            .map_err(|e| anyhow::anyhow!("attestations: {e}"))?;
-    let inventory = KubeInventory {
-        client: client.clone(),
-    };
-
-    // Namespace policies, from labels or the override.
-    let mut policies: HashMap<String, NamespacePolicy> = HashMap::new();
-    let override_levels = args.level.map(|l| {
-        let l: Level = l.into();
-        Levels {
-            enforce: l,
-            warn: l,
-            audit: l,
-        }
-    });
-    if override_levels.is_none() {
-        let api: kube::Api<kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Namespace>> =
-            kube::Api::all(client.clone());
-        let list = api
-            .list_metadata(&kube::api::ListParams::default())
-            .await
-            .context("listing namespaces")?;
-        for ns in list.items {
-            let labels = ns.metadata.labels.unwrap_or_default();
-            let name = ns.metadata.name.unwrap_or_default();
-            policies.insert(
-                name,
-                NamespacePolicy::from_labels(
-                    labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                    &rules.defaults,
-                ),
-            );
-        }
-    }
-    let policy_for = |ns: &str| -> NamespacePolicy {
-        match override_levels {
-            Some(levels) => NamespacePolicy {
-                levels,
-                errors: Vec::new(),
-            },
-            None => policies
-                .get(ns)
-                .cloned()
-                .unwrap_or_else(|| NamespacePolicy::defaults(&rules.defaults)),
-        }
-    };
-
-    let progress = std::io::stderr().is_terminal().then(|| {
-        let p = indicatif::ProgressBar::new_spinner();
-        p.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {msg}").expect("static template"),
-        );
-        p.enable_steady_tick(std::time::Duration::from_millis(120));
-        p
-    });
-    let mut kinds = vec![POD];
-    if args.workloads {
-        kinds.extend_from_slice(WORKLOADS);
-    }
-    let today = crate::today_utc();
-    let mut memo: HashMap<String, Resolution> = HashMap::new();
-    let mut report = Report::default();
-    let mut count = 0usize;
-    for mut gvk in kinds {
-        let mut pages = Vec::new();
-        // Each page is evaluated before the next is fetched: memory stays bounded by a page.
-        let mut cont: Option<String> = None;
-        loop {
-            let first = cont.is_none();
-            let listed = inventory
-                .page(gvk, args.namespace.as_deref(), args.page_size, cont.take())
-                .await;
-            let (items, next) = match listed {
-                Ok(v) => v,
-                // Older clusters serve CronJobs as batch/v1beta1 only (before 1.21).
-                Err(kube::Error::Api(e))
-                    if first && e.code == 404 && gvk.1 == "v1" && gvk.2 == "CronJob" =>
-                {
-                    gvk = ("batch", "v1beta1", "CronJob", "cronjobs");
-                    continue;
-                }
-                Err(kube::Error::Api(e)) if first && e.code == 404 => {
-                    eprintln!(
-                        "fipsgate: {} are not served by this cluster; skipped",
-                        gvk.3
-                    );
-                    break;
-                }
-                Err(e) => return Err(e).with_context(|| format!("listing {}", gvk.3)),
-            };
-            pages.clear();
-            pages.extend(items.into_iter().filter(|o| !covered(o)));
-            for obj in &pages {
-                let ctx = LookupContext {
-                    namespace: obj.namespace.clone(),
-                    pull_secrets: obj
-                        .spec
-                        .image_pull_secrets
-                        .iter()
-                        .map(|s| s.name.clone())
-                        .collect(),
-                };
-                let mut res = Vec::with_capacity(obj.spec.len());
-                for (_, c) in obj.spec.all() {
-                    let r = match memo.get(&c.image) {
-                        Some(r) => r.clone(),
-                        None => {
-                            let r = match ImageRef::parse(&c.image) {
-                                Err(e) => Resolution::Invalid(e),
-                                Ok(i) if rules.image_exempt(&i) => Resolution::Exempt,
-                                Ok(i) => Resolution::Result(source.attest(&i, &ctx).await),
-                            };
-                            memo.insert(c.image.clone(), r.clone());
-                            r
-                        }
-                    };
-                    res.push(r);
-                }
-                let policy = policy_for(&obj.namespace);
-                let subject = Subject {
-                    kind: &obj.kind,
-                    namespace: &obj.namespace,
-                    name: &obj.name,
-                    username: "",
-                    enforceable: true,
-                };
-                let d = engine::evaluate(&rules, &subject, &obj.spec, &res, &policy, today);
-                record(&mut report, obj, d);
-                count += 1;
-            }
-            if let Some(p) = &progress {
-                p.set_message(format!(
-                    "{count} objects, {} images, listing {}",
-                    memo.len(),
-                    gvk.3
-                ));
-            }
-            match next {
-                Some(c) => cont = Some(c),
-                None => break,
-            }
-        }
-    }
-    if let Some(p) = progress {
-        p.finish_and_clear();
-    }
-    match args.output {
-        AuditOutput::Table => print!("{}", table(&report)),
-        AuditOutput::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        AuditOutput::Policyreport => {
-            for r in policy_reports(&report, jiff::Timestamp::now()) {
-                println!("---\n{}", serde_saphyr::to_string(&r)?.trim_end());
-            }
-        }
-    }
-    let would_deny = report.namespaces.values().any(|s| s.would_deny > 0);
-    Ok(if would_deny {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
-    use crate::config::Config;
+    use crate::engine::Exemptions;
 
     fn obj(ns: &str, kind: &str, name: &str, images: &[&str]) -> Listed {
         let containers: Vec<_> = images
@@ -462,13 +319,19 @@ mod tests {
         }
     }
 
-    fn evaluate(config: &Config, o: &Listed, enforce: Level) -> engine::Decision {
-        let rules = Rules::new(config).unwrap();
+    fn evaluate(rules: &Rules, o: &Listed, enforce: Level) -> engine::Decision {
         let cat = Catalog::embedded();
         let res: Vec<_> = o
             .spec
             .all()
-            .map(|(_, c)| rules.resolve(&c.image, |r| cat.lookup(r)))
+            .map(
+                |(_, c)| match crate::app::assess::classify_now(rules, &cat, &c.image) {
+                    crate::app::assess::Pending::Ready(c) => c,
+                    crate::app::assess::Pending::Lookup(r) => {
+                        Classification::Assessed(cat.lookup(&r))
+                    }
+                },
+            )
             .collect();
         let policy = NamespacePolicy {
             levels: Levels {
@@ -486,7 +349,7 @@ mod tests {
             enforceable: true,
         };
         engine::evaluate(
-            &rules,
+            rules,
             &subject,
             &o.spec,
             &res,
@@ -497,8 +360,10 @@ mod tests {
 
     #[test]
     fn summaries_and_reports() {
-        let mut config = Config::default();
-        config.exemptions.namespaces = vec!["kube-system".into()];
+        let config = Rules {
+            exemptions: Exemptions::new(&["kube-system".into()], &[], &[]).unwrap(),
+            ..Rules::default()
+        };
         let fips = "gcr.io/spectro-images-fips/coredns:v1";
         let lh = "gcr.io/spectro-images-fips/longhornio/longhorn-manager:v1";
         let objects = [
@@ -534,12 +399,12 @@ mod tests {
         assert_eq!(report.namespaces["kube-system"].exempt, 1);
         let names: Vec<_> = report.findings.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["bad", "half", "warned"]);
-        let text = table(&report);
+        let text = crate::cli::audit::table(&report);
         assert!(
             text.contains("Pod/bad") && text.contains("would-deny"),
             "{text}"
         );
-        let reports = policy_reports(&report, jiff::Timestamp::UNIX_EPOCH);
+        let reports = crate::cli::audit::policy_reports(&report, jiff::Timestamp::UNIX_EPOCH);
         let a = reports
             .iter()
             .find(|r| r["metadata"]["namespace"] == "a")

@@ -1,17 +1,14 @@
-//! `fipsgate check`: evaluates manifests (files, directories, stdin) before they ship.
-
-use std::io::Read;
-use std::path::{Path, PathBuf};
+//! `check`: manifests (Pods and workloads) judged before they ship, as the pods they make
+//! would be judged at admission. Pure: the command line reads the files.
 
 use serde::Serialize;
 
+use crate::app::assess::{Pending, classify_now};
 use crate::catalog::Catalog;
+use crate::config::yaml;
 use crate::domain::policy::NamespacePolicy;
-use crate::domain::workload::{Object, PodSpec};
-use crate::engine::{self, Decision, Outcome, Resolution, Rules, Subject};
-
-/// Inputs larger than this are refused.
-pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
+use crate::domain::workload::{Object, PodSpec, WorkloadError};
+use crate::engine::{self, Classification, Decision, Outcome, Rules, Subject};
 
 /// A manifest problem that stops the check (exit code 2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,7 +19,7 @@ pub struct InputError {
     pub reason: String,
 }
 
-fn input_error(origin: &str, line: Option<u64>, reason: impl Into<String>) -> InputError {
+pub fn input_error(origin: &str, line: Option<u64>, reason: impl Into<String>) -> InputError {
     InputError {
         origin: origin.to_string(),
         line,
@@ -46,93 +43,6 @@ pub enum Unsupported {
     Skip,
 }
 
-/// Reads every object from the given paths (`-` is stdin; directories are walked for
-/// `.yaml`, `.yml` and `.json` files, in name order).
-pub fn read_inputs(
-    paths: &[PathBuf],
-    unsupported: Unsupported,
-) -> Result<Vec<Manifest>, InputError> {
-    let mut out = Vec::new();
-    for path in paths {
-        if path.as_os_str() == "-" {
-            let mut text = String::new();
-            let read = std::io::stdin()
-                .take(MAX_INPUT_BYTES + 1)
-                .read_to_string(&mut text)
-                .map_err(|e| input_error("<stdin>", None, e.to_string()))?;
-            if read as u64 > MAX_INPUT_BYTES {
-                return Err(too_large("<stdin>"));
-            }
-            out.extend(parse_manifests(&text, "<stdin>", unsupported)?);
-        } else if path.is_dir() {
-            for file in walk(path)? {
-                out.extend(read_file(&file, unsupported)?);
-            }
-        } else {
-            out.extend(read_file(path, unsupported)?);
-        }
-    }
-    Ok(out)
-}
-
-fn too_large(origin: &str) -> InputError {
-    input_error(
-        origin,
-        None,
-        format!(
-            "input is larger than {} MiB",
-            MAX_INPUT_BYTES / (1024 * 1024)
-        ),
-    )
-}
-
-fn walk(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
-    let origin = dir.display().to_string();
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries =
-            std::fs::read_dir(&d).map_err(|e| input_error(&origin, None, e.to_string()))?;
-        for entry in entries {
-            let p = entry
-                .map_err(|e| input_error(&origin, None, e.to_string()))?
-                .path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("yaml" | "yml" | "json")
-            ) {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    if files.is_empty() {
-        return Err(input_error(
-            &origin,
-            None,
-            "no .yaml, .yml or .json files in directory",
-        ));
-    }
-    Ok(files)
-}
-
-fn read_file(path: &Path, unsupported: Unsupported) -> Result<Vec<Manifest>, InputError> {
-    let origin = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| input_error(&origin, None, e.to_string()))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_INPUT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| input_error(&origin, None, e.to_string()))?;
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(too_large(&origin));
-    }
-    let text = String::from_utf8(bytes)
-        .map_err(|e| input_error(&origin, None, format!("not UTF-8 text: {e}")))?;
-    parse_manifests(&text, &origin, unsupported)
-}
-
 /// Parses a YAML or JSON stream into objects with a pod spec. `List`s are flattened.
 pub fn parse_manifests(
     text: &str,
@@ -151,7 +61,7 @@ pub fn parse_manifests(
                 )
             })?
         } else {
-            crate::config::yaml::from_str(doc, origin).map_err(|e| {
+            yaml::from_str(doc, origin).map_err(|e| {
                 input_error(
                     origin,
                     Some(start + e.line.map_or(0, |l| l.0.saturating_sub(1))),
@@ -207,8 +117,7 @@ fn collect(
             object,
             spec,
         }),
-        Err(crate::domain::workload::WorkloadError::UnsupportedKind(_))
-            if unsupported == Unsupported::Skip => {}
+        Err(WorkloadError::UnsupportedKind(_)) if unsupported == Unsupported::Skip => {}
         Err(e) => return Err(err(e.to_string())),
     }
     Ok(())
@@ -272,10 +181,13 @@ pub fn evaluate(
                 &m.object.metadata.namespace
             };
             let name = m.object.display_name();
-            let resolutions: Vec<Resolution> = m
+            let classes: Vec<Classification> = m
                 .spec
                 .all()
-                .map(|(_, c)| rules.resolve(&c.image, |r| catalog.lookup(r)))
+                .map(|(_, c)| match classify_now(rules, catalog, &c.image) {
+                    Pending::Ready(c) => c,
+                    Pending::Lookup(r) => Classification::Assessed(catalog.lookup(&r)),
+                })
                 .collect();
             let subject = Subject {
                 kind: &m.object.kind,
@@ -290,7 +202,7 @@ pub fn evaluate(
                 warnings,
                 findings,
                 ..
-            } = engine::evaluate(rules, &subject, &m.spec, &resolutions, policy, today);
+            } = engine::evaluate(rules, &subject, &m.spec, &classes, policy, today);
             Report {
                 origin: m.origin.clone(),
                 line: m.line,
@@ -304,70 +216,6 @@ pub fn evaluate(
             }
         })
         .collect()
-}
-
-/// A plain-text table with one row per container.
-pub fn table(reports: &[Report]) -> String {
-    let mut rows = vec![
-        [
-            "OBJECT",
-            "CONTAINER",
-            "IMAGE",
-            "COMPONENT",
-            "STATUS",
-            "EVIDENCE",
-            "VERDICT",
-        ]
-        .map(String::from),
-    ];
-    for r in reports {
-        for f in &r.findings {
-            rows.push([
-                format!("{}/{}", r.kind, r.name),
-                format!("{}{}", f.container, kind_suffix(f.kind)),
-                f.image.clone(),
-                f.component.clone().unwrap_or_else(|| "-".into()),
-                f.status.map_or("-".into(), |s| s.to_string()),
-                f.evidence.map_or("-".into(), |e| e.to_string()),
-                f.verdict_label().into(),
-            ]);
-        }
-    }
-    let mut out = crate::cli::render_table(&rows);
-    for r in reports {
-        if let Some(m) = &r.message {
-            let prefix = if r.outcome == Outcome::Deny {
-                "denied"
-            } else {
-                "would deny"
-            };
-            out.push_str(&format!("\n{prefix}: {}:{}: {m}", r.origin, r.line));
-        }
-        for w in &r.warnings {
-            out.push_str(&format!("\nwarning: {}/{}: {w}", r.kind, r.name));
-        }
-    }
-    out.push('\n');
-    out
-}
-
-fn kind_suffix(kind: crate::domain::workload::ContainerKind) -> &'static str {
-    match kind {
-        crate::domain::workload::ContainerKind::Init => " (init)",
-        crate::domain::workload::ContainerKind::Regular => "",
-        crate::domain::workload::ContainerKind::Ephemeral => " (ephemeral)",
-    }
-}
-
-impl engine::Finding {
-    fn verdict_label(&self) -> &'static str {
-        match self.verdict {
-            engine::Verdict::Allowed => "allowed",
-            engine::Verdict::Exempt => "exempt",
-            engine::Verdict::Warned => "warned",
-            engine::Verdict::Denied => "denied",
-        }
-    }
 }
 
 #[cfg(test)]

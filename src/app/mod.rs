@@ -1,6 +1,20 @@
-//! Use cases and the ports they need.
+//! Use cases and the ports they need: admission ([`admit`], [`relabel`]), `check`, `audit`,
+//! the chain of sources an image is assessed from, and the namespace policy store. IO happens
+//! only through [`ports`], implemented in `infra`.
+
+pub mod admit;
+pub mod assess;
 pub mod audit;
 pub mod chain;
 pub mod check;
-pub mod inventory;
 pub mod namespaces;
+pub mod ports;
+pub mod relabel;
+
+/// Today's date in UTC: what certificate sunsets are compared against. The one clock read the
+/// pure engine's callers make.
+pub fn today_utc() -> jiff::civil::Date {
+    jiff::tz::Offset::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .date()
+}

@@ -1,21 +1,19 @@
-//! Namespace policies kept in memory: fed by a metadata-only watch of namespaces (labels are
-//! all fipsgate needs), or directly by tests and `serve --dev`. A namespace the watch has not
-//! delivered yet is fetched once live.
+//! Namespace policies kept in memory: a store fed by events (a metadata-only watch of
+//! namespaces in `infra::kube`, or tests and `serve --dev` directly). A namespace the watch has
+//! not delivered yet is fetched once live, through [`Fetch`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use futures::StreamExt as _;
-
-use crate::domain::assessment::BoxFuture;
+use crate::app::ports::BoxFuture;
 use crate::domain::policy::{Levels, NamespacePolicy};
 
 /// Fetches one namespace's labels; `Ok(None)` when it does not exist.
 pub type Fetch =
     Arc<dyn Fn(String) -> BoxFuture<'static, Result<Option<Labels>, String>> + Send + Sync>;
 
-pub type Labels = BTreeMap<String, String>;
+pub use super::ports::Labels;
 
 /// The policy of every known namespace.
 pub struct NamespaceStore {
@@ -55,10 +53,7 @@ impl NamespaceStore {
     }
 
     fn compile(&self, labels: &Labels) -> Arc<NamespacePolicy> {
-        Arc::new(NamespacePolicy::from_labels(
-            labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            &self.defaults,
-        ))
+        Arc::new(NamespacePolicy::from_label_map(labels, &self.defaults))
     }
 
     /// Records a namespace's labels.
@@ -123,57 +118,6 @@ impl NamespaceStore {
             }
             Ok(None) => (self.default_policy.clone(), Source::Defaults, None),
             Err(e) => (self.default_policy.clone(), Source::Defaults, Some(e)),
-        }
-    }
-}
-
-/// A live fetch through the Kubernetes API (metadata only).
-pub fn kube_fetch(client: kube::Client) -> Fetch {
-    Arc::new(move |name: String| {
-        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
-        Box::pin(async move {
-            match api.get_metadata_opt(&name).await {
-                Ok(Some(ns)) => Ok(Some(ns.metadata.labels.unwrap_or_default())),
-                Ok(None) => Ok(None),
-                Err(e) => Err(format!("namespace {name}: {e}")),
-            }
-        })
-    })
-}
-
-/// Keeps `store` in step with the cluster's namespaces until the task is dropped.
-pub async fn watch(client: kube::Client, store: Arc<NamespaceStore>) {
-    use kube::runtime::WatchStreamExt as _;
-    use kube::runtime::watcher::{self, Event};
-    // `PartialObjectMeta` makes the watch metadata-only: no specs or statuses are sent.
-    let api: kube::Api<kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Namespace>> =
-        kube::Api::all(client);
-    let mut stream = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
-    let mut initial: Vec<(String, Labels)> = Vec::new();
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(Event::Init) => initial.clear(),
-            Ok(Event::InitApply(ns)) => {
-                let name = ns.metadata.name.unwrap_or_default();
-                initial.push((name, ns.metadata.labels.unwrap_or_default()));
-            }
-            Ok(Event::InitDone) => {
-                let n = initial.len();
-                store.replace_all(std::mem::take(&mut initial));
-                if !store.is_synced() {
-                    tracing::info!(namespaces = n, "namespace watch synced");
-                }
-                store.mark_synced();
-            }
-            Ok(Event::Apply(ns)) => {
-                let name = ns.metadata.name.unwrap_or_default();
-                tracing::debug!(namespace = %name, "namespace labels updated");
-                store.apply(&name, &ns.metadata.labels.unwrap_or_default());
-            }
-            Ok(Event::Delete(ns)) => store.delete(&ns.metadata.name.unwrap_or_default()),
-            Err(e) => tracing::warn!(error = %e, "namespace watch error; retrying"),
         }
     }
 }

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use rustls_pki_types::pem::PemObject as _;
 use serde::Deserialize;
 
-use crate::catalog::{CertificateStatus, CryptoModule};
+use crate::domain::fips::{CertificateStatus, CryptoModule};
 
 /// fipsgate's own predicate type.
 pub const FIPSGATE_PREDICATE: &str = "https://fipsgate.io/attestation/fips/v1";

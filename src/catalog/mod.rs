@@ -1,111 +1,22 @@
 //! The catalogue of FIPS-compliant components: the embedded default, user files that extend or
 //! replace it, registry mirrors and digest pins, and the look-up that turns an image reference
-//! into an [`AttestationResult`].
+//! into an [`Assessment`].
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 pub use crate::domain::pattern::{Pattern, PatternError};
 
-use crate::config::yaml;
-use crate::domain::assessment::{AttestationResult, Evidence, Status};
+use crate::domain::assessment::Assessment;
+pub use crate::domain::fips::{
+    Category, CertificateStatus, Component, CryptoModule, Evidence, Status,
+};
 use crate::domain::image::{Digest, ImageRef};
 
 /// The embedded default catalogue (from the FIPS-compliant components document).
 pub const DEFAULT_CATALOG: &str = include_str!("default.yaml");
-
-/// Where a component sits in the stack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Category {
-    Core,
-    Auxiliary,
-    Runtime,
-    Cni,
-    Csi,
-    ManagementPlane,
-}
-
-/// CMVP status of a module's certificate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CertificateStatus {
-    Active,
-    Historical,
-    Revoked,
-    InProcess,
-}
-
-/// A cryptographic module a component is built with.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CryptoModule {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// `FIPS 140-2` or `FIPS 140-3`.
-    pub standard: String,
-    /// CMVP certificate number; none while in process.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<String>,
-    pub certificate_status: CertificateStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sunset: Option<jiff::civil::Date>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build: Option<String>,
-}
-
-impl CryptoModule {
-    /// The status on `today`: a module past its sunset date is historical.
-    pub fn status_on(&self, today: jiff::civil::Date) -> CertificateStatus {
-        match (self.certificate_status, self.sunset) {
-            (CertificateStatus::Active, Some(sunset)) if today >= sunset => {
-                CertificateStatus::Historical
-            }
-            (s, _) => s,
-        }
-    }
-
-    /// `#4349 (FIPS 140-2)` or the module name when it has no certificate.
-    pub fn label(&self) -> String {
-        match &self.certificate {
-            Some(c) => format!("#{c} ({})", self.standard),
-            None => format!("{} ({}, no certificate)", self.name, self.standard),
-        }
-    }
-}
-
-/// One FIPS-compliant component.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Component {
-    pub id: String,
-    pub name: String,
-    pub category: Category,
-    #[serde(default)]
-    pub description: String,
-    /// The umbrella component this one belongs to (e.g. a CSI sidecar of `longhorn-csi`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub part_of: Option<String>,
-    /// Host binaries (containerd, kubelet, ...) are listed but never matched against images.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub host_only: bool,
-    /// Repository patterns, relative to every registry root unless they name a registry.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub images: Vec<String>,
-    pub status: Status,
-    /// Parts that are not FIPS-compliant (for `partial` components).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exceptions: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub modules: Vec<CryptoModule>,
-    /// Image digests known to be this component, whatever repository they are pulled from.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub digests: Vec<String>,
-}
 
 /// A registry mirror: images under `mirror` match like images under `original`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,16 +40,9 @@ pub struct CatalogFile {
     pub components: Vec<Component>,
 }
 
-/// Why a catalogue could not be loaded.
+/// Why catalogue files could not be merged into one catalogue.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("{path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Parse(#[from] yaml::YamlError),
     #[error("{origin}: {reason}")]
     Invalid { origin: String, reason: String },
 }
@@ -158,21 +62,13 @@ pub struct Catalog {
 impl Catalog {
     /// The embedded default catalogue.
     pub fn embedded() -> Self {
-        Self::build(vec![("embedded default".into(), parse_default())])
+        Self::build(vec![("embedded default".into(), Self::default_file())])
             .expect("the embedded catalogue is valid (tested)")
     }
 
-    /// Loads the effective catalogue: the default (unless excluded), then each file in order.
-    /// Any error aborts the whole load.
-    pub fn load(include_default: bool, files: &[PathBuf]) -> Result<Self, CatalogError> {
-        let mut parts = Vec::new();
-        if include_default {
-            parts.push(("embedded default".to_string(), parse_default()));
-        }
-        for path in files {
-            parts.push((path.display().to_string(), read_file(path)?));
-        }
-        Self::build(parts)
+    /// The embedded default catalogue as a file, to merge user files onto.
+    pub fn default_file() -> CatalogFile {
+        serde_saphyr::from_str(DEFAULT_CATALOG).expect("the embedded catalogue parses (tested)")
     }
 
     /// Merges catalogue files (later ids replace earlier ones) and compiles their patterns.
@@ -271,7 +167,7 @@ impl Catalog {
     }
 
     /// Resolves an image: a pinned digest first, then repository patterns (through mirrors).
-    pub fn lookup(&self, image: &ImageRef) -> AttestationResult {
+    pub fn lookup(&self, image: &ImageRef) -> Assessment {
         image
             .digest()
             .and_then(|d| self.pinned(d.as_str()))
@@ -279,16 +175,16 @@ impl Catalog {
     }
 
     /// The component a digest is pinned to.
-    pub fn pinned(&self, digest: &str) -> Option<AttestationResult> {
+    pub fn pinned(&self, digest: &str) -> Option<Assessment> {
         let &idx = self.digests.get(digest)?;
-        Some(AttestationResult::matched(
+        Some(Assessment::matched(
             self.components[idx].clone(),
             Evidence::Digest,
         ))
     }
 
     /// Matches the repository name against the patterns, through the mirrors.
-    pub fn lookup_patterns(&self, image: &ImageRef) -> AttestationResult {
+    pub fn lookup_patterns(&self, image: &ImageRef) -> Assessment {
         let name = image.name();
         let found = self.match_name(name).or_else(|| {
             self.mirrors.iter().find_map(|(mirror, original)| {
@@ -297,10 +193,8 @@ impl Catalog {
             })
         });
         match found {
-            Some(idx) => {
-                AttestationResult::matched(self.components[idx].clone(), Evidence::Repository)
-            }
-            None => AttestationResult::not_listed(),
+            Some(idx) => Assessment::matched(self.components[idx].clone(), Evidence::Repository),
+            None => Assessment::not_listed(),
         }
     }
 
@@ -320,7 +214,7 @@ impl Catalog {
 /// Places a relative pattern under every registry root; an absolute one stays as it is.
 fn expand(pattern: &str, roots: &[String]) -> Vec<String> {
     let first = pattern.split('/').next().unwrap_or_default();
-    if first.contains('.') || first.contains(':') || first == "localhost" {
+    if crate::domain::image::is_registry_host(first) {
         vec![pattern.to_string()]
     } else {
         roots.iter().map(|r| format!("{r}/{pattern}")).collect()
@@ -361,18 +255,6 @@ fn validate_component(c: &Component) -> Result<(), String> {
         Pattern::new(img).map_err(|e| ctx(e.to_string()))?;
     }
     Ok(())
-}
-
-fn parse_default() -> CatalogFile {
-    yaml::from_str(DEFAULT_CATALOG, "embedded catalogue").expect("embedded catalogue parses")
-}
-
-fn read_file(path: &Path) -> Result<CatalogFile, CatalogError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(yaml::from_str(&text, &path.display().to_string())?)
 }
 
 #[cfg(test)]
@@ -488,7 +370,7 @@ mod tests {
     }
 
     fn user(yaml_text: &str) -> CatalogFile {
-        yaml::from_str(yaml_text, "user.yaml").unwrap()
+        serde_saphyr::from_str(yaml_text).unwrap()
     }
 
     #[test]
@@ -513,7 +395,7 @@ components:
 "#
         ));
         let cat = Catalog::build(vec![
-            ("default".into(), parse_default()),
+            ("default".into(), Catalog::default_file()),
             ("user.yaml".into(), extra),
         ])
         .unwrap();

@@ -1,14 +1,25 @@
-//! The fipsgate configuration file (YAML). Unknown keys and wrong types are start-up errors.
+//! The fipsgate configuration file (YAML): its shape, its durations, and its compilation into
+//! the values the engine, the catalogue and the attestation sources use. Unknown keys and wrong
+//! types are start-up errors.
+
+pub mod duration;
+pub mod load;
+pub mod yaml;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::chain::{CacheSettings, SourceKind};
-use crate::domain::assessment::Evidence;
+use crate::domain::assessment::SourceKind;
+use crate::domain::fips::Evidence;
+use crate::domain::pattern::PatternError;
 use crate::domain::policy::Levels;
-pub mod yaml;
+pub use crate::domain::policy::{HistoricalAction, LookupFailure};
+use crate::engine::{self, Rules};
 
+pub use duration::parse_duration;
+pub use load::Loaded;
 use yaml::YamlError;
 
 /// The whole configuration; every key is optional.
@@ -114,12 +125,31 @@ impl Default for AttestationCacheConfig {
     }
 }
 
+/// Cache sizes and lifetimes of registry look-ups, parsed.
+#[derive(Clone, Debug)]
+pub struct CacheSettings {
+    pub max_entries: u64,
+    pub result_ttl: Duration,
+    pub resolution_ttl: Duration,
+    pub negative_ttl: Duration,
+    pub error_ttl: Duration,
+}
+
+impl Default for CacheSettings {
+    /// The configuration's defaults (`attestations.cache`), parsed.
+    fn default() -> Self {
+        AttestationsConfig::default()
+            .durations()
+            .expect("the default durations parse (tested)")
+            .1
+    }
+}
+
 impl AttestationsConfig {
     /// The per-call timeout and cache settings, parsed.
-    pub fn durations(&self) -> Result<(std::time::Duration, CacheSettings), String> {
-        let d = |key: &str, v: &str| {
-            crate::admission::parse_duration(v).map_err(|e| format!("attestations.{key}: {e}"))
-        };
+    pub fn durations(&self) -> Result<(Duration, CacheSettings), String> {
+        let d =
+            |key: &str, v: &str| parse_duration(v).map_err(|e| format!("attestations.{key}: {e}"));
         Ok((
             d("callTimeout", &self.call_timeout)?,
             CacheSettings {
@@ -158,31 +188,10 @@ impl Default for EvidenceConfig {
     }
 }
 
-/// What a historical (or revoked) CMVP certificate does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HistoricalAction {
-    #[default]
-    Warn,
-    Deny,
-    Ignore,
-}
-
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct CertificatesConfig {
     pub historical: HistoricalAction,
-}
-
-/// Behaviour when an image's status cannot be determined in time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LookupFailure {
-    /// A violation like any other: denied under enforce, warned under warn.
-    #[default]
-    Deny,
-    /// Never denied: a warning and an audit annotation only.
-    Allow,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,9 +224,31 @@ pub enum ConfigError {
     Parse(#[from] YamlError),
     #[error("{origin}: {reason}")]
     Invalid { origin: String, reason: String },
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error("exemptions.images: {0}")]
+    Exemptions(#[from] PatternError),
 }
 
 impl Config {
+    /// The rules the engine applies, compiled from this configuration.
+    pub fn rules(&self) -> Result<Rules, PatternError> {
+        let e = &self.exemptions;
+        Ok(Rules {
+            defaults: self.defaults,
+            dry_run: self.dry_run,
+            minimum_evidence: self.evidence.minimum,
+            historical: self.certificates.historical,
+            on_lookup_failure: self.on_lookup_failure,
+            exemptions: engine::Exemptions::new(&e.namespaces, &e.usernames, &e.images)?,
+        })
+    }
+
+    /// [`Self::load`]s `path`, or the defaults when there is none.
+    pub fn from_file(path: Option<&Path>) -> Result<Self, ConfigError> {
+        path.map_or_else(|| Ok(Self::default()), Self::load)
+    }
+
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -267,6 +298,19 @@ impl Config {
 mod tests {
     use super::*;
     use crate::domain::policy::Level;
+
+    #[test]
+    fn default_cache_settings_are_the_configured_defaults() {
+        let c = CacheSettings::default();
+        assert_eq!(
+            (c.max_entries, c.result_ttl, c.resolution_ttl),
+            (10_000, Duration::from_secs(600), Duration::from_secs(60))
+        );
+        assert_eq!(
+            (c.negative_ttl, c.error_ttl),
+            (Duration::from_secs(30), Duration::from_secs(5))
+        );
+    }
 
     #[test]
     fn full_example_parses() {

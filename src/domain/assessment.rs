@@ -1,90 +1,38 @@
-//! Attestation results: what fipsgate knows about an image, and the interface of the sources
-//! that produce that knowledge (the catalogue first, signed registry attestations later).
+//! The assessment of an image: which FIPS component it is, its status, the evidence that ties
+//! it to the component, and where that knowledge may come from.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
-use crate::catalog::{Catalog, Component, CryptoModule};
-use crate::domain::image::ImageRef;
-
-/// FIPS compliance of an image.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Every part uses validated cryptography.
-    Full,
-    /// Compliant except for the listed exceptions.
-    Partial,
-    /// Not a FIPS-compliant component.
-    None,
-    /// Could not be determined (look-up failed or timed out).
-    Unknown,
-}
-
-/// How strongly an image was tied to its component, weakest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Evidence {
-    /// Nothing ties the image to a component.
-    None,
-    /// The repository name matches a catalogue pattern.
-    Repository,
-    /// The image digest is pinned in the catalogue.
-    Digest,
-    /// A signed attestation bound to the image digest.
-    Attestation,
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Status::Full => "full",
-            Status::Partial => "partial",
-            Status::None => "none",
-            Status::Unknown => "unknown",
-        })
-    }
-}
-
-impl fmt::Display for Evidence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Evidence::None => "none",
-            Evidence::Repository => "repository",
-            Evidence::Digest => "digest",
-            Evidence::Attestation => "attestation",
-        })
-    }
-}
+use crate::domain::fips::{Component, CryptoModule, Evidence, Status};
 
 /// What a source found out about one image. Cheap to clone.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AttestationResult {
+pub struct Assessment {
     component: Option<Arc<Component>>,
     status: Status,
     evidence: Evidence,
     /// Why the status is `unknown`, or why stronger evidence was not found.
     problem: Option<Arc<str>>,
     /// Modules and exceptions stated by a signed attestation, when there is one.
-    attested: Option<Arc<Attestation>>,
+    attested: Option<Arc<Statement>>,
 }
 
 /// The modules and exceptions a signed attestation states.
-pub type Attestation = (Vec<CryptoModule>, Vec<String>);
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Statement {
+    pub modules: Vec<CryptoModule>,
+    pub exceptions: Vec<String>,
+}
 
-/// Equal [`Attestation`]s shared between results: a cache of many images of one component
+/// Equal [`Statement`]s shared between results: a cache of many images of one component
 /// holds the statement once. Bounded; when full it starts over (sharing is only a saving).
 #[derive(Default)]
-pub struct AttestationPool(std::sync::Mutex<std::collections::HashSet<Arc<Attestation>>>);
+pub struct StatementPool(std::sync::Mutex<std::collections::HashSet<Arc<Statement>>>);
 
-impl AttestationPool {
+impl StatementPool {
     const MAX: usize = 1024;
 
-    fn share(&self, a: Arc<Attestation>) -> Arc<Attestation> {
+    fn share(&self, a: Arc<Statement>) -> Arc<Statement> {
         let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(shared) = pool.get(&a) {
             return shared.clone();
@@ -97,7 +45,7 @@ impl AttestationPool {
     }
 }
 
-impl AttestationResult {
+impl Assessment {
     /// The image is this catalogue component, shown by `evidence`.
     pub fn matched(component: Arc<Component>, evidence: Evidence) -> Self {
         Self {
@@ -137,12 +85,15 @@ impl AttestationResult {
             component: Some(component),
             evidence: Evidence::Attestation,
             problem: None,
-            attested: Some(Arc::new((modules, all))),
+            attested: Some(Arc::new(Statement {
+                modules,
+                exceptions: all,
+            })),
         }
     }
 
     /// The same result, its attested statement shared through `pool`.
-    pub fn pooled(mut self, pool: &AttestationPool) -> Self {
+    pub fn pooled(mut self, pool: &StatementPool) -> Self {
         self.attested = self.attested.map(|a| pool.share(a));
         self
     }
@@ -195,7 +146,7 @@ impl AttestationResult {
     /// The crypto modules the image is built with.
     pub fn modules(&self) -> &[CryptoModule] {
         match (&self.attested, self.component.as_deref()) {
-            (Some(a), _) => &a.0,
+            (Some(a), _) => &a.modules,
             (None, Some(c)) => &c.modules,
             (None, None) => &[],
         }
@@ -204,7 +155,7 @@ impl AttestationResult {
     /// Parts of the image that are not FIPS-compliant.
     pub fn exceptions(&self) -> &[String] {
         match (&self.attested, self.component.as_deref()) {
-            (Some(a), _) => &a.1,
+            (Some(a), _) => &a.exceptions,
             (None, Some(c)) => &c.exceptions,
             (None, None) => &[],
         }
@@ -216,42 +167,14 @@ impl AttestationResult {
     }
 }
 
-/// A boxed future, so sources can be used behind `dyn`.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Where an image is being admitted: what a source may need to reach its registry.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LookupContext {
-    pub namespace: String,
-    /// The pod's `imagePullSecrets` names.
-    pub pull_secrets: Vec<String>,
-}
-
-/// Turns an image reference into an attestation result.
-pub trait AttestationSource: Send + Sync {
-    /// The result when it is known without IO (a catalogue match, a chain that never reaches
-    /// a registry), so the hot path needs no future and no timer; `None`: ask [`Self::attest`].
-    fn attest_now(&self, _image: &ImageRef) -> Option<AttestationResult> {
-        None
-    }
-
-    fn attest<'a>(
-        &'a self,
-        image: &'a ImageRef,
-        ctx: &'a LookupContext,
-    ) -> BoxFuture<'a, AttestationResult>;
-}
-
-impl AttestationSource for Catalog {
-    fn attest_now(&self, image: &ImageRef) -> Option<AttestationResult> {
-        Some(self.lookup(image))
-    }
-
-    fn attest<'a>(
-        &'a self,
-        image: &'a ImageRef,
-        _ctx: &'a LookupContext,
-    ) -> BoxFuture<'a, AttestationResult> {
-        Box::pin(std::future::ready(self.lookup(image)))
-    }
+/// One link of the chain of sources an image is assessed from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Digests pinned in the catalogue.
+    Pins,
+    /// Signed attestations in the image's registry.
+    Attestations,
+    /// Catalogue repository patterns.
+    Patterns,
 }

@@ -122,10 +122,7 @@ impl ImageRef {
         }
         let (registry, path) = split_registry(name)?;
         validate_path(path)?;
-        let registry = match registry {
-            "index.docker.io" | "registry-1.docker.io" => DEFAULT_REGISTRY,
-            r => r,
-        };
+        let registry = canonical_registry(registry);
         let library = if registry == DEFAULT_REGISTRY && !path.contains('/') {
             "library/"
         } else {
@@ -205,13 +202,25 @@ fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
     }
 }
 
-/// Splits `name` into registry and path; the first component is a registry when it looks like
-/// a host (has `.` or `:`, or is `localhost`).
+/// True when the first component of a name is a registry host: it has a `.` or a `:`, or is
+/// `localhost` (`nginx/nginx` is a Docker Hub path, `r.io/nginx` a registry's).
+pub fn is_registry_host(first_component: &str) -> bool {
+    first_component.contains('.') || first_component.contains(':') || first_component == "localhost"
+}
+
+/// Docker Hub's aliases as the one name references use: `index.docker.io` and
+/// `registry-1.docker.io` are `docker.io`.
+pub fn canonical_registry(host: &str) -> &str {
+    match host {
+        "index.docker.io" | "registry-1.docker.io" => DEFAULT_REGISTRY,
+        h => h,
+    }
+}
+
+/// Splits `name` into registry and path; see [`is_registry_host`].
 fn split_registry(name: &str) -> Result<(&str, &str), ReferenceError> {
     match name.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
+        Some((first, rest)) if is_registry_host(first) => {
             validate_registry(first)?;
             Ok((first, rest))
         }

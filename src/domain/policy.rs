@@ -167,6 +167,17 @@ impl NamespacePolicy {
         Self { levels, errors }
     }
 
+    /// [`Self::from_labels`] over a namespace's label map.
+    pub fn from_label_map(
+        labels: &std::collections::BTreeMap<String, String>,
+        defaults: &Levels,
+    ) -> Self {
+        Self::from_labels(
+            labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            defaults,
+        )
+    }
+
     /// The policy when nothing is known about the namespace: the defaults.
     pub fn defaults(defaults: &Levels) -> Self {
         Self {
@@ -174,6 +185,27 @@ impl NamespacePolicy {
             errors: Vec::new(),
         }
     }
+}
+
+/// What a historical (or revoked) CMVP certificate does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HistoricalAction {
+    #[default]
+    Warn,
+    Deny,
+    Ignore,
+}
+
+/// Behaviour when an image's status cannot be determined in time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LookupFailure {
+    /// A violation like any other: denied under enforce, warned under warn.
+    #[default]
+    Deny,
+    /// Never denied: a warning and an audit annotation only.
+    Allow,
 }
 
 #[cfg(test)]

@@ -158,24 +158,140 @@ pub struct Object {
     ephemeral_containers: Vec<Container>,
 }
 
-/// The kinds whose pod spec fipsgate reads.
-pub const SUPPORTED_KINDS: &[&str] = &[
-    "Pod",
-    "Deployment",
-    "StatefulSet",
-    "DaemonSet",
-    "ReplicaSet",
-    "ReplicationController",
-    "Job",
-    "CronJob",
-    "PodTemplate",
-    "EphemeralContainers",
+/// Where a kind keeps the pod spec it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpecPath {
+    /// `spec` (a Pod).
+    Pod,
+    /// `ephemeralContainers` (the `pods/ephemeralcontainers` object before 1.22).
+    Ephemeral,
+    /// `spec.template.spec` (Deployment, Job, ...).
+    Template,
+    /// `spec.jobTemplate.spec.template.spec` (CronJob).
+    JobTemplate,
+    /// `template.spec` (PodTemplate).
+    PodTemplate,
+}
+
+/// A kind fipsgate reads pod specs from: the one table that admission, `check`, `audit` and
+/// the webhook registration agree on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kind {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub plural: &'static str,
+    pub spec: SpecPath,
+    /// `audit` lists it (ReplicationControllers and PodTemplates are not listed).
+    pub listed: bool,
+    /// Served under another version by older clusters (CronJob: `batch/v1beta1` before 1.21).
+    pub fallback_version: Option<&'static str>,
+}
+
+impl Kind {
+    /// Pods themselves are denied; workload templates are only warned and audited.
+    pub fn enforceable(&self) -> bool {
+        matches!(self.spec, SpecPath::Pod | SpecPath::Ephemeral)
+    }
+
+    /// `apps/v1`, or `v1` for the core group.
+    pub fn api_version(&self) -> String {
+        match self.group {
+            "" => self.version.to_string(),
+            g => format!("{g}/{}", self.version),
+        }
+    }
+}
+
+const fn kind(
+    group: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    spec: SpecPath,
+    listed: bool,
+) -> Kind {
+    Kind {
+        group,
+        version: "v1",
+        kind,
+        plural,
+        spec,
+        listed,
+        fallback_version: None,
+    }
+}
+
+/// Every kind whose pod spec fipsgate reads.
+pub const KINDS: &[Kind] = &[
+    kind("", "Pod", "pods", SpecPath::Pod, true),
+    kind(
+        "apps",
+        "Deployment",
+        "deployments",
+        SpecPath::Template,
+        true,
+    ),
+    kind(
+        "apps",
+        "StatefulSet",
+        "statefulsets",
+        SpecPath::Template,
+        true,
+    ),
+    kind("apps", "DaemonSet", "daemonsets", SpecPath::Template, true),
+    kind(
+        "apps",
+        "ReplicaSet",
+        "replicasets",
+        SpecPath::Template,
+        true,
+    ),
+    kind(
+        "",
+        "ReplicationController",
+        "replicationcontrollers",
+        SpecPath::Template,
+        false,
+    ),
+    kind("batch", "Job", "jobs", SpecPath::Template, true),
+    Kind {
+        fallback_version: Some("v1beta1"),
+        ..kind("batch", "CronJob", "cronjobs", SpecPath::JobTemplate, true)
+    },
+    kind(
+        "",
+        "PodTemplate",
+        "podtemplates",
+        SpecPath::PodTemplate,
+        false,
+    ),
+    kind(
+        "",
+        "EphemeralContainers",
+        "pods",
+        SpecPath::Ephemeral,
+        false,
+    ),
 ];
+
+/// The supported kind with this name.
+pub fn kind_named(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.kind == name)
+}
+
+/// The supported kind with this API group and name.
+pub fn kind_of(group: &str, name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.group == group && k.kind == name)
+}
+
+fn supported_kinds() -> String {
+    KINDS.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ")
+}
 
 /// Why an object's pod spec could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WorkloadError {
-    #[error("unsupported kind {0:?} (supported: {kinds})", kinds = SUPPORTED_KINDS.join(", "))]
+    #[error("unsupported kind {0:?} (supported: {kinds})", kinds = supported_kinds())]
     UnsupportedKind(String),
     #[error("{kind} has no {path}")]
     Missing { kind: String, path: &'static str },
@@ -189,32 +305,30 @@ impl Object {
             path,
         };
         let template_spec = |t: &Option<Template>| t.as_ref().and_then(|t| t.spec.clone());
-        match self.kind.as_str() {
-            "Pod" => Ok(self.spec.clone().ok_or_else(|| missing("spec"))?.into_pod()),
-
-            "EphemeralContainers" => Ok(PodSpec {
+        let Some(kind) = kind_named(&self.kind) else {
+            return Err(WorkloadError::UnsupportedKind(self.kind.clone()));
+        };
+        match kind.spec {
+            SpecPath::Pod => Ok(self.spec.clone().ok_or_else(|| missing("spec"))?.into_pod()),
+            SpecPath::Ephemeral => Ok(PodSpec {
                 ephemeral_containers: self.ephemeral_containers.clone(),
                 ..PodSpec::default()
             }),
-            "Deployment"
-            | "StatefulSet"
-            | "DaemonSet"
-            | "ReplicaSet"
-            | "ReplicationController"
-            | "Job" => self
+            SpecPath::Template => self
                 .spec
                 .as_ref()
                 .and_then(|s| template_spec(&s.template))
                 .ok_or_else(|| missing("spec.template.spec")),
-            "CronJob" => self
+            SpecPath::JobTemplate => self
                 .spec
                 .as_ref()
                 .and_then(|s| s.job_template.as_ref())
                 .and_then(|j| j.spec.as_ref())
                 .and_then(|j| template_spec(&j.template))
                 .ok_or_else(|| missing("spec.jobTemplate.spec.template.spec")),
-            "PodTemplate" => template_spec(&self.template).ok_or_else(|| missing("template.spec")),
-            other => Err(WorkloadError::UnsupportedKind(other.to_string())),
+            SpecPath::PodTemplate => {
+                template_spec(&self.template).ok_or_else(|| missing("template.spec"))
+            }
         }
     }
 

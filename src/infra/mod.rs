@@ -1,4 +1,10 @@
-//! Outbound adapters.
+//! Outbound adapters: OCI registries, the Kubernetes API, certificates and the crypto
+//! provider. They implement the ports of `app`.
+
 pub mod certs;
 pub mod crypto;
+pub mod kube;
 pub mod registry;
+pub mod sources;
+
+pub use sources::source_chain;

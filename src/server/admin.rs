@@ -9,6 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
+use tokio::sync::watch;
 
 use crate::app::namespaces::NamespaceStore;
 use crate::telemetry::metrics::Metrics;
@@ -22,6 +23,16 @@ pub struct AdminState {
     pub metrics: Metrics,
     /// TLS runs with the AWS-LC FIPS module.
     pub fips: bool,
+}
+
+/// Serves the admin port until `done`.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, done: watch::Receiver<bool>) {
+    let mut done = done;
+    let _ = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = done.wait_for(|v| *v).await;
+        })
+        .await;
 }
 
 pub fn router(state: AdminState) -> Router {

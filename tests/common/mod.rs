@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fipsgate::app::admit::Admission;
 use fipsgate::app::namespaces::{Labels, NamespaceStore};
+use fipsgate::app::ports::{AssessmentSource, PodLister};
 use fipsgate::catalog::Catalog;
 use fipsgate::config::Config;
-use fipsgate::domain::assessment::AttestationSource;
-use fipsgate::engine::Rules;
-use fipsgate::server::{self, CertPaths, Running, Settings};
+use fipsgate::server::{self, CertPaths, Limits, Running, Settings};
 
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -74,7 +74,7 @@ pub struct TestServer {
 
 pub struct Options {
     pub config: Config,
-    pub source: Option<Arc<dyn AttestationSource>>,
+    pub source: Option<Arc<dyn AssessmentSource>>,
     pub max_body_bytes: usize,
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
@@ -82,7 +82,7 @@ pub struct Options {
     pub max_concurrent_requests: usize,
     pub drain_timeout: Duration,
     pub shutdown_delay: Duration,
-    pub pods: Option<Arc<dyn fipsgate::app::inventory::PodLister>>,
+    pub pods: Option<Arc<dyn PodLister>>,
     /// Metrics shared with the attestation source, when it has any.
     pub metrics: Option<(
         fipsgate::telemetry::metrics::Metrics,
@@ -114,25 +114,30 @@ pub fn install_provider() {
 
 impl TestServer {
     pub async fn start(opts: Options) -> Self {
-        install_provider();
+        let provider = fipsgate::infra::crypto::install();
         let certs = Certs::new();
-        let rules = Rules::new(&opts.config).unwrap();
+        let rules = opts.config.rules().unwrap();
         let namespaces = Arc::new(NamespaceStore::standalone(opts.config.defaults));
         let source = opts.source.unwrap_or_else(|| Arc::new(Catalog::embedded()));
         let running = server::start(Settings {
             listen: "127.0.0.1:0".parse().unwrap(),
             admin_listen: "127.0.0.1:0".parse().unwrap(),
             tls: certs.paths(),
+            provider,
             cert_reload_interval: Duration::from_millis(100),
-            rules,
-            source,
-            namespaces: namespaces.clone(),
-            pods: opts.pods,
-            max_body_bytes: opts.max_body_bytes,
+            admission: Admission {
+                rules,
+                source,
+                namespaces: namespaces.clone(),
+                pods: opts.pods,
+            },
+            limits: Limits::new(
+                opts.max_body_bytes,
+                opts.body_read_timeout,
+                opts.max_concurrent_requests,
+            ),
             header_read_timeout: opts.header_read_timeout,
-            body_read_timeout: opts.body_read_timeout,
             max_connections: opts.max_connections,
-            max_concurrent_requests: opts.max_concurrent_requests,
             shutdown_delay: opts.shutdown_delay,
             drain_timeout: opts.drain_timeout,
             require_fips: false,

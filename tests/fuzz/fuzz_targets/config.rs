@@ -5,6 +5,6 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     if let Ok(c) = fipsgate::config::Config::parse(&text, "fuzz.yaml") {
-        let _ = fipsgate::engine::Rules::new(&c);
+        let _ = c.rules();
     }
 });

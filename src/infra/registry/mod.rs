@@ -1,19 +1,25 @@
-//! OCI registry access (IO edge) through oci-client: tag → digest resolution, platform digests
-//! of multi-arch indexes, attestation discovery (OCI 1.1 referrers, then cosign's
-//! `sha256-<hex>.att` tag) and credentials (Docker `config.json`, pull secrets).
+//! OCI registries through oci-client: tag → digest resolution, platform digests of multi-arch
+//! indexes, and attestation discovery (OCI 1.1 referrers and cosign's `sha256-<hex>.att` tag)
+//! that returns verified statements. [`attestations`] caches it all behind the app's port;
+//! [`credentials`] says who fipsgate is to each registry.
 
-use std::collections::HashMap;
+pub mod attestations;
+pub mod credentials;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde::Deserialize;
 
-use crate::attest::DSSE_MEDIA_TYPE;
+use crate::app::ports::Resolved;
+use crate::attest::{Attested, DSSE_MEDIA_TYPE, Rejection};
 use crate::domain::image::ImageRef;
+
+pub use attestations::RegistryAttestations;
+pub use credentials::{Credentials, PullSecrets, auth_for};
 
 /// Manifests fipsgate reads: images and indexes, OCI and Docker.
 const MANIFEST_TYPES: &[&str] = &[
@@ -37,89 +43,31 @@ pub struct RegistryError {
     pub message: String,
 }
 
-/// The digests an image reference stands for.
+/// What discovery found for one digest, verified once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
-    /// The manifest (or index) digest.
-    pub digest: String,
-    /// Platform manifest digests when `digest` is a multi-arch index.
-    pub platforms: Vec<String>,
+pub enum Discovered {
+    Attested(Attested),
+    /// Envelopes were there, none acceptable: the first reason.
+    Rejected(String),
+    Missing,
 }
 
-/// Registry credentials from a Docker `config.json` (`auths`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Credentials {
-    by_host: HashMap<String, (String, String)>,
-}
-
-#[derive(Deserialize)]
-struct DockerConfig {
-    #[serde(default)]
-    auths: HashMap<String, DockerAuth>,
-}
-
-#[derive(Deserialize)]
-struct DockerAuth {
-    #[serde(default)]
-    auth: Option<String>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-}
-
-impl Credentials {
-    /// Parses `{"auths": {"host": {"auth": base64(user:pass)} | {"username", "password"}}}`.
-    pub fn from_docker_config(json: &[u8]) -> Result<Self, String> {
-        let cfg: DockerConfig =
-            serde_json::from_slice(json).map_err(|e| format!("invalid docker config: {e}"))?;
-        let mut by_host = HashMap::new();
-        for (key, a) in cfg.auths {
-            let pair = match (a.auth, a.username, a.password) {
-                (Some(b64), _, _) => {
-                    let raw = base64::engine::general_purpose::STANDARD
-                        .decode(b64.trim())
-                        .map_err(|e| format!("auths.{key}.auth: {e}"))?;
-                    let s = String::from_utf8(raw).map_err(|e| format!("auths.{key}.auth: {e}"))?;
-                    let (u, p) = s
-                        .split_once(':')
-                        .ok_or_else(|| format!("auths.{key}.auth is not user:password"))?;
-                    (u.to_string(), p.to_string())
+impl Discovered {
+    /// The first envelope that verifies, else the first reason one was refused.
+    fn judge(
+        envelopes: &[Vec<u8>],
+        verify: &impl Fn(&[u8]) -> Result<Attested, Rejection>,
+    ) -> Self {
+        let mut rejected = None;
+        for e in envelopes {
+            match verify(e) {
+                Ok(a) => return Discovered::Attested(a),
+                Err(reason) => {
+                    rejected.get_or_insert_with(|| reason.to_string());
                 }
-                (None, Some(u), Some(p)) => (u, p),
-                _ => continue,
-            };
-            by_host.insert(normalise_host(&key), pair);
+            }
         }
-        Ok(Self { by_host })
-    }
-
-    /// Adds `other`'s entries, keeping ours where both have a host.
-    pub fn merge(&mut self, other: &Credentials) {
-        for (k, v) in &other.by_host {
-            self.by_host.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-    }
-
-    /// The credentials for a registry host, if any.
-    pub fn for_registry(&self, registry: &str) -> Option<&(String, String)> {
-        self.by_host.get(&normalise_host(registry))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_host.is_empty()
-    }
-}
-
-/// `https://index.docker.io/v1/` → `docker.io`, `https://r.io:5000/` → `r.io:5000`.
-fn normalise_host(key: &str) -> String {
-    let k = key
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
-    let host = k.split('/').next().unwrap_or(k);
-    match host {
-        "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
-        h => h.to_string(),
+        rejected.map_or(Discovered::Missing, Discovered::Rejected)
     }
 }
 
@@ -236,18 +184,18 @@ impl Registry {
         Ok(Some(Resolved { digest, platforms }))
     }
 
-    /// DSSE envelopes attached to `digest` of the image's repository, found through the OCI 1.1
-    /// referrers API and through cosign's `sha256-<hex>.att` tag. Both paths run at once and
-    /// the first to bring an envelope that `accept`s wins, so a cold look-up costs the round
-    /// trips of the faster path; otherwise every envelope found is returned (for the reasons of
-    /// their rejection), or the error of a path that failed.
-    pub async fn envelopes(
+    /// The attestation of `digest` of the image's repository, found through the OCI 1.1
+    /// referrers API and through cosign's `sha256-<hex>.att` tag and checked with `verify`.
+    /// Both paths run at once and the first to bring an envelope that verifies wins, so a cold
+    /// look-up costs the round trips of the faster path. Otherwise the first rejection is
+    /// returned, or the error of a path that failed.
+    pub async fn discover(
         &self,
         image: &ImageRef,
         digest: &str,
         auth: &RegistryAuth,
-        accept: impl Fn(&[u8]) -> bool,
-    ) -> Result<Vec<Vec<u8>>, RegistryError> {
+        verify: impl Fn(&[u8]) -> Result<Attested, Rejection>,
+    ) -> Result<Discovered, RegistryError> {
         let client = self.client(auth);
         let (registry, repository) = (image.registry(), image.repository());
         let subject =
@@ -286,24 +234,25 @@ impl Registry {
             self.dsse_blobs(registry, &client, &[(cosign.clone(), layers)])
                 .await
         });
-        let accepted = |r: &Result<Vec<Vec<u8>>, RegistryError>| {
-            r.as_ref().is_ok_and(|e| e.iter().any(|e| accept(e)))
+        let judge = |found: Result<Vec<Vec<u8>>, RegistryError>| {
+            found.map(|envelopes| Discovered::judge(&envelopes, &verify))
         };
         use futures::future::Either;
         let (first, other) = match futures::future::select(referrers, by_tag).await {
-            Either::Left((first, other)) => (first, Either::Left(other)),
-            Either::Right((first, other)) => (first, Either::Right(other)),
+            Either::Left((first, other)) => (judge(first), Either::Left(other)),
+            Either::Right((first, other)) => (judge(first), Either::Right(other)),
         };
-        if accepted(&first) {
+        if let Ok(Discovered::Attested(_)) = first {
             return first;
         }
-        let second = other.await;
-        if accepted(&second) {
+        let second = judge(other.await);
+        if let Ok(Discovered::Attested(_)) = second {
             return second;
         }
-        let mut all = first?;
-        all.extend(second?);
-        Ok(all)
+        Ok(match (first?, second?) {
+            (Discovered::Rejected(r), _) | (_, Discovered::Rejected(r)) => Discovered::Rejected(r),
+            _ => Discovered::Missing,
+        })
     }
 
     /// The DSSE layers of these manifests, fetched at once.
@@ -382,42 +331,5 @@ fn oci_reference(image: &ImageRef) -> Reference {
         (Some(d), _) => Reference::with_digest(reg, repo, d.to_string()),
         (None, Some(t)) => Reference::with_tag(reg, repo, t.to_string()),
         (None, None) => Reference::with_tag(reg, repo, "latest".into()),
-    }
-}
-
-/// The credentials to use for `registry`: a pull secret's, else the mounted config's.
-pub fn auth_for(registry: &str, pull: &Credentials, mounted: &Credentials) -> RegistryAuth {
-    match pull
-        .for_registry(registry)
-        .or_else(|| mounted.for_registry(registry))
-    {
-        Some((u, p)) => RegistryAuth::Basic(u.clone(), p.clone()),
-        None => RegistryAuth::Anonymous,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn docker_config() {
-        let json = br#"{"auths": {
-            "https://index.docker.io/v1/": {"auth": "dXNlcjpwYXNz"},
-            "registry.example.com:5000": {"username": "a", "password": "b:c"},
-            "ignored.io": {}
-        }}"#;
-        let c = Credentials::from_docker_config(json).unwrap();
-        assert_eq!(
-            c.for_registry("docker.io"),
-            Some(&("user".into(), "pass".into()))
-        );
-        assert_eq!(
-            c.for_registry("registry.example.com:5000"),
-            Some(&("a".into(), "b:c".into()))
-        );
-        assert_eq!(c.for_registry("ignored.io"), None);
-        assert!(Credentials::from_docker_config(b"{").is_err());
-        assert!(Credentials::from_docker_config(br#"{"auths": {"x": {"auth": "!!"}}}"#).is_err());
     }
 }

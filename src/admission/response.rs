@@ -1,0 +1,123 @@
+//! The answer to a review: allowed or denied, warnings, and the audit annotations that record
+//! why (keys without the webhook's prefix, which the API server adds).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::engine::{Decision, Exemption};
+
+use super::Parsed;
+
+/// An AdmissionReview answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewResponse {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub response: Response,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Response {
+    pub uid: String,
+    pub allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub audit_annotations: BTreeMap<&'static str, String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl ReviewResponse {
+    fn new(req: &Parsed, allowed: bool) -> Self {
+        Self {
+            api_version: req.api_version,
+            kind: "AdmissionReview",
+            response: Response {
+                uid: req.uid.clone(),
+                allowed,
+                status: None,
+                warnings: Vec::new(),
+                audit_annotations: BTreeMap::new(),
+            },
+        }
+    }
+
+    /// Allowed without evaluation.
+    pub fn allow(req: &Parsed) -> Self {
+        Self::new(req, true)
+    }
+
+    /// Denied because the object itself is malformed (HTTP-style code 400).
+    pub fn invalid(req: &Parsed, message: &str) -> Self {
+        let mut r = Self::new(req, false);
+        r.response.status = Some(Status {
+            code: 400,
+            reason: "BadRequest",
+            message: format!("fipsgate cannot read the object: {message}"),
+        });
+        r.response
+            .audit_annotations
+            .insert("error", message.to_string());
+        r
+    }
+
+    /// The engine's decision, as the API server expects it. `errors` are problems the decision
+    /// was made despite (a namespace or image look-up that failed); they are recorded.
+    pub fn from_decision(req: &Parsed, d: Decision, errors: &[String]) -> Self {
+        let mut r = Self::new(req, d.allowed());
+        r.response.audit_annotations = audit_annotations(&d, errors);
+        if !d.allowed() {
+            r.response.status = Some(Status {
+                code: 403,
+                reason: "Forbidden",
+                message: d.message.unwrap_or_default(),
+            });
+        }
+        r.response.warnings = d.warnings;
+        r
+    }
+}
+
+/// What the API server records in the audit log: the policy applied, the decision, the
+/// audit-level violations, exemptions and errors.
+fn audit_annotations(d: &Decision, errors: &[String]) -> BTreeMap<&'static str, String> {
+    let mut a = BTreeMap::new();
+    a.insert("policy", d.levels.summary());
+    let all_errors: Vec<&str> = d
+        .policy_errors
+        .iter()
+        .chain(errors)
+        .map(String::as_str)
+        .collect();
+    if !all_errors.is_empty() {
+        a.insert("error", all_errors.join("; "));
+    }
+    a.insert("decision", d.outcome.as_str().to_string());
+    if !d.audit_violations.is_empty() {
+        a.insert("violations", d.audit_violations.join("; "));
+    }
+    match d.exemption {
+        Some(Exemption::Image) => {
+            a.insert(
+                "exempt",
+                format!("image: {}", d.exempt_containers.join(", ")),
+            );
+        }
+        Some(e) => {
+            a.insert("exempt", e.as_str().to_string());
+        }
+        None => {}
+    }
+    a
+}

@@ -1,0 +1,147 @@
+//! Admission: a pod (or a workload's pod template) decided within the request's deadline, and
+//! namespace relabels checked against the pods they already hold ([`super::relabel`]).
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+use crate::app::assess::{Pending, TIMEOUT_REASON, classify_now, look_up};
+use crate::app::namespaces::NamespaceStore;
+use crate::app::ports::{AssessmentSource, LookupContext, PodLister};
+use crate::domain::assessment::Assessment;
+use crate::domain::policy::NamespacePolicy;
+use crate::domain::workload::PodSpec;
+use crate::engine::{self, Classification, Decision, Rules, Subject};
+
+/// What admission decisions need.
+pub struct Admission {
+    pub rules: Rules,
+    pub source: Arc<dyn AssessmentSource>,
+    pub namespaces: Arc<NamespaceStore>,
+    /// Lists a namespace's pods when its enforce level tightens; `None` without a cluster.
+    pub pods: Option<Arc<dyn PodLister>>,
+}
+
+/// A decision, and what went wrong on the way to it.
+#[derive(Debug)]
+pub struct Admitted {
+    pub decision: Decision,
+    /// Problems the decision was made despite, for the audit record.
+    pub errors: Vec<String>,
+    /// The namespace's policy could not be read: the defaults applied.
+    pub namespace_failed: bool,
+    /// Images whose look-up outlived the deadline.
+    pub timed_out: usize,
+}
+
+impl Admission {
+    /// Decides `spec` for `subject` before `deadline`.
+    pub async fn admit(
+        &self,
+        subject: &Subject<'_>,
+        spec: &PodSpec,
+        deadline: Instant,
+    ) -> Admitted {
+        let (policy, namespace_error) = self.policy(subject.namespace, deadline).await;
+        let exempt = self
+            .rules
+            .exemption(subject.namespace, subject.username)
+            .is_some();
+        let (classes, timed_out) = if exempt {
+            (Vec::new(), 0)
+        } else {
+            self.classify_all(subject.namespace, spec, deadline).await
+        };
+        let today = super::today_utc();
+        let mut decision = engine::evaluate(&self.rules, subject, spec, &classes, &policy, today);
+        let mut errors = Vec::new();
+        let namespace_failed = namespace_error.is_some();
+        if let Some(e) = namespace_error {
+            tracing::warn!(error = %e, "namespace policy unavailable; defaults applied");
+            decision.warnings.push(format!(
+                "namespace policy unavailable, defaults applied: {e}"
+            ));
+            errors.push(e);
+        }
+        if timed_out > 0 {
+            tracing::warn!(images = timed_out, "attestation look-ups timed out");
+            errors.push(format!("{TIMEOUT_REASON} for {timed_out} image(s)"));
+        }
+        Admitted {
+            decision,
+            errors,
+            namespace_failed,
+            timed_out,
+        }
+    }
+
+    /// The namespace's policy; the defaults, with the reason, when it cannot be read in time.
+    pub(super) async fn policy(
+        &self,
+        namespace: &str,
+        deadline: Instant,
+    ) -> (Arc<NamespacePolicy>, Option<String>) {
+        let lookup = tokio::time::timeout_at(deadline, self.namespaces.policy(namespace));
+        match lookup.await {
+            Ok((p, _, err)) => (p, err),
+            Err(_) => (
+                Arc::new(NamespacePolicy::defaults(&self.rules.defaults)),
+                Some("namespace lookup timed out".into()),
+            ),
+        }
+    }
+
+    /// Every container's image classified: in place when no IO is needed (the catalogue, a
+    /// chain that never reaches a registry), the rest looked up at once within the deadline.
+    /// The count says how many look-ups timed out.
+    async fn classify_all(
+        &self,
+        namespace: &str,
+        spec: &PodSpec,
+        deadline: Instant,
+    ) -> (Vec<Classification>, usize) {
+        let pending: Vec<Pending> = spec
+            .all()
+            .map(|(_, c)| classify_now(&self.rules, &*self.source, &c.image))
+            .collect();
+        let lookups: Vec<&_> = pending
+            .iter()
+            .filter_map(|p| match p {
+                Pending::Lookup(r) => Some(r),
+                Pending::Ready(_) => None,
+            })
+            .collect();
+        let mut found = Vec::new().into_iter();
+        if !lookups.is_empty() {
+            let ctx = LookupContext {
+                namespace: namespace.to_string(),
+                pull_secrets: spec
+                    .image_pull_secrets
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect(),
+            };
+            let source = &*self.source;
+            let all = lookups
+                .into_iter()
+                .map(|r| look_up(source, r, &ctx, Some(deadline)));
+            found = futures::future::join_all(all).await.into_iter();
+        }
+        let mut timed_out = 0;
+        let classes = pending
+            .into_iter()
+            .map(|p| match p {
+                Pending::Ready(c) => c,
+                Pending::Lookup(_) => match found.next() {
+                    Some((c, late)) => {
+                        timed_out += usize::from(late);
+                        c
+                    }
+                    // One result per look-up; were one missing, the image fails closed.
+                    None => Classification::Assessed(Assessment::unknown("look-up result missing")),
+                },
+            })
+            .collect();
+        (classes, timed_out)
+    }
+}

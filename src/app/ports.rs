@@ -1,0 +1,170 @@
+//! The ports the use cases need, implemented by the adapters in `infra` (and by test doubles).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::attest::Attested;
+use crate::catalog::Catalog;
+use crate::domain::assessment::Assessment;
+use crate::domain::image::ImageRef;
+use crate::domain::workload::{Kind, PodSpec};
+
+/// A boxed future, so sources can be used behind `dyn`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where an image is being admitted: what a source may need to reach its registry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LookupContext {
+    pub namespace: String,
+    /// The pod's `imagePullSecrets` names.
+    pub pull_secrets: Vec<String>,
+}
+
+/// Turns an image reference into its assessment (the catalogue, a chain of sources).
+pub trait AssessmentSource: Send + Sync {
+    /// The result when it is known without IO (a catalogue match, a chain that never reaches
+    /// a registry), so the hot path needs no future and no timer; `None`: ask [`Self::assess`].
+    fn assess_now(&self, _image: &ImageRef) -> Option<Assessment> {
+        None
+    }
+
+    fn assess<'a>(
+        &'a self,
+        image: &'a ImageRef,
+        ctx: &'a LookupContext,
+    ) -> BoxFuture<'a, Assessment>;
+}
+
+impl AssessmentSource for Catalog {
+    fn assess_now(&self, image: &ImageRef) -> Option<Assessment> {
+        Some(self.lookup(image))
+    }
+
+    fn assess<'a>(
+        &'a self,
+        image: &'a ImageRef,
+        _ctx: &'a LookupContext,
+    ) -> BoxFuture<'a, Assessment> {
+        Box::pin(std::future::ready(self.lookup(image)))
+    }
+}
+
+/// The digests an image reference stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The manifest (or index) digest.
+    pub digest: String,
+    /// Platform manifest digests when `digest` is a multi-arch index.
+    pub platforms: Vec<String>,
+}
+
+/// What an image's registry says about its attestations.
+#[derive(Clone, Debug)]
+pub enum Found {
+    /// A verified attestation, as the assessment admissions get.
+    Attested(Assessment),
+    /// Envelopes were there, none acceptable: the first reason.
+    Rejected(String),
+    Missing,
+}
+
+/// Signed attestations in OCI registries (cached and coalesced by the adapter). Errors are
+/// look-up failures, never verdicts.
+pub trait RegistryEvidence: Send + Sync {
+    /// The digests `image` stands for; `Ok(None)` when the registry has no such manifest.
+    fn resolve<'a>(
+        &'a self,
+        image: &'a ImageRef,
+        ctx: &'a LookupContext,
+    ) -> BoxFuture<'a, Result<Option<Resolved>, Arc<str>>>;
+
+    /// The attestations of `resolved`'s digests, verified; `assess` turns a verified statement
+    /// into the image's assessment (what the adapter keeps).
+    fn attestations<'a>(
+        &'a self,
+        image: &'a ImageRef,
+        resolved: &'a Resolved,
+        ctx: &'a LookupContext,
+        assess: &'a (dyn Fn(Attested) -> Assessment + Send + Sync),
+    ) -> BoxFuture<'a, Result<Found, Arc<str>>>;
+}
+
+/// One listed object with a pod spec.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    /// `apps/v1`, `batch/v1beta1`, `v1`: as listed from this cluster.
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// The controlling owner (`kind`, `uid`), if any.
+    pub owner: Option<(String, String)>,
+    pub spec: PodSpec,
+}
+
+/// Lists the pods of a namespace (for warnings when its policy tightens).
+pub trait PodLister: Send + Sync {
+    /// At most `max` pods; the flag says there were more.
+    fn pods<'a>(
+        &'a self,
+        namespace: &'a str,
+        max: usize,
+    ) -> BoxFuture<'a, Result<(Vec<Listed>, bool), String>>;
+}
+
+/// A fixed list of pods (tests, a cluster-less server).
+#[derive(Default)]
+pub struct StaticPods(pub Vec<Listed>);
+
+impl PodLister for StaticPods {
+    fn pods<'a>(
+        &'a self,
+        namespace: &'a str,
+        max: usize,
+    ) -> BoxFuture<'a, Result<(Vec<Listed>, bool), String>> {
+        let all: Vec<_> = self
+            .0
+            .iter()
+            .filter(|p| p.namespace == namespace)
+            .cloned()
+            .collect();
+        let more = all.len() > max;
+        Box::pin(std::future::ready(Ok((
+            all.into_iter().take(max).collect(),
+            more,
+        ))))
+    }
+}
+
+/// A page of listed objects and the token of the next page.
+pub type Page = (Vec<Listed>, Option<String>);
+
+/// Why a list failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListError {
+    /// The cluster does not serve this kind at this version.
+    #[error("not served by this cluster")]
+    NotServed,
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What runs in a cluster, listed page by page (`audit`).
+pub trait Inventory: Send + Sync {
+    /// One page of `kind` at `version` (in every namespace when `namespace` is `None`).
+    fn page<'a>(
+        &'a self,
+        kind: &'a Kind,
+        version: &'a str,
+        namespace: Option<&'a str>,
+        limit: u32,
+        continue_token: Option<String>,
+    ) -> BoxFuture<'a, Result<Page, ListError>>;
+
+    /// Every namespace with its labels.
+    fn namespaces(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, String>>;
+}
+
+/// A namespace's labels.
+pub type Labels = std::collections::BTreeMap<String, String>;

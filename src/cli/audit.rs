@@ -1,0 +1,291 @@
+//! `fipsgate audit`: what already runs in the cluster, judged as admission would judge it;
+//! a table, JSON or PolicyReports; exit 1 when anything would be denied.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use crate::app::audit::{Audit, Progress, Report};
+use crate::app::today_utc;
+use crate::config::Loaded;
+use crate::engine::{Outcome, Verdict};
+use crate::infra::kube::{KubeInventory, KubePullSecrets};
+use crate::telemetry::metrics::Metrics;
+
+use super::LevelArg;
+use super::table::render_table;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AuditOutput {
+    Table,
+    Json,
+    /// wgpolicyk8s.io/v1alpha2 PolicyReports, one per namespace, ready for `kubectl apply`.
+    Policyreport,
+}
+
+/// `fipsgate audit`
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Only this namespace (default: all namespaces).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Also Deployments, StatefulSets, DaemonSets, ReplicaSets (not owned by a Deployment),
+    /// Jobs (not owned by a CronJob) and CronJobs.
+    #[arg(long)]
+    pub workloads: bool,
+    /// Evaluate every namespace at this level instead of its labels.
+    #[arg(long)]
+    pub level: Option<LevelArg>,
+    /// Configuration file (defaults, exemptions, catalogue, attestations).
+    #[arg(long, env = "FIPSGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(short, long, value_enum, default_value_t = AuditOutput::Table)]
+    pub output: AuditOutput,
+    /// Objects per list request.
+    #[arg(long, default_value_t = 500)]
+    pub page_size: u32,
+}
+
+impl AuditArgs {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        crate::infra::crypto::install();
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(self.audit())
+    }
+
+    async fn audit(self) -> anyhow::Result<ExitCode> {
+        let Self {
+            context,
+            namespace,
+            workloads,
+            level,
+            config,
+            output,
+            page_size,
+        } = self;
+        let Loaded {
+            config,
+            rules,
+            catalog,
+        } = Loaded::from_file(config.as_deref())?;
+        let client = kube_client(context).await?;
+        let pull_secrets = Arc::new(KubePullSecrets {
+            client: client.clone(),
+        });
+        let source = crate::infra::source_chain(
+            &config,
+            Arc::new(catalog),
+            Metrics::new().0,
+            Some(pull_secrets),
+        )
+        .map_err(|e| anyhow::anyhow!("attestations: {e}"))?;
+        let inventory = KubeInventory { client };
+        let audit = Audit {
+            rules: &rules,
+            source: &source,
+            inventory: &inventory,
+            namespace: namespace.as_deref(),
+            workloads,
+            level: level.map(Into::into),
+            page_size,
+            today: today_utc(),
+        };
+        let spinner = Spinner::new();
+        let report = audit.run(&mut |e| spinner.show(e)).await?;
+        drop(spinner);
+        match output {
+            AuditOutput::Table => print!("{}", table(&report)),
+            AuditOutput::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            AuditOutput::Policyreport => {
+                for r in policy_reports(&report, jiff::Timestamp::now()) {
+                    println!("---\n{}", serde_saphyr::to_string(&r)?.trim_end());
+                }
+            }
+        }
+        let would_deny = report.namespaces.values().any(|s| s.would_deny > 0);
+        Ok(if would_deny {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
+}
+
+/// The client of `context`, else of the current kubeconfig context, else in-cluster.
+async fn kube_client(context: Option<String>) -> anyhow::Result<kube::Client> {
+    let options = kube::config::KubeConfigOptions {
+        context: context.clone(),
+        ..Default::default()
+    };
+    let kube_config = match kube::Config::from_kubeconfig(&options).await {
+        Ok(c) => c,
+        Err(e) if context.is_none() => kube::Config::infer()
+            .await
+            .with_context(|| format!("no kubeconfig ({e}) and not in a cluster"))?,
+        Err(e) => return Err(e).context("kubeconfig"),
+    };
+    Ok(kube::Client::try_from(kube_config)?)
+}
+
+/// A spinner with counts on a terminal, cleared when dropped; kinds the cluster does not
+/// serve are said on stderr.
+struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Spinner {
+    fn new() -> Self {
+        Self(std::io::stderr().is_terminal().then(|| {
+            let p = indicatif::ProgressBar::new_spinner();
+            p.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg}")
+                    .expect("static template"),
+            );
+            p.enable_steady_tick(std::time::Duration::from_millis(120));
+            p
+        }))
+    }
+
+    fn show(&self, event: Progress) {
+        match (event, &self.0) {
+            (Progress::NotServed(plural), _) => {
+                eprintln!("fipsgate: {plural} are not served by this cluster; skipped")
+            }
+            (
+                Progress::Listed {
+                    objects,
+                    images,
+                    plural,
+                },
+                Some(p),
+            ) => p.set_message(format!(
+                "{objects} objects, {images} images, listing {plural}"
+            )),
+            (Progress::Listed { .. }, None) => {}
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(p) = &self.0 {
+            p.finish_and_clear();
+        }
+    }
+}
+
+/// The summary and findings as text tables.
+pub fn table(report: &Report) -> String {
+    let mut rows = vec![
+        [
+            "NAMESPACE",
+            "OBJECTS",
+            "COMPLIANT",
+            "PARTIAL",
+            "NON-COMPLIANT",
+            "EXEMPT",
+            "WOULD-DENY",
+        ]
+        .map(String::from),
+    ];
+    for (ns, s) in &report.namespaces {
+        rows.push([
+            ns.clone(),
+            s.objects.to_string(),
+            s.compliant.to_string(),
+            s.partial.to_string(),
+            s.non_compliant.to_string(),
+            s.exempt.to_string(),
+            s.would_deny.to_string(),
+        ]);
+    }
+    let mut out = render_table(&rows);
+    if !report.findings.is_empty() {
+        let mut rows = vec![
+            [
+                "NAMESPACE",
+                "OBJECT",
+                "CONTAINER",
+                "IMAGE",
+                "STATUS",
+                "VERDICT",
+                "REASON",
+            ]
+            .map(String::from),
+        ];
+        for f in &report.findings {
+            for c in &f.findings {
+                if !matches!(c.verdict, Verdict::Denied | Verdict::Warned) {
+                    continue;
+                }
+                rows.push([
+                    f.namespace.clone(),
+                    format!("{}/{}", f.kind, f.name),
+                    c.container.clone(),
+                    c.image.clone(),
+                    c.status.map_or("-".into(), |s| s.to_string()),
+                    match c.verdict {
+                        Verdict::Denied => "would-deny".into(),
+                        _ => "warn".into(),
+                    },
+                    c.reason.clone().unwrap_or_default(),
+                ]);
+            }
+        }
+        out.push('\n');
+        out.push_str(&render_table(&rows));
+    }
+    out
+}
+
+/// One `wgpolicyk8s.io/v1alpha2` PolicyReport per namespace (failures and warnings as
+/// results, passes counted only, so reports stay small).
+pub fn policy_reports(report: &Report, now: jiff::Timestamp) -> Vec<serde_json::Value> {
+    report
+        .namespaces
+        .iter()
+        .map(|(ns, s)| {
+            let results: Vec<serde_json::Value> = report
+                .findings
+                .iter()
+                .filter(|f| &f.namespace == ns)
+                .map(|f| {
+                    let denied = f.outcome != Outcome::Allow;
+                    let reasons: Vec<String> = f
+                        .findings
+                        .iter()
+                        .filter_map(|c| c.reason.as_ref().map(|r| format!("{} ({}): {r}", c.container, c.image)))
+                        .collect();
+                    serde_json::json!({
+                        "policy": "fipsgate-fips",
+                        "rule": if denied { "enforce" } else { "warn-audit" },
+                        "result": if denied { "fail" } else { "warn" },
+                        "severity": if denied { "high" } else { "medium" },
+                        "message": reasons.join("; "),
+                        "source": "fipsgate",
+                        "scored": true,
+                        "timestamp": {"seconds": now.as_second(), "nanos": 0},
+                        "resources": [{"apiVersion": f.api_version, "kind": f.kind, "name": f.name, "namespace": ns}],
+                    })
+                })
+                .collect();
+            let fail = results.iter().filter(|r| r["result"] == "fail").count();
+            let warn = results.len() - fail;
+            serde_json::json!({
+                "apiVersion": "wgpolicyk8s.io/v1alpha2",
+                "kind": "PolicyReport",
+                "metadata": {"name": "fipsgate", "namespace": ns, "labels": {"app.kubernetes.io/managed-by": "fipsgate"}},
+                "scope": {"kind": "Namespace", "name": ns},
+                "summary": {"pass": s.objects - fail - warn - s.exempt, "fail": fail, "warn": warn, "error": 0, "skip": s.exempt},
+                "results": results,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,265 @@
+//! `fipsgate check`: manifests from files, directories or stdin, judged as admission would
+//! judge the pods they make; exit 1 when anything would be denied.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use crate::app::check::{
+    self, InputError, Manifest, Report, Unsupported, input_error, parse_manifests,
+};
+use crate::app::today_utc;
+use crate::config::Loaded;
+use crate::domain::policy::{Mode, NamespacePolicy};
+use crate::domain::workload::ContainerKind;
+use crate::engine::Outcome;
+
+use super::LevelArg;
+use super::table::render_table;
+
+/// Inputs larger than this are refused.
+pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CheckOutput {
+    Table,
+    Json,
+}
+
+/// `fipsgate check`
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Manifest files or directories (YAML or JSON, multi-document); `-` reads stdin.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Configuration file (defaults, exemptions, catalogue files).
+    #[arg(long, env = "FIPSGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Namespace labels to evaluate under, e.g. `fipsgate.io/enforce=strict,fipsgate.io/warn=strict`.
+    #[arg(long, value_delimiter = ',')]
+    pub namespace_labels: Vec<String>,
+    /// Enforce level (overrides labels and defaults).
+    #[arg(long)]
+    pub enforce: Option<LevelArg>,
+    /// Warn level (overrides labels and defaults).
+    #[arg(long)]
+    pub warn: Option<LevelArg>,
+    /// Audit level (overrides labels and defaults).
+    #[arg(long)]
+    pub audit: Option<LevelArg>,
+    /// Namespace for objects that name none (exemptions are matched against it).
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// User name the objects are checked as (for user exemptions).
+    #[arg(long, default_value = "")]
+    pub username: String,
+    /// Skip objects of kinds without a pod spec (Service, ConfigMap, ...) instead of failing.
+    #[arg(long)]
+    pub ignore_unsupported: bool,
+    #[arg(short, long, value_enum, default_value_t = CheckOutput::Table)]
+    pub output: CheckOutput,
+}
+
+impl CheckArgs {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let Self {
+            files,
+            config,
+            namespace_labels,
+            enforce,
+            warn,
+            audit,
+            namespace,
+            username,
+            ignore_unsupported,
+            output,
+        } = self;
+        let Loaded {
+            config,
+            rules,
+            catalog,
+        } = Loaded::from_file(config.as_deref())?;
+        let labels: Vec<(&str, &str)> = namespace_labels
+            .iter()
+            .map(|kv| {
+                kv.split_once('=')
+                    .with_context(|| format!("--namespace-labels: {kv:?} is not key=value"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let mut policy = NamespacePolicy::from_labels(labels, &config.defaults);
+        for (mode, level) in [
+            (Mode::Enforce, enforce),
+            (Mode::Warn, warn),
+            (Mode::Audit, audit),
+        ] {
+            if let Some(l) = level {
+                policy.levels.set(mode, l.into());
+            }
+        }
+        let unsupported = if ignore_unsupported {
+            Unsupported::Skip
+        } else {
+            Unsupported::Error
+        };
+        let manifests = read_inputs(&files, unsupported)?;
+        let reports = check::evaluate(
+            &manifests,
+            &rules,
+            &catalog,
+            &policy,
+            &namespace,
+            &username,
+            today_utc(),
+        );
+        match output {
+            CheckOutput::Table => print!("{}", table(&reports)),
+            CheckOutput::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+        }
+        let denied = reports.iter().any(|r| r.outcome == Outcome::Deny);
+        Ok(if denied {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
+}
+
+/// Reads every object from the given paths (`-` is stdin; directories are walked for
+/// `.yaml`, `.yml` and `.json` files, in name order).
+fn read_inputs(paths: &[PathBuf], unsupported: Unsupported) -> Result<Vec<Manifest>, InputError> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            let mut text = String::new();
+            let read = std::io::stdin()
+                .take(MAX_INPUT_BYTES + 1)
+                .read_to_string(&mut text)
+                .map_err(|e| input_error("<stdin>", None, e.to_string()))?;
+            if read as u64 > MAX_INPUT_BYTES {
+                return Err(too_large("<stdin>"));
+            }
+            out.extend(parse_manifests(&text, "<stdin>", unsupported)?);
+        } else if path.is_dir() {
+            for file in walk(path)? {
+                out.extend(read_file(&file, unsupported)?);
+            }
+        } else {
+            out.extend(read_file(path, unsupported)?);
+        }
+    }
+    Ok(out)
+}
+
+fn too_large(origin: &str) -> InputError {
+    input_error(
+        origin,
+        None,
+        format!(
+            "input is larger than {} MiB",
+            MAX_INPUT_BYTES / (1024 * 1024)
+        ),
+    )
+}
+
+fn walk(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
+    let origin = dir.display().to_string();
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&d).map_err(|e| input_error(&origin, None, e.to_string()))?;
+        for entry in entries {
+            let p = entry
+                .map_err(|e| input_error(&origin, None, e.to_string()))?
+                .path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml" | "json")
+            ) {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(input_error(
+            &origin,
+            None,
+            "no .yaml, .yml or .json files in directory",
+        ));
+    }
+    Ok(files)
+}
+
+fn read_file(path: &Path, unsupported: Unsupported) -> Result<Vec<Manifest>, InputError> {
+    let origin = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| input_error(&origin, None, e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| input_error(&origin, None, e.to_string()))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(too_large(&origin));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|e| input_error(&origin, None, format!("not UTF-8 text: {e}")))?;
+    parse_manifests(&text, &origin, unsupported)
+}
+
+/// A plain-text table with one row per container.
+fn table(reports: &[Report]) -> String {
+    let mut rows = vec![
+        [
+            "OBJECT",
+            "CONTAINER",
+            "IMAGE",
+            "COMPONENT",
+            "STATUS",
+            "EVIDENCE",
+            "VERDICT",
+        ]
+        .map(String::from),
+    ];
+    for r in reports {
+        for f in &r.findings {
+            rows.push([
+                format!("{}/{}", r.kind, r.name),
+                format!("{}{}", f.container, kind_suffix(f.kind)),
+                f.image.clone(),
+                f.component.clone().unwrap_or_else(|| "-".into()),
+                f.status.map_or("-".into(), |s| s.to_string()),
+                f.evidence.map_or("-".into(), |e| e.to_string()),
+                f.verdict.as_str().into(),
+            ]);
+        }
+    }
+    let mut out = render_table(&rows);
+    for r in reports {
+        if let Some(m) = &r.message {
+            let prefix = if r.outcome == Outcome::Deny {
+                "denied"
+            } else {
+                "would deny"
+            };
+            out.push_str(&format!("\n{prefix}: {}:{}: {m}", r.origin, r.line));
+        }
+        for w in &r.warnings {
+            out.push_str(&format!("\nwarning: {}/{}: {w}", r.kind, r.name));
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn kind_suffix(kind: ContainerKind) -> &'static str {
+    match kind {
+        ContainerKind::Init => " (init)",
+        ContainerKind::Regular => "",
+        ContainerKind::Ephemeral => " (ephemeral)",
+    }
+}

@@ -1,0 +1,180 @@
+//! The FIPS vocabulary: how compliant an image is, how strongly that is shown, and the
+//! components and cryptographic modules the catalogue and attestations speak of.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// FIPS compliance of an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Every part uses validated cryptography.
+    Full,
+    /// Compliant except for the listed exceptions.
+    Partial,
+    /// Not a FIPS-compliant component.
+    None,
+    /// Could not be determined (look-up failed or timed out).
+    Unknown,
+}
+
+/// How strongly an image was tied to its component, weakest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Evidence {
+    /// Nothing ties the image to a component.
+    None,
+    /// The repository name matches a catalogue pattern.
+    Repository,
+    /// The image digest is pinned in the catalogue.
+    Digest,
+    /// A signed attestation bound to the image digest.
+    Attestation,
+}
+
+impl Status {
+    /// The one spelling, as in catalogues, reports and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Full => "full",
+            Status::Partial => "partial",
+            Status::None => "none",
+            Status::Unknown => "unknown",
+        }
+    }
+}
+
+impl Evidence {
+    /// The one spelling, as in configuration, reports and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evidence::None => "none",
+            Evidence::Repository => "repository",
+            Evidence::Digest => "digest",
+            Evidence::Attestation => "attestation",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a component sits in the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    Core,
+    Auxiliary,
+    Runtime,
+    Cni,
+    Csi,
+    ManagementPlane,
+}
+
+/// CMVP status of a module's certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertificateStatus {
+    Active,
+    Historical,
+    Revoked,
+    InProcess,
+}
+
+/// A cryptographic module a component is built with.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CryptoModule {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `FIPS 140-2` or `FIPS 140-3`.
+    pub standard: String,
+    /// CMVP certificate number; none while in process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    pub certificate_status: CertificateStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sunset: Option<jiff::civil::Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
+}
+
+impl CryptoModule {
+    /// The status on `today`: a module past its sunset date is historical.
+    pub fn status_on(&self, today: jiff::civil::Date) -> CertificateStatus {
+        match (self.certificate_status, self.sunset) {
+            (CertificateStatus::Active, Some(sunset)) if today >= sunset => {
+                CertificateStatus::Historical
+            }
+            (s, _) => s,
+        }
+    }
+
+    /// `#4349 (FIPS 140-2)` or the module name when it has no certificate.
+    pub fn label(&self) -> String {
+        match &self.certificate {
+            Some(c) => format!("#{c} ({})", self.standard),
+            None => format!("{} ({}, no certificate)", self.name, self.standard),
+        }
+    }
+}
+
+/// One FIPS-compliant component.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Component {
+    pub id: String,
+    pub name: String,
+    pub category: Category,
+    #[serde(default)]
+    pub description: String,
+    /// The umbrella component this one belongs to (e.g. a CSI sidecar of `longhorn-csi`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_of: Option<String>,
+    /// Host binaries (containerd, kubelet, ...) are listed but never matched against images.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_only: bool,
+    /// Repository patterns, relative to every registry root unless they name a registry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    pub status: Status,
+    /// Parts that are not FIPS-compliant (for `partial` components).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exceptions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<CryptoModule>,
+    /// Image digests known to be this component, whatever repository they are pulled from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digests: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serde, `Display` and `as_str` spell every value the same way.
+    #[test]
+    fn one_spelling_per_value() {
+        use Evidence as E;
+        use Status as S;
+        for s in [S::Full, S::Partial, S::None, S::Unknown] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(s.to_string(), s.as_str());
+        }
+        for e in [E::None, E::Repository, E::Digest, E::Attestation] {
+            assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());
+            assert_eq!(e.to_string(), e.as_str());
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! One container judged against the namespace's levels: its finding and what it adds to the
+//! denial, the warnings and the audit record.
+
+use crate::domain::assessment::Assessment;
+use crate::domain::fips::{CertificateStatus, Status};
+use crate::domain::policy::{HistoricalAction, Level, Levels, LookupFailure};
+use crate::domain::workload::{Container, ContainerKind};
+
+use super::message::{reason_of, shorten};
+use super::{Classification, Finding, Rules, Subject, Verdict};
+
+/// What the engine needs to judge every container of one request.
+pub(super) struct Judge<'a> {
+    pub rules: &'a Rules,
+    pub subject: &'a Subject<'a>,
+    pub levels: Levels,
+    /// The enforce level that applies: `off` for workload templates.
+    pub enforce: Level,
+    pub today: jiff::civil::Date,
+}
+
+/// One container's judgement.
+pub(super) struct Judgement {
+    pub finding: Finding,
+    /// `<who> <reason>` when the enforce level denies it.
+    pub denial: Option<String>,
+    /// Warning lines, in order.
+    pub warnings: Vec<String>,
+    /// The audit-level violation.
+    pub audit: Option<String>,
+    /// Not a violation: partial compliance.
+    pub note: Option<String>,
+    /// Certificates that are no longer active, with the component relying on them.
+    pub historical: Vec<(String, String)>,
+}
+
+impl Judge<'_> {
+    pub fn container(&self, kind: ContainerKind, c: &Container, cl: &Classification) -> Judgement {
+        let who = || format!("{kind} {:?} ({})", c.name, c.image);
+        let mut j = Judgement {
+            finding: Finding {
+                kind,
+                container: c.name.clone(),
+                image: c.image.clone(),
+                component: None,
+                status: None,
+                evidence: None,
+                verdict: Verdict::Allowed,
+                reason: None,
+            },
+            denial: None,
+            warnings: Vec::new(),
+            audit: None,
+            note: None,
+            historical: Vec::new(),
+        };
+        if let Classification::Assessed(a) = cl {
+            j.finding.component = a.component().map(|c| c.id.clone());
+            j.finding.status = Some(a.status());
+            j.finding.evidence = Some(a.evidence());
+            let l = self.levels;
+            if [l.enforce, l.warn, l.audit]
+                .iter()
+                .any(|l| *l != Level::Off)
+            {
+                self.notes(a, &who, &mut j);
+            }
+        }
+        if *cl == Classification::Exempt {
+            j.finding.verdict = Verdict::Exempt;
+            return j;
+        }
+        self.violations(kind, c, cl, &who, &mut j);
+        j
+    }
+
+    /// The denial, warnings and audit line of a container that is not exempt.
+    fn violations(
+        &self,
+        kind: ContainerKind,
+        c: &Container,
+        cl: &Classification,
+        who: &dyn Fn() -> String,
+        j: &mut Judgement,
+    ) {
+        let (levels, enforce) = (self.levels, self.enforce);
+        let warn = self.violation(cl, levels.warn);
+        let audit = self.violation(cl, levels.audit);
+        let lookup_failed =
+            matches!(cl, Classification::Assessed(a) if a.status() == Status::Unknown);
+        let deny = self
+            .violation(cl, enforce)
+            .filter(|_| !(lookup_failed && self.rules.on_lookup_failure == LookupFailure::Allow));
+        if let Some(reason) = &deny {
+            j.denial = Some(format!("{} {reason}", who()));
+            j.finding.verdict = Verdict::Denied;
+        } else if warn.is_some() || audit.is_some() || (lookup_failed && enforce != Level::Off) {
+            j.finding.verdict = Verdict::Warned;
+        }
+        if lookup_failed && deny.is_none() && warn.is_none() && enforce != Level::Off {
+            // Look-up failures are never silent, even when they are allowed.
+            j.warnings
+                .push(shorten(&format!("{}: {}", who(), reason_of(cl))));
+        }
+        // A workload template is never denied, but its pods will be: say so now.
+        let template_denial = (!self.subject.enforceable)
+            .then(|| self.violation(cl, levels.enforce))
+            .flatten();
+        if let Some(reason) = &template_denial {
+            j.finding.verdict = Verdict::Warned;
+            j.warnings.push(shorten(&format!(
+                "[enforce={}] pods would be denied: {}: {reason}",
+                levels.enforce,
+                who()
+            )));
+        } else if let Some(reason) = &warn {
+            j.warnings
+                .push(shorten(&format!("[{}] {}: {reason}", levels.warn, who())));
+        }
+        if let Some(reason) = &audit {
+            j.audit = Some(format!("{kind} {:?} {}: {reason}", c.name, c.image));
+        }
+        j.finding.reason = deny.or(warn).or(audit);
+    }
+
+    /// Notes that are not violations: partial compliance and historical certificates.
+    fn notes(&self, a: &Assessment, who: &dyn Fn() -> String, j: &mut Judgement) {
+        let Some(comp) = a.component() else { return };
+        if a.status() == Status::Partial {
+            j.note = Some(shorten(&format!(
+                "{} is partially FIPS-compliant; not FIPS: {}",
+                who(),
+                a.exceptions().join(", ")
+            )));
+        }
+        if self.rules.historical == HistoricalAction::Warn {
+            for m in a.modules() {
+                if m.status_on(self.today) != CertificateStatus::Active {
+                    j.historical.push((m.label(), comp.id.clone()));
+                }
+            }
+        }
+    }
+
+    /// Why `cl` fails `level`, or `None` when it passes.
+    fn violation(&self, cl: &Classification, level: Level) -> Option<String> {
+        if level == Level::Off {
+            return None;
+        }
+        let a = match cl {
+            Classification::Exempt => return None,
+            Classification::Invalid(_) => return Some(reason_of(cl)),
+            Classification::Assessed(a) => a,
+        };
+        match a.status() {
+            Status::Unknown | Status::None => return Some(reason_of(cl)),
+            Status::Partial if level == Level::Strict => {
+                return Some(format!(
+                    "is only partially FIPS-compliant (not FIPS: {})",
+                    a.exceptions().join(", ")
+                ));
+            }
+            Status::Partial | Status::Full => {}
+        }
+        let rules = self.rules;
+        if a.evidence() < rules.minimum_evidence {
+            let why = a.problem().map(|p| format!(" ({p})")).unwrap_or_default();
+            return Some(format!(
+                "is matched by {} only; {} evidence is required{why}",
+                a.evidence(),
+                rules.minimum_evidence
+            ));
+        }
+        if rules.historical == HistoricalAction::Deny
+            && let Some(m) = a
+                .modules()
+                .iter()
+                .find(|m| m.status_on(self.today) != CertificateStatus::Active)
+        {
+            return Some(
+                format!(
+                    "relies on certificate {} which is {:?}",
+                    m.label(),
+                    m.status_on(self.today)
+                )
+                .to_lowercase(),
+            );
+        }
+        None
+    }
+}

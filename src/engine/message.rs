@@ -1,0 +1,79 @@
+//! The engine's wording: why an image fails, the denial message, warnings kept short.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+
+use crate::domain::fips::Status;
+
+use super::{Classification, Subject};
+
+/// Warnings longer than this are shortened where possible.
+pub const WARNING_BUDGET: usize = 120;
+
+/// Why an image that is not exempt fails (or would fail) a level.
+pub(super) fn reason_of(cl: &Classification) -> String {
+    match cl {
+        Classification::Invalid(e) => format!("has an invalid image reference: {e}"),
+        Classification::Exempt => "is exempt".into(),
+        Classification::Assessed(a) => match a.status() {
+            Status::Unknown => format!(
+                "has an unknown FIPS status: {}",
+                a.problem().unwrap_or("look-up failed")
+            ),
+            Status::None => match a.problem() {
+                Some(p) => format!("is not a FIPS-compliant component ({p})"),
+                None => "is not a FIPS-compliant component".into(),
+            },
+            s => format!("is {s}"),
+        },
+    }
+}
+
+/// `Pod "p" violates the strict FIPS policy of namespace "ns" (1 of 2 containers): ...`
+pub(super) fn denial(
+    subject: &Subject<'_>,
+    enforce: impl std::fmt::Display,
+    denials: &[String],
+    total: usize,
+) -> String {
+    format!(
+        "{} {:?} violates the {} FIPS policy of namespace {:?} ({} of {total} container{}): {}",
+        subject.kind,
+        subject.name,
+        enforce,
+        subject.namespace,
+        denials.len(),
+        if total == 1 { "" } else { "s" },
+        denials.join("; ")
+    )
+}
+
+/// Shortens a warning to [`WARNING_BUDGET`] by eliding the middle of the longest quoted image.
+pub(super) fn shorten(s: &str) -> String {
+    if s.chars().count() <= WARNING_BUDGET {
+        return s.to_string();
+    }
+    // Elide inside the first parenthesised image, keeping its start and end.
+    if let (Some(open), Some(close)) = (s.find('('), s.find(')'))
+        && close > open
+    {
+        let image = &s[open + 1..close];
+        let excess = s.chars().count() - WARNING_BUDGET + 1;
+        let chars: Vec<char> = image.chars().collect();
+        if chars.len() > excess + 16 {
+            let keep = chars.len() - excess;
+            let head: String = chars[..keep / 2].iter().collect();
+            let tail: String = chars[chars.len() - (keep - keep / 2)..].iter().collect();
+            let mut out = String::with_capacity(s.len());
+            let _ = write!(out, "{}({head}…{tail}){}", &s[..open], &s[close + 1..]);
+            return out;
+        }
+    }
+    s.to_string()
+}
+
+/// Drops repeated lines, keeping the first of each.
+pub(super) fn dedup(v: &mut Vec<String>) {
+    let mut seen = HashSet::new();
+    v.retain(|s| seen.insert(s.clone()));
+}

@@ -1,0 +1,141 @@
+//! What runs in the cluster, listed from the Kubernetes API page by page, so a large cluster
+//! never sits in memory at once.
+
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ListParams};
+
+use crate::app::ports::{BoxFuture, Inventory, Labels, ListError, Listed, Page, PodLister};
+use crate::domain::workload::{Kind, Object, kind_named};
+
+/// Lists through the Kubernetes API.
+#[derive(Clone)]
+pub struct KubeInventory {
+    pub client: kube::Client,
+}
+
+/// Reads a listed object; `None` for one without a readable pod spec.
+fn listed(api_version: &str, kind: &str, obj: DynamicObject) -> Option<Listed> {
+    let owner = obj
+        .metadata
+        .owner_references
+        .as_ref()
+        .and_then(|o| o.iter().find(|r| r.controller == Some(true)).or(o.first()))
+        .map(|r| (r.kind.clone(), r.uid.clone()));
+    let namespace = obj.metadata.namespace.clone().unwrap_or_default();
+    let name = obj.metadata.name.clone().unwrap_or_default();
+    let mut value = serde_json::to_value(&obj).ok()?;
+    value["kind"] = kind.into();
+    let object: Object = serde_json::from_value(value).ok()?;
+    Some(Listed {
+        api_version: api_version.to_string(),
+        kind: kind.to_string(),
+        namespace,
+        name,
+        owner,
+        spec: object.pod_spec().ok()?,
+    })
+}
+
+impl KubeInventory {
+    async fn list(
+        &self,
+        kind: &Kind,
+        version: &str,
+        namespace: Option<&str>,
+        limit: u32,
+        continue_token: Option<String>,
+    ) -> Result<Page, kube::Error> {
+        let gvk = GroupVersionKind::gvk(kind.group, version, kind.kind);
+        let ar = ApiResource::from_gvk_with_plural(&gvk, kind.plural);
+        let api: kube::Api<DynamicObject> = match namespace {
+            Some(ns) => kube::Api::namespaced_with(self.client.clone(), ns, &ar),
+            None => kube::Api::all_with(self.client.clone(), &ar),
+        };
+        let mut params = ListParams::default().limit(limit);
+        if let Some(c) = &continue_token {
+            params = params.continue_token(c);
+        }
+        let list = api.list(&params).await?;
+        let next = list.metadata.continue_.clone().filter(|c| !c.is_empty());
+        let items = list
+            .items
+            .into_iter()
+            .filter_map(|o| listed(&ar.api_version, kind.kind, o))
+            .collect();
+        Ok((items, next))
+    }
+}
+
+impl Inventory for KubeInventory {
+    fn page<'a>(
+        &'a self,
+        kind: &'a Kind,
+        version: &'a str,
+        namespace: Option<&'a str>,
+        limit: u32,
+        continue_token: Option<String>,
+    ) -> BoxFuture<'a, Result<Page, ListError>> {
+        Box::pin(async move {
+            match self
+                .list(kind, version, namespace, limit, continue_token)
+                .await
+            {
+                Ok(page) => Ok(page),
+                Err(kube::Error::Api(e)) if e.code == 404 => Err(ListError::NotServed),
+                Err(e) => Err(ListError::Failed(e.to_string())),
+            }
+        })
+    }
+
+    fn namespaces(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, String>> {
+        Box::pin(async move {
+            let api: kube::Api<
+                kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Namespace>,
+            > = kube::Api::all(self.client.clone());
+            let list = api
+                .list_metadata(&ListParams::default())
+                .await
+                .map_err(|e| format!("listing namespaces: {e}"))?;
+            Ok(list
+                .items
+                .into_iter()
+                .map(|ns| {
+                    let labels = ns.metadata.labels.unwrap_or_default();
+                    (ns.metadata.name.unwrap_or_default(), labels)
+                })
+                .collect())
+        })
+    }
+}
+
+impl PodLister for KubeInventory {
+    fn pods<'a>(
+        &'a self,
+        namespace: &'a str,
+        max: usize,
+    ) -> BoxFuture<'a, Result<(Vec<Listed>, bool), String>> {
+        Box::pin(async move {
+            let pod = kind_named("Pod").expect("Pod is a supported kind");
+            let mut out = Vec::new();
+            let mut cont = None;
+            let mut more = false;
+            loop {
+                let (page, next) = self
+                    .list(pod, pod.version, Some(namespace), 500, cont.take())
+                    .await
+                    .map_err(|e| format!("listing pods in {namespace}: {e}"))?;
+                out.extend(page);
+                match next {
+                    Some(c) if out.len() < max => cont = Some(c),
+                    Some(_) => {
+                        more = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            let more = more || out.len() > max;
+            out.truncate(max);
+            Ok((out, more))
+        })
+    }
+}

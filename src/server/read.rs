@@ -1,0 +1,193 @@
+//! Reading a request within its limits: the body (bounded in bytes and time), a decision slot,
+//! the content type, the `?timeout=` budget and the review itself. A refusal renders itself as
+//! a JSON 4xx or 503.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::admission::{self, Parsed};
+use crate::config::parse_duration;
+
+/// The API server's default webhook timeout, used when a request carries none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bounds on what one request may take.
+pub struct Limits {
+    pub max_body_bytes: usize,
+    /// A body not received within this long is refused (slow uploads cannot hold a slot).
+    pub body_read_timeout: Duration,
+    /// Requests being decided at once; the excess is refused at once with 503.
+    pub in_flight: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl Limits {
+    pub fn new(max_body_bytes: usize, body_read_timeout: Duration, max_in_flight: usize) -> Self {
+        Self {
+            max_body_bytes,
+            body_read_timeout,
+            in_flight: std::sync::Arc::new(tokio::sync::Semaphore::new(max_in_flight)),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ValidateQuery {
+    timeout: Option<String>,
+}
+
+/// A request read and parsed, holding its decision slot.
+pub struct Read {
+    pub req: Parsed,
+    pub deadline: tokio::time::Instant,
+    pub _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Why a request was refused before it could be decided.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("body is over the length limit of {0} bytes")]
+    TooLarge(usize),
+    #[error("cannot read body: {0}")]
+    Unreadable(String),
+    #[error("body not received within {0} ms")]
+    TooSlow(u128),
+    #[error("too many admission requests in flight; retry")]
+    Overloaded,
+    #[error("content type must be application/json, got {0:?}")]
+    ContentType(String),
+    #[error("query: {0}")]
+    Query(String),
+    #[error("timeout: {0}")]
+    Timeout(String),
+    /// Not an AdmissionReview fipsgate can answer (no uid, not JSON, ...).
+    #[error("{0}")]
+    Unanswerable(String),
+}
+
+impl Refusal {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::TooSlow(_) => StatusCode::REQUEST_TIMEOUT,
+            Refusal::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::ContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Refusal::Unreadable(_)
+            | Refusal::Query(_)
+            | Refusal::Timeout(_)
+            | Refusal::Unanswerable(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut r = json_error(self.status(), &self.to_string());
+        if self == Refusal::Overloaded {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+pub fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// Reads and parses the request within `limits`.
+pub async fn read(
+    limits: &Limits,
+    query: Result<Query<ValidateQuery>, QueryRejection>,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    started: Instant,
+) -> Result<Read, Refusal> {
+    let body = read_body(limits, body).await?;
+    // Taken after the body is in: slow uploads cannot hold decision slots.
+    let slot = limits
+        .in_flight
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| Refusal::Overloaded)?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.split(';').next().map(str::trim) != Some("application/json") {
+        return Err(Refusal::ContentType(content_type.to_string()));
+    }
+    let Query(query) = query.map_err(|e| Refusal::Query(e.body_text()))?;
+    let timeout = match query.timeout.as_deref() {
+        None => DEFAULT_TIMEOUT,
+        Some(t) => parse_duration(t).map_err(Refusal::Timeout)?,
+    };
+    let deadline = tokio::time::Instant::from_std(started + budget(timeout));
+    let req = admission::parse(&body).map_err(|e| Refusal::Unanswerable(e.0))?;
+    Ok(Read {
+        req,
+        deadline,
+        _slot: slot,
+    })
+}
+
+/// The body, within the size limit and the read timeout.
+async fn read_body(limits: &Limits, body: axum::body::Body) -> Result<Bytes, Refusal> {
+    let read = axum::body::to_bytes(body, limits.max_body_bytes);
+    match tokio::time::timeout(limits.body_read_timeout, read).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) => {
+            let e = e.into_inner();
+            if e.is::<http_body_util::LengthLimitError>() {
+                Err(Refusal::TooLarge(limits.max_body_bytes))
+            } else {
+                Err(Refusal::Unreadable(e.to_string()))
+            }
+        }
+        Err(_) => Err(Refusal::TooSlow(limits.body_read_timeout.as_millis())),
+    }
+}
+
+/// How long fipsgate may work on a request that allows `timeout`: the answer must reach the
+/// API server before it gives up, so the budget ends well before (a fifth, at least 250 ms).
+pub fn budget(timeout: Duration) -> Duration {
+    let timeout = timeout.clamp(Duration::from_secs(1), Duration::from_secs(30));
+    timeout
+        .saturating_sub((timeout / 5).max(Duration::from_millis(250)))
+        .max(Duration::from_millis(100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_ends_before_the_timeout() {
+        let cases = [(1, 750), (5, 4000), (10, 8000), (30, 24000), (60, 24000)];
+        for (secs, ms) in cases {
+            assert_eq!(
+                budget(Duration::from_secs(secs)),
+                Duration::from_millis(ms),
+                "{secs}s"
+            );
+        }
+        assert_eq!(budget(Duration::ZERO), Duration::from_millis(750));
+    }
+
+    #[tokio::test]
+    async fn an_oversized_body_is_refused_by_its_error_type() {
+        let limits = Limits::new(4, Duration::from_secs(1), 1);
+        let body = axum::body::Body::from("too long");
+        assert_eq!(
+            read_body(&limits, body).await.unwrap_err(),
+            Refusal::TooLarge(4)
+        );
+        let body = axum::body::Body::from("fine");
+        assert_eq!(read_body(&limits, body).await.unwrap(), "fine");
+    }
+}
