@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use fipsgate::app::admit::Admission;
-use fipsgate::app::assess::{Pending, classify_now};
+use fipsgate::app::assess::classify_offline;
 use fipsgate::app::namespaces::NamespaceStore;
 use fipsgate::catalog::Catalog;
 use fipsgate::config::Config;
@@ -54,10 +54,7 @@ fn decisions(c: &mut Criterion) {
         // Results as the cache holds them: resolved once, reused.
         let res: Vec<Classification> = spec
             .all()
-            .map(|(_, c)| match classify_now(&rules, &catalog, &c.image) {
-                Pending::Ready(c) => c,
-                Pending::Lookup(r) => Classification::Assessed(catalog.lookup(&r)),
-            })
+            .map(|(_, c)| classify_offline(&rules, &catalog, &c.image))
             .collect();
         let subject = Subject {
             kind: "Pod",

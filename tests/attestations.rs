@@ -40,14 +40,14 @@ fn setup(registry: &TestRegistry, keys: &[&SigningKey]) -> Setup {
     Setup { _dir: dir, config }
 }
 
-fn resolver(s: &Setup, pull: Option<Arc<dyn PullSecrets>>) -> SourceChain {
+fn chain(s: &Setup, pull: Option<Arc<dyn PullSecrets>>) -> SourceChain {
     let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
     let mut config = s.config.clone();
     config.attestations.pull_secrets = pull.is_some();
     source_chain(&config, Arc::new(Catalog::embedded()), metrics, pull).unwrap()
 }
 
-async fn attest(r: &SourceChain, image: &str) -> fipsgate::domain::assessment::Assessment {
+async fn assess(r: &SourceChain, image: &str) -> fipsgate::domain::assessment::Assessment {
     let img = ImageRef::parse(image).unwrap();
     r.assess(&img, &LookupContext::default()).await
 }
@@ -60,7 +60,7 @@ async fn signed_attestation_and_every_refusal() {
     let key = SigningKey::new();
     let stranger = SigningKey::new();
     let s = setup(&reg, &[&key]);
-    let r = resolver(&s, None);
+    let r = chain(&s, None);
     let h = &reg.host;
 
     // A correctly signed fipsgate attestation, found through a tag.
@@ -75,7 +75,7 @@ async fn signed_attestation_and_every_refusal() {
         ))],
     )
     .await;
-    let res = attest(&r, &format!("{h}/team/dns:v1")).await;
+    let res = assess(&r, &format!("{h}/team/dns:v1")).await;
     assert_eq!(
         (res.status(), res.evidence()),
         (Status::Full, Evidence::Attestation),
@@ -84,7 +84,7 @@ async fn signed_attestation_and_every_refusal() {
     assert_eq!(res.component().unwrap().id, "coredns");
     assert_eq!(res.modules()[0].certificate.as_deref(), Some("5247"));
     // And by digest.
-    let res = attest(&r, &format!("{h}/team/dns@{good}")).await;
+    let res = assess(&r, &format!("{h}/team/dns@{good}")).await;
     assert_eq!(res.evidence(), Evidence::Attestation);
 
     // Each refusal, with its own reason.
@@ -173,7 +173,7 @@ async fn signed_attestation_and_every_refusal() {
 
     let mut reasons = Vec::new();
     for (image, want) in &cases {
-        let res = attest(&r, image).await;
+        let res = assess(&r, image).await;
         assert_ne!(res.evidence(), Evidence::Attestation, "{image}");
         let p = res.problem().unwrap_or_default().to_string();
         assert!(p.contains(want), "{image}: {p}");
@@ -193,7 +193,7 @@ async fn signed_attestation_and_every_refusal() {
     let mut res = Vec::new();
     for (_, c) in spec.all() {
         res.push(fipsgate::engine::Classification::Assessed(
-            attest(&r, &c.image).await,
+            assess(&r, &c.image).await,
         ));
     }
     let policy = fipsgate::domain::policy::NamespacePolicy::from_labels(
@@ -247,7 +247,7 @@ async fn multi_arch_dhi_and_mirrored_names() {
         &[key.envelope(&statement(&platforms[1], DHI_PREDICATE, dhi.clone()))],
     )
     .await;
-    let res = attest(&r, &format!("{}/dhi/nginx:1.27-fips", reg.host)).await;
+    let res = assess(&r, &format!("{}/dhi/nginx:1.27-fips", reg.host)).await;
     assert_eq!(
         (res.status(), res.evidence()),
         (Status::Full, Evidence::Attestation),
@@ -264,7 +264,7 @@ async fn multi_arch_dhi_and_mirrored_names() {
         &[key.envelope(&statement(&d, DHI_PREDICATE, dhi))],
     )
     .await;
-    let res = attest(&r, &format!("{}/other/nginx:1", reg.host)).await;
+    let res = assess(&r, &format!("{}/other/nginx:1", reg.host)).await;
     assert_eq!(res.status(), Status::None);
     assert!(
         res.problem()
@@ -313,7 +313,7 @@ async fn pull_secret_opens_a_private_repository() {
         reg.host
     );
     let creds = Credentials::from_docker_config(config_json.as_bytes()).unwrap();
-    let r = resolver(&s, Some(Arc::new(StaticSecrets(creds))));
+    let r = chain(&s, Some(Arc::new(StaticSecrets(creds))));
     let img = ImageRef::parse(&format!("{}/private/api:v1", reg.host)).unwrap();
     // Without the pod's pull secret the registry refuses: a look-up error, not a verdict.
     let res = r
@@ -331,7 +331,7 @@ async fn pull_secret_opens_a_private_repository() {
         "{res:?}"
     );
     // With it, the attestation is read. (Errors are cached only briefly, under another key.)
-    let r = resolver(
+    let r = chain(
         &s,
         Some(Arc::new(StaticSecrets(
             Credentials::from_docker_config(config_json.as_bytes()).unwrap(),
@@ -367,7 +367,7 @@ async fn concurrent_lookups_are_coalesced_and_cache_survives_the_registry() {
     )
     .await;
     let _ = reg.push_image("team/cold", "v1").await;
-    let r = Arc::new(resolver(&s, None));
+    let r = Arc::new(chain(&s, None));
     let image = format!("{}/team/hot:v1", reg.host);
     let before_tag = reg.requests("GET", "/v2/team/hot/manifests/v1");
     let before_att = reg.requests("GET", ".att");
@@ -375,7 +375,7 @@ async fn concurrent_lookups_are_coalesced_and_cache_survives_the_registry() {
     for _ in 0..200 {
         let r = r.clone();
         let image = image.clone();
-        handles.push(tokio::spawn(async move { attest(&r, &image).await }));
+        handles.push(tokio::spawn(async move { assess(&r, &image).await }));
     }
     for h in handles {
         assert_eq!(h.await.unwrap().evidence(), Evidence::Attestation);
@@ -395,9 +395,9 @@ async fn concurrent_lookups_are_coalesced_and_cache_survives_the_registry() {
     // Registry gone: the cached result still serves; an uncached image gets the failure
     // behaviour (status unknown) quickly.
     reg.stop();
-    assert_eq!(attest(&r, &image).await.evidence(), Evidence::Attestation);
+    assert_eq!(assess(&r, &image).await.evidence(), Evidence::Attestation);
     let started = Instant::now();
-    let cold = attest(&r, &format!("{}/team/cold:v1", reg.host)).await;
+    let cold = assess(&r, &format!("{}/team/cold:v1", reg.host)).await;
     assert_eq!(cold.status(), Status::Unknown, "{cold:?}");
     assert!(
         cold.problem()
@@ -582,7 +582,7 @@ async fn referrers_api_is_used_when_the_registry_has_it() {
     config.attestations.keys = vec![k];
     let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
     let r = source_chain(&config, Arc::new(Catalog::embedded()), metrics, None).unwrap();
-    let res = attest(&r, &format!("{host}/team/metrics:v1")).await;
+    let res = assess(&r, &format!("{host}/team/metrics:v1")).await;
     assert_eq!(
         (res.status(), res.evidence()),
         (Status::Full, Evidence::Attestation),

@@ -174,14 +174,14 @@ fn catalog_outputs() {
 /// The audit of a fixed inventory: every verdict, exemptions, owned workloads.
 #[test]
 fn audit_reports() {
-    use fipsgate::app::assess::{Pending, classify_now};
+    use fipsgate::app::assess::classify_offline;
     use fipsgate::app::audit::{Report, record};
     use fipsgate::app::ports::Listed;
     use fipsgate::catalog::Catalog;
     use fipsgate::cli::audit::{policy_reports, table};
     use fipsgate::config::Config;
     use fipsgate::domain::policy::NamespacePolicy;
-    use fipsgate::engine::{Classification, Subject, evaluate};
+    use fipsgate::engine::{Subject, evaluate};
 
     let mut config = Config::default();
     config.exemptions.namespaces = vec!["kube-system".into()];
@@ -262,10 +262,7 @@ fn audit_reports() {
         let res: Vec<_> = obj
             .spec
             .all()
-            .map(|(_, c)| match classify_now(&rules, &catalog, &c.image) {
-                Pending::Ready(c) => c,
-                Pending::Lookup(r) => Classification::Assessed(catalog.lookup(&r)),
-            })
+            .map(|(_, c)| classify_offline(&rules, &catalog, &c.image))
             .collect();
         let policy = NamespacePolicy::from_labels(labels.iter().copied(), &rules.defaults);
         let subject = Subject {

@@ -5,6 +5,7 @@
 use tokio::time::Instant;
 
 use crate::app::ports::{AssessmentSource, LookupContext};
+use crate::catalog::Catalog;
 use crate::domain::assessment::Assessment;
 use crate::domain::image::ImageRef;
 use crate::engine::{Classification, Rules, Triage};
@@ -28,6 +29,14 @@ pub fn classify_now(rules: &Rules, source: &dyn AssessmentSource, image: &str) -
             Some(a) => Pending::Ready(Classification::Assessed(a)),
             None => Pending::Lookup(r),
         },
+    }
+}
+
+/// The classification from the catalogue alone (`check`, benchmarks): no IO, never pending.
+pub fn classify_offline(rules: &Rules, catalog: &Catalog, image: &str) -> Classification {
+    match rules.triage(image) {
+        Triage::Known(c) => c,
+        Triage::Assess(r) => Classification::Assessed(catalog.lookup(&r)),
     }
 }
 

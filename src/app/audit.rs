@@ -296,6 +296,7 @@ fn covered(obj: &Listed) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::ports::{BoxFuture, Labels, Page};
     use crate::catalog::Catalog;
     use crate::engine::Exemptions;
 
@@ -306,11 +307,7 @@ mod tests {
             .map(|(i, img)| serde_json::json!({"name": format!("c{i}"), "image": img}))
             .collect();
         Listed {
-            api_version: if kind == "Pod" {
-                "v1".into()
-            } else {
-                "apps/v1".into()
-            },
+            api_version: if kind == "Pod" { "v1" } else { "apps/v1" }.into(),
             kind: kind.into(),
             namespace: ns.into(),
             name: name.into(),
@@ -319,64 +316,92 @@ mod tests {
         }
     }
 
-    fn evaluate(rules: &Rules, o: &Listed, enforce: Level) -> engine::Decision {
-        let cat = Catalog::embedded();
-        let res: Vec<_> = o
-            .spec
-            .all()
-            .map(
-                |(_, c)| match crate::app::assess::classify_now(rules, &cat, &c.image) {
-                    crate::app::assess::Pending::Ready(c) => c,
-                    crate::app::assess::Pending::Lookup(r) => {
-                        Classification::Assessed(cat.lookup(&r))
-                    }
-                },
-            )
-            .collect();
-        let policy = NamespacePolicy {
-            levels: Levels {
-                enforce,
-                warn: Level::Strict,
-                audit: Level::Strict,
-            },
-            errors: vec![],
-        };
-        let subject = Subject {
-            kind: &o.kind,
-            namespace: &o.namespace,
-            name: &o.name,
-            username: "",
-            enforceable: true,
-        };
-        engine::evaluate(
-            rules,
-            &subject,
-            &o.spec,
-            &res,
-            &policy,
-            jiff::civil::date(2026, 11, 26),
-        )
+    fn owned(mut o: Listed, owner: &str) -> Listed {
+        o.owner = Some((owner.into(), "uid".into()));
+        o
     }
 
-    #[test]
-    fn summaries_and_reports() {
-        let config = Rules {
+    /// A cluster in memory: pages of `limit` objects, kinds served only at some versions.
+    struct Cluster {
+        objects: Vec<Listed>,
+        namespaces: Vec<(String, Labels)>,
+        /// (plural, version) pairs the cluster answers 404 for.
+        not_served: Vec<(&'static str, &'static str)>,
+    }
+
+    impl Inventory for Cluster {
+        fn page<'a>(
+            &'a self,
+            kind: &'a Kind,
+            version: &'a str,
+            namespace: Option<&'a str>,
+            limit: u32,
+            continue_token: Option<String>,
+        ) -> BoxFuture<'a, Result<Page, ListError>> {
+            let served = !self.not_served.contains(&(kind.plural, version));
+            let from: usize = continue_token.map_or(0, |c| c.parse().unwrap());
+            let all: Vec<_> = self
+                .objects
+                .iter()
+                .filter(|o| o.kind == kind.kind && namespace.is_none_or(|n| n == o.namespace))
+                .cloned()
+                .collect();
+            let to = (from + limit as usize).min(all.len());
+            let next = (to < all.len()).then(|| to.to_string());
+            let page = all[from..to].to_vec();
+            Box::pin(async move {
+                if served {
+                    Ok((page, next))
+                } else {
+                    Err(ListError::NotServed)
+                }
+            })
+        }
+
+        fn namespaces(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, String>> {
+            Box::pin(std::future::ready(Ok(self.namespaces.clone())))
+        }
+    }
+
+    fn labels(enforce: &str) -> Labels {
+        Labels::from([("fipsgate.io/enforce".into(), enforce.into())])
+    }
+
+    #[tokio::test]
+    async fn every_kind_page_by_page_with_labels_owners_and_old_versions() {
+        let fips = "gcr.io/spectro-images-fips/coredns:v1";
+        let lh = "gcr.io/spectro-images-fips/longhornio/longhorn-manager:v1";
+        let cluster = Cluster {
+            objects: vec![
+                obj("a", "Pod", "ok", &[fips]),
+                obj("a", "Pod", "bad", &["nginx", fips]),
+                obj("a", "Deployment", "half", &[lh]),
+                owned(obj("a", "ReplicaSet", "half-1", &[lh]), "Deployment"),
+                obj("b", "Pod", "warned", &["busybox"]),
+                obj("b", "CronJob", "nightly", &["busybox"]),
+                owned(obj("b", "Job", "nightly-1", &["busybox"]), "CronJob"),
+                obj("kube-system", "Pod", "dns", &["nginx"]),
+            ],
+            namespaces: vec![("a".into(), labels("strict")), ("b".into(), labels("off"))],
+            not_served: vec![("cronjobs", "v1"), ("statefulsets", "v1")],
+        };
+        let rules = Rules {
             exemptions: Exemptions::new(&["kube-system".into()], &[], &[]).unwrap(),
             ..Rules::default()
         };
-        let fips = "gcr.io/spectro-images-fips/coredns:v1";
-        let lh = "gcr.io/spectro-images-fips/longhornio/longhorn-manager:v1";
-        let objects = [
-            (obj("a", "Pod", "ok", &[fips]), Level::Strict),
-            (obj("a", "Pod", "bad", &["nginx", fips]), Level::Strict),
-            (obj("a", "Deployment", "half", &[lh]), Level::Baseline),
-            (obj("b", "Pod", "warned", &["busybox"]), Level::Off),
-            (obj("kube-system", "Pod", "dns", &["nginx"]), Level::Strict),
-        ];
-        let mut report = Report::default();
-        for (o, level) in &objects {
-            record(&mut report, o, evaluate(&config, o, *level));
-        }
+        let catalog = Catalog::embedded();
+        let audit = Audit {
+            rules: &rules,
+            source: &catalog,
+            inventory: &cluster,
+            namespace: None,
+            workloads: true,
+            level: None,
+            page_size: 1,
+            today: jiff::civil::date(2026, 11, 26),
+        };
+        let mut events = Vec::new();
+        let report = audit.run(&mut |e| events.push(e)).await.unwrap();
         assert_eq!(
             report.namespaces["a"],
             Summary {
@@ -385,48 +410,73 @@ mod tests {
                 partial: 1,
                 non_compliant: 1,
                 exempt: 0,
-                would_deny: 1
+                would_deny: 2
             }
         );
+        // The CronJob is listed at batch/v1beta1; its Job and the Deployment's ReplicaSet are
+        // covered by their owners.
         assert_eq!(
             report.namespaces["b"],
             Summary {
-                objects: 1,
-                non_compliant: 1,
+                objects: 2,
+                non_compliant: 2,
                 ..Summary::default()
             }
         );
         assert_eq!(report.namespaces["kube-system"].exempt, 1);
         let names: Vec<_> = report.findings.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["bad", "half", "warned"]);
-        let text = crate::cli::audit::table(&report);
-        assert!(
-            text.contains("Pod/bad") && text.contains("would-deny"),
-            "{text}"
-        );
-        let reports = crate::cli::audit::policy_reports(&report, jiff::Timestamp::UNIX_EPOCH);
-        let a = reports
-            .iter()
-            .find(|r| r["metadata"]["namespace"] == "a")
-            .unwrap();
-        assert_eq!(
-            a["summary"],
-            serde_json::json!({"pass": 1, "fail": 1, "warn": 1, "error": 0, "skip": 0})
-        );
-        assert_eq!(a["results"][0]["resources"][0]["name"], "bad");
-        assert_eq!(a["results"][1]["resources"][0]["apiVersion"], "apps/v1");
+        assert_eq!(names, ["bad", "warned", "half", "nightly"]);
+        assert!(events.contains(&Progress::NotServed("statefulsets")));
+        assert!(!events.contains(&Progress::NotServed("cronjobs")));
+        let last = events.iter().rev().find_map(|e| match e {
+            Progress::Listed {
+                objects, images, ..
+            } => Some((*objects, *images)),
+            Progress::NotServed(_) => None,
+        });
+        assert_eq!(last, Some((8 - 2, 4)), "objects judged, distinct images");
+    }
+
+    #[tokio::test]
+    async fn a_level_overrides_labels_and_one_namespace_is_listed() {
+        let cluster = Cluster {
+            objects: vec![
+                obj("a", "Pod", "p", &["nginx"]),
+                obj("b", "Pod", "q", &["nginx"]),
+            ],
+            namespaces: vec![("a".into(), labels("off"))],
+            not_served: Vec::new(),
+        };
+        let rules = Rules::default();
+        let catalog = Catalog::embedded();
+        let audit = Audit {
+            rules: &rules,
+            source: &catalog,
+            inventory: &cluster,
+            namespace: Some("a"),
+            workloads: false,
+            level: Some(Level::Strict),
+            page_size: 500,
+            today: jiff::civil::date(2026, 11, 26),
+        };
+        let report = audit.run(&mut |_| {}).await.unwrap();
+        assert_eq!(report.namespaces.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(report.namespaces["a"].would_deny, 1);
     }
 
     #[test]
     fn owned_workloads_are_not_counted_twice() {
-        let mut rs = obj("a", "ReplicaSet", "web-1", &["nginx"]);
-        rs.owner = Some(("Deployment".into(), "u".into()));
-        assert!(covered(&rs));
-        let mut job = obj("a", "Job", "nightly-1", &["nginx"]);
-        job.owner = Some(("CronJob".into(), "u".into()));
-        assert!(covered(&job));
-        let mut pod = obj("a", "Pod", "web-1-x", &["nginx"]);
-        pod.owner = Some(("ReplicaSet".into(), "u".into()));
-        assert!(!covered(&pod));
+        assert!(covered(&owned(
+            obj("a", "ReplicaSet", "web-1", &[]),
+            "Deployment"
+        )));
+        assert!(covered(&owned(
+            obj("a", "Job", "nightly-1", &[]),
+            "CronJob"
+        )));
+        assert!(!covered(&owned(
+            obj("a", "Pod", "web-1-x", &[]),
+            "ReplicaSet"
+        )));
     }
 }

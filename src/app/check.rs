@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::app::assess::{Pending, classify_now};
+use crate::app::assess::classify_offline;
 use crate::catalog::Catalog;
 use crate::config::yaml;
 use crate::domain::policy::NamespacePolicy;
@@ -184,10 +184,7 @@ pub fn evaluate(
             let classes: Vec<Classification> = m
                 .spec
                 .all()
-                .map(|(_, c)| match classify_now(rules, catalog, &c.image) {
-                    Pending::Ready(c) => c,
-                    Pending::Lookup(r) => Classification::Assessed(catalog.lookup(&r)),
-                })
+                .map(|(_, c)| classify_offline(rules, catalog, &c.image))
                 .collect();
             let subject = Subject {
                 kind: &m.object.kind,

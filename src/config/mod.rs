@@ -2,7 +2,7 @@
 //! the values the engine, the catalogue and the attestation sources use. Unknown keys and wrong
 //! types are start-up errors.
 
-pub mod duration;
+mod duration;
 pub mod load;
 pub mod yaml;
 
@@ -36,7 +36,7 @@ pub struct Config {
     /// What an image whose look-up failed or timed out meets.
     pub on_lookup_failure: LookupFailure,
     pub catalog: CatalogConfig,
-    /// Where attestation results come from, first match wins.
+    /// Where an image's assessment comes from, in order; the first that knows the image wins.
     pub sources: Vec<SourceKind>,
     pub attestations: AttestationsConfig,
 }

@@ -38,16 +38,7 @@ impl Judge<'_> {
     pub fn container(&self, kind: ContainerKind, c: &Container, cl: &Classification) -> Judgement {
         let who = || format!("{kind} {:?} ({})", c.name, c.image);
         let mut j = Judgement {
-            finding: Finding {
-                kind,
-                container: c.name.clone(),
-                image: c.image.clone(),
-                component: None,
-                status: None,
-                evidence: None,
-                verdict: Verdict::Allowed,
-                reason: None,
-            },
+            finding: Finding::new(kind, c, Verdict::Allowed),
             denial: None,
             warnings: Vec::new(),
             audit: None,

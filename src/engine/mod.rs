@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::domain::fips::{Evidence, Status};
 use crate::domain::policy::{Level, Levels, NamespacePolicy};
-use crate::domain::workload::{ContainerKind, PodSpec};
+use crate::domain::workload::{Container, ContainerKind, PodSpec};
 
 pub use message::WARNING_BUDGET;
 pub use rules::{Classification, Exemptions, Rules, Triage};
@@ -89,6 +89,22 @@ pub struct Finding {
     /// Why the image violates the strictest level that fails, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+impl Finding {
+    /// A container not judged yet: nothing known, `verdict` as given.
+    pub(crate) fn new(kind: ContainerKind, c: &Container, verdict: Verdict) -> Self {
+        Self {
+            kind,
+            container: c.name.clone(),
+            image: c.image.clone(),
+            component: None,
+            status: None,
+            evidence: None,
+            verdict,
+            reason: None,
+        }
+    }
 }
 
 /// The outcome of a request.
@@ -187,16 +203,7 @@ pub fn evaluate(
 fn exempt(spec: &PodSpec, policy: &NamespacePolicy, ex: Exemption) -> Decision {
     let findings = spec
         .all()
-        .map(|(kind, c)| Finding {
-            kind,
-            container: c.name.clone(),
-            image: c.image.clone(),
-            component: None,
-            status: None,
-            evidence: None,
-            verdict: Verdict::Exempt,
-            reason: None,
-        })
+        .map(|(kind, c)| Finding::new(kind, c, Verdict::Exempt))
         .collect();
     let none = |level| Count {
         level,

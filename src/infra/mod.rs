@@ -5,6 +5,6 @@ pub mod certs;
 pub mod crypto;
 pub mod kube;
 pub mod registry;
-pub mod sources;
+mod sources;
 
 pub use sources::source_chain;

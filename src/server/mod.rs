@@ -4,7 +4,7 @@
 
 mod admin;
 mod conn;
-pub mod handler;
+mod handler;
 mod read;
 pub mod tls;
 

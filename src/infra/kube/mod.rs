@@ -1,9 +1,10 @@
 //! The Kubernetes API: namespaces (watch and live fetch), the inventory of what runs, and
 //! image pull secrets.
 
-pub mod inventory;
-pub mod namespaces;
-pub mod pull_secrets;
+mod inventory;
+mod namespaces;
+mod pull_secrets;
 
 pub use inventory::KubeInventory;
+pub use namespaces::{kube_fetch, watch};
 pub use pull_secrets::KubePullSecrets;

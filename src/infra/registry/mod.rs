@@ -3,8 +3,8 @@
 //! that returns verified statements. [`attestations`] caches it all behind the app's port;
 //! [`credentials`] says who fipsgate is to each registry.
 
-pub mod attestations;
-pub mod credentials;
+mod attestations;
+mod credentials;
 
 use std::sync::Arc;
 use std::time::Duration;
