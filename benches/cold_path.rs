@@ -4,7 +4,7 @@
 //!
 //! `cargo bench --bench cold_path`
 
-#[path = "../tests/common/registry.rs"]
+#[path = "../tests/integration/common/registry.rs"]
 mod registry;
 
 use std::sync::Arc;

@@ -8,7 +8,7 @@
 //!
 //! `cargo bench --bench soak`
 
-#[path = "../tests/common/registry.rs"]
+#[path = "../tests/integration/common/registry.rs"]
 mod registry;
 
 use std::process::{Command, Stdio};

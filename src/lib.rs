@@ -1,7 +1,7 @@
 //! fipsgate: a Kubernetes validating admission webhook that keeps non-FIPS container images out
 //! of regulated clusters.
 //!
-//! The crate is layered; a module imports only the layers below it (`tests/layering.rs` checks):
+//! The crate is layered; a module imports only the layers below it (`tests/integration/layering.rs` checks):
 //!
 //! ```text
 //! cli                                   composition root: flags, wiring, exit codes

@@ -1,12 +1,10 @@
 //! The `fipsgate` binary as a user runs it: `check`, `catalog`, `certs` and `serve`.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn fipsgate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fipsgate"))

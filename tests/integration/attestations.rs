@@ -1,12 +1,10 @@
 //! Signed attestations from a real OCI registry (Debian's docker-registry, Distribution 2.8).
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::registry::*;
-use common::*;
+use crate::common::registry::*;
+use crate::common::*;
 use fipsgate::app::chain::SourceChain;
 use fipsgate::app::ports::{AssessmentSource, LookupContext};
 use fipsgate::attest::{DHI_PREDICATE, FIPSGATE_PREDICATE};

@@ -3,7 +3,7 @@
 //! configuration and catalogue loaders) and what a fail-closed webhook needs to be safe.
 //!
 //! The rendering tests need kubectl (1.27 or newer, for kustomize v5) and are ignored by plain
-//! `cargo test`; `tests/run.sh` runs them (`cargo test --test deploy -- --include-ignored`).
+//! `cargo test`; `tests/run.sh` runs them (`cargo test --test integration deploy -- --include-ignored`).
 //! The Dockerfile and ignore-file checks read files only and run everywhere.
 
 use std::collections::BTreeMap;

@@ -1,13 +1,11 @@
 //! The real server on 127.0.0.1:0, spoken to over HTTPS (HTTP/2 and HTTP/1.1) with the captured
 //! AdmissionReviews of a real kube-apiserver.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fipsgate::app::ports::{AssessmentSource, BoxFuture, LookupContext};
 use fipsgate::catalog::Catalog;
 use fipsgate::config::{Config, HistoricalAction};

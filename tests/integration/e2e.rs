@@ -1,5 +1,5 @@
 //! The end-to-end suite (tests/e2e/run.sh: a real kube-apiserver, fipsgate registered from
-//! deploy/) as an ignored test: `cargo test --test e2e -- --ignored` (root, Debian).
+//! deploy/) as an ignored test: `cargo test --test integration e2e -- --ignored` (root, Debian).
 
 use std::process::Command;
 

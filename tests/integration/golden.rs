@@ -3,12 +3,10 @@
 //! inventory. A refactor must leave them byte-identical; `GOLDEN_UPDATE=1 cargo test --test
 //! golden` rewrites them after a deliberate change (say why in the commit).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden");
 

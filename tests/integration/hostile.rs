@@ -2,11 +2,9 @@
 //! configuration and catalogue parsers, plus property tests over arbitrary text. Every input
 //! gets a clear answer: never a panic, a hang or a 5xx.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use fipsgate::catalog::{Catalog, CatalogFile};
 use fipsgate::config::Config;
 use proptest::prelude::*;

@@ -1,0 +1,21 @@
+//! The integration tests, one binary: each module is a tier or a concern.
+//!
+//! - `admission`: the webhook's behaviour, in process (`Router::oneshot`, no socket);
+//! - `transport`: what only a socket shows (TLS, both HTTP versions, rotation, drain, slow
+//!   clients, floods, connection limits);
+//! - `cli`: the `fipsgate` binary as a user runs it; `golden`: everything a user sees,
+//!   byte for byte;
+//! - `hostile`: hostile inputs; `layering`: the crate's layers;
+//! - `attestations` (a real OCI registry), `deploy` (kustomize, the real binary), `e2e` (a
+//!   real kube-apiserver): `#[ignore]`d, run by `tests/run.sh`.
+
+mod common;
+
+mod attestations;
+mod cli;
+mod deploy;
+mod e2e;
+mod golden;
+mod hostile;
+mod layering;
+mod transport;
