@@ -275,6 +275,19 @@ mod tests {
         }
     }
 
+    /// Serde, `Display`, `FromStr` and `as_str` spell every level and mode the same way.
+    #[test]
+    fn one_spelling_per_value() {
+        for l in [Off, Baseline, Strict] {
+            assert_eq!(serde_json::to_value(l).unwrap(), l.as_str());
+            assert_eq!(l.to_string().parse::<Level>(), Ok(l));
+        }
+        for m in Mode::ALL {
+            assert_eq!(serde_json::to_value(m).unwrap(), m.as_str());
+            assert_eq!(m.label(), format!("{LABEL_PREFIX}{m}"));
+        }
+    }
+
     #[test]
     fn invalid_label_error_names_label_and_value() {
         let p = NamespacePolicy::from_labels([("fipsgate.io/warn", "nope")], &Levels::default());

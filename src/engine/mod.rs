@@ -389,6 +389,25 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    /// Serde and `as_str` spell every outcome, verdict and exemption the same way.
+    #[test]
+    fn one_spelling_per_value() {
+        for o in [Outcome::Allow, Outcome::Deny, Outcome::WouldDeny] {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+        for v in [
+            Verdict::Allowed,
+            Verdict::Exempt,
+            Verdict::Warned,
+            Verdict::Denied,
+        ] {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
+        }
+        for e in [Exemption::Namespace, Exemption::User, Exemption::Image] {
+            assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());
+        }
+    }
+
     #[test]
     fn levels_and_statuses() {
         let cfg = ignore_historical();

@@ -11,6 +11,7 @@
 
 mod common;
 
+mod admission;
 mod attestations;
 mod cli;
 mod deploy;

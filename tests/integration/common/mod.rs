@@ -1,20 +1,32 @@
-//! Shared helpers: certificates, an in-process server on 127.0.0.1:0, real HTTPS clients.
+//! Shared helpers: the webhook router in process ([`TestConfig::app`], no socket) with pod and
+//! review builders; certificates, a real server on 127.0.0.1:0 and real HTTPS clients for what
+//! only a socket shows.
 #![allow(dead_code)]
 
 pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::http::{StatusCode, header};
 use fipsgate::app::admit::Admission;
 use fipsgate::app::namespaces::{Labels, NamespaceStore};
-use fipsgate::app::ports::{AssessmentSource, PodLister};
+use fipsgate::app::ports::{AssessmentSource, BoxFuture, LookupContext, PodLister};
 use fipsgate::catalog::Catalog;
-use fipsgate::config::Config;
-use fipsgate::server::{self, CertPaths, Limits, Running, Settings};
+use fipsgate::config::{Config, HistoricalAction};
+use fipsgate::domain::assessment::Assessment;
+use fipsgate::domain::image::ImageRef;
+use fipsgate::server::{self, AppState, CertPaths, Limits, Running, Settings};
+use fipsgate::telemetry::metrics::Metrics;
+use prometheus_client::registry::Registry;
+use tower::ServiceExt as _;
 
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// An image the embedded catalogue knows as FIPS-compliant.
+pub const FIPS_API: &str = "us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4";
 
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/admission-reviews/{name}")).unwrap()
@@ -22,6 +34,202 @@ pub fn fixture(name: &str) -> Vec<u8> {
 
 pub fn fixture_json(name: &str) -> serde_json::Value {
     serde_json::from_slice(&fixture(name)).unwrap()
+}
+
+/// The default configuration without the historical-certificate warnings: what most tests
+/// want, so that only the finding under test speaks.
+pub fn quiet_config() -> Config {
+    let mut c = Config::default();
+    c.certificates.historical = HistoricalAction::Ignore;
+    c
+}
+
+/// What an in-process webhook is built from ([`TestConfig::app`]).
+pub struct TestConfig {
+    pub config: Config,
+    /// The embedded catalogue when `None`.
+    pub source: Option<Arc<dyn AssessmentSource>>,
+    pub pods: Option<Arc<dyn PodLister>>,
+    pub max_body_bytes: usize,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        Self {
+            config: quiet_config(),
+            source: None,
+            pods: None,
+            max_body_bytes: 8 << 20,
+        }
+    }
+}
+
+impl TestConfig {
+    /// The webhook route as `server::start` builds it, without a socket.
+    pub fn app(&self) -> InProcess {
+        let namespaces = Arc::new(NamespaceStore::standalone(self.config.defaults));
+        let (metrics, registry) = Metrics::new();
+        let source = self
+            .source
+            .clone()
+            .unwrap_or_else(|| Arc::new(Catalog::embedded()));
+        let router = server::router(Arc::new(AppState {
+            admission: Admission {
+                rules: self.config.rules().unwrap(),
+                source,
+                namespaces: namespaces.clone(),
+                pods: self.pods.clone(),
+            },
+            metrics: metrics.clone(),
+            limits: Limits::new(self.max_body_bytes, Duration::from_secs(2), 1024),
+        }));
+        InProcess {
+            router,
+            namespaces,
+            metrics,
+            registry,
+        }
+    }
+}
+
+/// The webhook router in process: requests go through `oneshot`, no socket.
+pub struct InProcess {
+    pub router: axum::Router,
+    pub namespaces: Arc<NamespaceStore>,
+    pub metrics: Metrics,
+    pub registry: Registry,
+}
+
+impl InProcess {
+    /// Posts a JSON body; returns the HTTP status and the JSON answer.
+    pub async fn post(&self, uri: &str, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
+        self.send(uri, "application/json", body).await
+    }
+
+    /// Posts a body with this content type; returns the HTTP status and the JSON answer.
+    pub async fn send(
+        &self,
+        uri: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, serde_json::Value) {
+        let req = axum::http::Request::post(uri)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        let resp = self.router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let json = serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {body:?}"));
+        (status, json)
+    }
+
+    /// Sets a namespace's labels through the interface the cluster watch feeds.
+    pub fn label(&self, namespace: &str, labels: &[(&str, &str)]) {
+        label(&self.namespaces, namespace, labels);
+    }
+
+    /// The metrics as `/metrics` exports them.
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).unwrap();
+        out
+    }
+}
+
+fn label(store: &NamespaceStore, namespace: &str, labels: &[(&str, &str)]) {
+    let l: Labels = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    store.apply(namespace, &l);
+}
+
+/// A Pod with these `(container, image)` pairs.
+pub fn mk_pod(name: &str, containers: &[(&str, &str)]) -> serde_json::Value {
+    let containers: Vec<_> = containers
+        .iter()
+        .map(|(n, i)| serde_json::json!({"name": n, "image": i}))
+        .collect();
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": containers},
+    })
+}
+
+/// An `admission.k8s.io/v1` AdmissionReview of `object` (and `old`), its `kind` and `resource`
+/// those of the object.
+pub fn mk_review(
+    uid: &str,
+    namespace: &str,
+    operation: &str,
+    object: serde_json::Value,
+    old: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let kind = object["kind"].as_str().unwrap().to_string();
+    let (group, version) = match object["apiVersion"].as_str().unwrap().split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (
+            String::new(),
+            object["apiVersion"].as_str().unwrap().to_string(),
+        ),
+    };
+    let resource = format!("{}s", kind.to_lowercase());
+    let gvk = serde_json::json!({"group": group, "version": version, "kind": kind});
+    let gvr = serde_json::json!({"group": group, "version": version, "resource": resource});
+    serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": gvk,
+            "resource": gvr,
+            "requestKind": gvk,
+            "requestResource": gvr,
+            "name": object["metadata"]["name"],
+            "namespace": namespace,
+            "operation": operation,
+            "userInfo": {"username": "admin", "groups": ["system:masters", "system:authenticated"]},
+            "object": object,
+            "oldObject": old,
+            "dryRun": false,
+        },
+    })
+}
+
+/// An attestation source that takes its time, to exercise deadlines and draining.
+pub struct Slow {
+    delay: Duration,
+    /// Look-ups started.
+    pub calls: AtomicUsize,
+    inner: Catalog,
+}
+
+impl AssessmentSource for Slow {
+    fn assess<'a>(
+        &'a self,
+        image: &'a ImageRef,
+        _: &'a LookupContext,
+    ) -> BoxFuture<'a, Assessment> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.delay).await;
+            self.inner.lookup(image)
+        })
+    }
+}
+
+pub fn slow(delay: Duration) -> Arc<Slow> {
+    Arc::new(Slow {
+        delay,
+        calls: AtomicUsize::new(0),
+        inner: Catalog::embedded(),
+    })
 }
 
 /// A CA and a serving certificate for localhost in a temporary directory.
@@ -157,11 +365,7 @@ impl TestServer {
 
     /// Sets a namespace's labels through the interface the cluster watch feeds.
     pub fn label(&self, namespace: &str, labels: &[(&str, &str)]) {
-        let l: Labels = labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        self.namespaces.apply(namespace, &l);
+        label(&self.namespaces, namespace, labels);
     }
 
     pub fn url(&self, path: &str) -> String {
