@@ -19,6 +19,7 @@ pub struct InputError {
     pub reason: String,
 }
 
+/// An [`InputError`] at `origin` (and `line`, when known).
 pub fn input_error(origin: &str, line: Option<u64>, reason: impl Into<String>) -> InputError {
     InputError {
         origin: origin.to_string(),
