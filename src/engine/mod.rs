@@ -2,7 +2,7 @@
 //! images and the namespace policy to allow / deny, warnings and the record of why. No IO, no
 //! clock, no wire formats: `admission` turns a [`Decision`] into an AdmissionReview answer.
 //!
-//! [`evaluate`] folds per-container judgements ([`judge`]) into one decision.
+//! [`evaluate`] gathers per-container judgements ([`judge`]) into one decision.
 
 mod judge;
 mod message;
@@ -192,11 +192,11 @@ pub fn evaluate(
         },
         today,
     };
-    spec.all()
-        .zip(classes)
-        .map(|((kind, c), cl)| judge.container(kind, c, cl))
-        .fold(Tally::with_capacity(classes.len()), Tally::add)
-        .finish(&judge, policy)
+    let mut tally = Tally::with_capacity(classes.len());
+    for ((kind, c), cl) in spec.all().zip(classes) {
+        tally.add(judge.container(kind, c, cl));
+    }
+    tally.finish(&judge, policy)
 }
 
 /// A request exempt by namespace or user: allowed, every container recorded as exempt.
@@ -248,7 +248,7 @@ impl Tally {
         }
     }
 
-    fn add(mut self, j: Judgement) -> Self {
+    fn add(&mut self, j: Judgement) {
         self.notes.extend(j.note);
         for (cert, component) in j.historical {
             let ids = self.historical.entry(cert).or_default();
@@ -263,7 +263,6 @@ impl Tally {
         self.warnings.extend(j.warnings);
         self.audit.extend(j.audit);
         self.findings.push(j.finding);
-        self
     }
 
     fn finish(self, judge: &Judge<'_>, policy: &NamespacePolicy) -> Decision {
