@@ -261,5 +261,6 @@ fn kind_suffix(kind: ContainerKind) -> &'static str {
         ContainerKind::Init => " (init)",
         ContainerKind::Regular => "",
         ContainerKind::Ephemeral => " (ephemeral)",
+        ContainerKind::Volume => " (volume)",
     }
 }

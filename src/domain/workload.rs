@@ -1,17 +1,20 @@
 //! Kubernetes objects that carry a pod spec, read only as far as fipsgate needs: the kind, the
-//! name and the containers' names and images.
+//! name, and every image the pod can run — its containers' and its image volumes'.
 
 use std::fmt;
 
 use serde::Deserialize;
 
-/// Where a container sits in the pod.
+/// Where an image sits in the pod.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerKind {
     Init,
     Regular,
     Ephemeral,
+    /// An image volume (`volumes[].image`): pulled onto the node, its files readable and
+    /// executable by the pod's containers.
+    Volume,
 }
 
 impl fmt::Display for ContainerKind {
@@ -20,11 +23,13 @@ impl fmt::Display for ContainerKind {
             ContainerKind::Init => "init container",
             ContainerKind::Regular => "container",
             ContainerKind::Ephemeral => "ephemeral container",
+            ContainerKind::Volume => "image volume",
         })
     }
 }
 
-/// A container's name and image, as written in the object.
+/// A container's name and image, as written in the object (for an image volume: the volume's
+/// name and its `image.reference`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct Container {
     #[serde(default)]
@@ -43,6 +48,9 @@ pub struct PodSpec {
     pub containers: Vec<Container>,
     #[serde(deserialize_with = "null_as_empty")]
     pub ephemeral_containers: Vec<Container>,
+    /// The image volumes of `volumes` (the other volumes are not read).
+    #[serde(rename = "volumes", deserialize_with = "image_volumes")]
+    pub image_volumes: Vec<Container>,
     #[serde(deserialize_with = "null_as_empty")]
     pub image_pull_secrets: Vec<LocalObjectReference>,
 }
@@ -55,7 +63,8 @@ pub struct LocalObjectReference {
 }
 
 impl PodSpec {
-    /// Every container with its kind: init containers, containers, ephemeral containers.
+    /// Every image the pod can run, with where it sits: init containers, containers,
+    /// ephemeral containers, image volumes.
     pub fn all(&self) -> impl Iterator<Item = (ContainerKind, &Container)> {
         let tag = |k| move |c| (k, c);
         self.init_containers
@@ -67,15 +76,52 @@ impl PodSpec {
                     .iter()
                     .map(tag(ContainerKind::Ephemeral)),
             )
+            .chain(self.image_volumes.iter().map(tag(ContainerKind::Volume)))
     }
 
     pub fn len(&self) -> usize {
-        self.init_containers.len() + self.containers.len() + self.ephemeral_containers.len()
+        self.init_containers.len()
+            + self.containers.len()
+            + self.ephemeral_containers.len()
+            + self.image_volumes.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// A volume, as far as fipsgate reads it: only image volumes matter.
+#[derive(Deserialize)]
+struct Volume {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    image: Option<ImageVolumeSource>,
+}
+
+#[derive(Deserialize)]
+struct ImageVolumeSource {
+    /// An image volume without a reference is judged as the empty reference: invalid.
+    #[serde(default)]
+    reference: String,
+}
+
+/// The image volumes of `volumes`, as containers named after their volume.
+fn image_volumes<'de, D>(d: D) -> Result<Vec<Container>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let volumes: Vec<Volume> = null_as_empty(d)?;
+    Ok(volumes
+        .into_iter()
+        .filter_map(|v| {
+            v.image.map(|i| Container {
+                name: v.name,
+                image: i.reference,
+            })
+        })
+        .collect())
 }
 
 fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
@@ -126,6 +172,8 @@ struct Spec {
     containers: Vec<Container>,
     #[serde(deserialize_with = "null_as_empty")]
     ephemeral_containers: Vec<Container>,
+    #[serde(rename = "volumes", deserialize_with = "image_volumes")]
+    image_volumes: Vec<Container>,
     #[serde(deserialize_with = "null_as_empty")]
     image_pull_secrets: Vec<LocalObjectReference>,
     template: Option<Template>,
@@ -138,6 +186,7 @@ impl Spec {
             init_containers: self.init_containers,
             containers: self.containers,
             ephemeral_containers: self.ephemeral_containers,
+            image_volumes: self.image_volumes,
             image_pull_secrets: self.image_pull_secrets,
         }
     }
@@ -358,11 +407,14 @@ mod tests {
     #[test]
     fn every_kind() {
         use ContainerKind::*;
-        let pod = json!({"initContainers": [{"name": "i", "image": "a"}], "containers": [{"name": "c", "image": "b"}], "ephemeralContainers": [{"name": "e", "image": "c"}]});
+        let pod = json!({"initContainers": [{"name": "i", "image": "a"}], "containers": [{"name": "c", "image": "b"}], "ephemeralContainers": [{"name": "e", "image": "c"}],
+            "volumes": [{"name": "tok", "secret": {"secretName": "s"}}, {"name": "tools", "image": {"reference": "d", "pullPolicy": "Always"}}, {"name": "empty", "image": {}}, {"name": "n", "image": null}]});
         let all = vec![
             (Init, "a".into()),
             (Regular, "b".into()),
             (Ephemeral, "c".into()),
+            (Volume, "d".into()),
+            (Volume, "".into()),
         ];
         assert_eq!(images(json!({"kind": "Pod", "spec": pod})).unwrap(), all);
         for kind in [

@@ -13,6 +13,7 @@ mod common;
 
 mod admission;
 mod attestations;
+mod bypass;
 mod cli;
 mod deploy;
 mod e2e;

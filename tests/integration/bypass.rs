@@ -1,0 +1,108 @@
+//! Regressions of attacks on the gate by someone with pod-create rights, each tried against the
+//! server's router with the strictest policy: every image a pod can run is judged, and a
+//! failure never opens the gate.
+
+use crate::common::*;
+
+const FIPS_DNS: &str = "gcr.io/spectro-images-fips/coredns:v1.12.1";
+
+/// A pod whose containers are all FIPS, and which mounts `image` as an image volume.
+fn pod_with_image_volume(image: &str) -> serde_json::Value {
+    let mut pod = mk_pod("tools", &[("dns", FIPS_DNS)]);
+    pod["spec"]["volumes"] = serde_json::json!([
+        {"name": "token", "secret": {"secretName": "t"}},
+        {"name": "tools", "image": {"reference": image, "pullPolicy": "IfNotPresent"}},
+    ]);
+    pod["spec"]["containers"][0]["volumeMounts"] =
+        serde_json::json!([{"name": "tools", "mountPath": "/opt/tools"}]);
+    pod
+}
+
+/// An image volume pulls an image onto the node whose binaries a FIPS container can run: it is
+/// judged like a container.
+#[tokio::test]
+async fn image_volumes_are_judged_like_containers() {
+    let app = TestConfig::default().app();
+    app.label("strict", &[("fipsgate.io/enforce", "strict")]);
+    let review = mk_review(
+        "u1",
+        "strict",
+        "CREATE",
+        pod_with_image_volume("busybox:1.36"),
+        None,
+    );
+    let (_, r) = app.post("/validate", bytes(&review)).await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    let msg = r["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("image volume \"tools\" (busybox:1.36) is not a FIPS-compliant component"),
+        "{msg}"
+    );
+    // A FIPS image volume is admitted; so is a pod whose other volumes are not images.
+    let review = mk_review(
+        "u2",
+        "strict",
+        "CREATE",
+        pod_with_image_volume(FIPS_DNS),
+        None,
+    );
+    let (_, r) = app.post("/validate", bytes(&review)).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    // An image volume without a reference cannot be judged: denied, never skipped.
+    let mut pod = pod_with_image_volume(FIPS_DNS);
+    pod["spec"]["volumes"][1]["image"] = serde_json::json!({});
+    let (_, r) = app
+        .post(
+            "/validate",
+            bytes(&mk_review("u3", "strict", "CREATE", pod, None)),
+        )
+        .await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    assert!(
+        r["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("image volume \"tools\" () has an invalid image reference"),
+        "{r}"
+    );
+}
+
+/// Changing only an image volume's reference is an update that is judged.
+#[tokio::test]
+async fn changing_an_image_volume_is_judged() {
+    let app = TestConfig::default().app();
+    app.label("strict", &[("fipsgate.io/enforce", "strict")]);
+    let old = pod_with_image_volume(FIPS_DNS);
+    let new = pod_with_image_volume("busybox:1.36");
+    let review = mk_review("u1", "strict", "UPDATE", new, Some(old.clone()));
+    let (_, r) = app.post("/validate", bytes(&review)).await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    let review = mk_review("u2", "strict", "UPDATE", old.clone(), Some(old));
+    let (_, r) = app.post("/validate", bytes(&review)).await;
+    assert_eq!(r["response"]["allowed"], true, "unchanged: {r}");
+}
+
+/// `check` judges image volumes too, in workloads' pod templates as in pods.
+#[test]
+fn check_judges_image_volumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deploy.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  template:\n    spec:\n      containers: [{{name: dns, image: \"{FIPS_DNS}\"}}]\n      volumes:\n      - {{name: tools, image: {{reference: \"busybox:1.36\"}}}}\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fipsgate"))
+        .args(["check", "-f", file.to_str().unwrap(), "--enforce", "strict"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("tools (volume)  busybox:1.36"), "{text}");
+    assert!(
+        text.contains("image volume \"tools\" (busybox:1.36) is not a FIPS-compliant component"),
+        "{text}"
+    );
+}
