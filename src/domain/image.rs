@@ -53,12 +53,15 @@ pub enum ReferenceError {
 }
 
 impl Digest {
-    /// Parses `algorithm:hex`; `sha256` needs 64 and `sha512` 128 lower-case hex digits.
+    /// Parses `algorithm:hex` for the algorithms registries and runtimes verify: the OCI
+    /// image spec's `sha256`, `sha512` and `blake3`, and `sha384` (go-digest's, which
+    /// containerd and the kubelet use); lower-case hex of the algorithm's length.
     pub fn parse(s: &str) -> Result<Self, ReferenceError> {
         let bad = || ReferenceError::Digest(s.to_string());
         let (alg, hex) = s.split_once(':').ok_or_else(bad)?;
         let want = match alg {
-            "sha256" => 64,
+            "sha256" | "blake3" => 64,
+            "sha384" => 96,
             "sha512" => 128,
             _ => return Err(bad()),
         };
@@ -306,6 +309,31 @@ fn valid_component(c: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_registered_digest_algorithm() {
+        let ok = [
+            ("sha256", 64),
+            ("blake3", 64),
+            ("sha384", 96),
+            ("sha512", 128),
+        ];
+        for (alg, n) in ok {
+            let d = format!("{alg}:{}", "a".repeat(n));
+            assert_eq!(Digest::parse(&d).map(|d| d.to_string()), Ok(d.clone()));
+            let r = ImageRef::parse(&format!("r.io/x@{d}")).unwrap();
+            assert_eq!(r.digest().map(Digest::as_str), Some(d.as_str()));
+            for bad in [n - 1, n + 1] {
+                assert!(Digest::parse(&format!("{alg}:{}", "a".repeat(bad))).is_err());
+            }
+        }
+        for bad in [
+            "md5:".to_string() + &"a".repeat(32),
+            format!("sha256:{}", "A".repeat(64)),
+        ] {
+            assert!(Digest::parse(&bad).is_err(), "{bad}");
+        }
+    }
     use proptest::prelude::*;
 
     const D: &str = "sha256:0c6f4f7e8d4b1b2a3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3";

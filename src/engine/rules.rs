@@ -113,7 +113,8 @@ impl Rules {
     }
 }
 
-/// An image exemption: a repository pattern, optionally with a tag glob or a digest.
+/// An image exemption: a repository pattern, optionally with a tag glob or a digest. A tag
+/// glob matches only references without a digest; a digest matches that digest.
 #[derive(Clone, Debug)]
 struct ImagePattern {
     name: Pattern,
@@ -147,6 +148,11 @@ impl ImagePattern {
     }
 
     fn matches(&self, image: &ImageRef) -> bool {
+        // A reference with a digest runs that digest whatever its tag says: a tag-scoped
+        // exemption does not reach it.
+        if self.tag.is_some() && self.digest.is_none() && image.digest().is_some() {
+            return false;
+        }
         let tag_ok = match (&self.tag, image.tag()) {
             (None, _) => true,
             (Some(p), Some(t)) => match p.strip_suffix('*') {
@@ -170,15 +176,21 @@ mod tests {
     #[test]
     fn triage_table() {
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let d = |c: &str| format!("sha256:{}", c.repeat(64));
+        let pinned = format!("nginx@{}", d("a"));
         let rules = Rules {
             exemptions: Exemptions::new(
                 &[],
                 &[],
-                &strings(&["busybox:1.*", "registry.io/tools/**", "nginx@sha256:aa"]),
+                &strings(&["busybox:1.*", "registry.io/tools/**", &pinned]),
             )
             .unwrap(),
             ..Rules::default()
         };
+        let tagged_digest = format!("busybox:1.36@{}", d("b"));
+        let tools_digest = format!("registry.io/tools/a@{}", d("c"));
+        let nginx_pinned = format!("nginx:1.27@{}", d("a"));
+        let nginx_other = format!("nginx@{}", d("b"));
         let cases: &[(&str, &str)] = &[
             ("busybox:1.36", "exempt"),
             ("docker.io/library/busybox:1.2", "exempt"),
@@ -188,6 +200,11 @@ mod tests {
             ("registry.io/tools/a/b:1", "exempt"),
             ("registry.io/other:1", "assess"),
             ("nginx@sha256:aa", "invalid"),
+            // The digest is what runs: a tag-scoped exemption does not reach it.
+            (&tagged_digest, "assess"),
+            (&tools_digest, "exempt"),
+            (&nginx_pinned, "exempt"),
+            (&nginx_other, "assess"),
             ("Not/Valid", "invalid"),
             ("", "invalid"),
         ];

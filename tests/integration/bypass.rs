@@ -106,3 +106,45 @@ fn check_judges_image_volumes() {
         "{text}"
     );
 }
+
+/// `busybox:1.*` exempts busybox 1.x by tag; `busybox:1.36@sha256:<anything>` runs whatever the
+/// digest names, so the tag exemption does not reach it. A digest exemption matches its digest.
+#[tokio::test]
+async fn tag_scoped_exemptions_do_not_exempt_a_digest() {
+    let mut t = TestConfig::default();
+    let pinned = format!("registry.io/tools@sha256:{}", "c".repeat(64));
+    t.config.exemptions.images = vec!["busybox:1.*".into(), pinned.clone()];
+    let app = t.app();
+    app.label("strict", &[("fipsgate.io/enforce", "strict")]);
+    let any_digest = format!("busybox:1.36@sha256:{}", "e".repeat(64));
+    let cases = [
+        ("busybox:1.36", true),
+        (any_digest.as_str(), false),
+        (pinned.as_str(), true),
+    ];
+    for (i, (image, allowed)) in cases.into_iter().enumerate() {
+        let pod = mk_pod("p", &[("c", image)]);
+        let review = mk_review(&format!("u{i}"), "strict", "CREATE", pod, None);
+        let (_, r) = app.post("/validate", bytes(&review)).await;
+        assert_eq!(r["response"]["allowed"], allowed, "{image}: {r}");
+    }
+}
+
+/// References pinned with any registered digest algorithm are read, not refused as invalid.
+#[tokio::test]
+async fn every_registered_digest_algorithm_is_read() {
+    let app = TestConfig::default().app();
+    app.label("strict", &[("fipsgate.io/enforce", "strict")]);
+    for (alg, n) in [
+        ("sha256", 64),
+        ("sha384", 96),
+        ("sha512", 128),
+        ("blake3", 64),
+    ] {
+        let image = format!("gcr.io/spectro-images-fips/coredns@{alg}:{}", "d".repeat(n));
+        let pod = mk_pod("p", &[("dns", &image)]);
+        let review = mk_review(alg, "strict", "CREATE", pod, None);
+        let (_, r) = app.post("/validate", bytes(&review)).await;
+        assert_eq!(r["response"]["allowed"], true, "{image}: {r}");
+    }
+}
