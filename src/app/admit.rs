@@ -9,7 +9,7 @@ use crate::app::assess::{Pending, TIMEOUT_REASON, classify_now, look_up};
 use crate::app::namespaces::NamespaceStore;
 use crate::app::ports::{AssessmentSource, LookupContext, PodLister};
 use crate::domain::assessment::Assessment;
-use crate::domain::policy::NamespacePolicy;
+use crate::domain::policy::{Level, Levels, NamespaceFailure, NamespacePolicy};
 use crate::domain::workload::PodSpec;
 use crate::engine::{self, Classification, Decision, Rules, Subject};
 
@@ -28,7 +28,7 @@ pub struct Admitted {
     pub decision: Decision,
     /// Problems the decision was made despite, for the audit record.
     pub errors: Vec<String>,
-    /// The namespace's policy could not be read: the defaults applied.
+    /// The namespace's policy could not be read (evaluated as `onNamespaceFailure` says).
     pub namespace_failed: bool,
     /// Images whose look-up outlived the deadline.
     pub timed_out: usize,
@@ -57,10 +57,14 @@ impl Admission {
         let mut errors = Vec::new();
         let namespace_failed = namespace_error.is_some();
         if let Some(e) = namespace_error {
-            tracing::warn!(error = %e, "namespace policy unavailable; defaults applied");
-            decision.warnings.push(format!(
-                "namespace policy unavailable, defaults applied: {e}"
-            ));
+            let applied = match self.rules.on_namespace_failure {
+                NamespaceFailure::Strict => "evaluated as strict",
+                NamespaceFailure::Defaults => "defaults applied",
+            };
+            tracing::warn!(error = %e, "namespace policy unavailable; {applied}");
+            decision
+                .warnings
+                .push(format!("namespace policy unavailable, {applied}: {e}"));
             errors.push(e);
         }
         if timed_out > 0 {
@@ -75,20 +79,31 @@ impl Admission {
         }
     }
 
-    /// The namespace's policy; the defaults, with the reason, when it cannot be read in time.
-    pub(super) async fn policy(
+    /// The namespace's policy. One that cannot be read in time is evaluated as
+    /// `onNamespaceFailure` says (`strict` unless configured), with the reason.
+    async fn policy(
         &self,
         namespace: &str,
         deadline: Instant,
     ) -> (Arc<NamespacePolicy>, Option<String>) {
         let lookup = tokio::time::timeout_at(deadline, self.namespaces.policy(namespace));
-        match lookup.await {
-            Ok((p, _, err)) => (p, err),
-            Err(_) => (
-                Arc::new(NamespacePolicy::defaults(&self.rules.defaults)),
-                Some("namespace lookup timed out".into()),
-            ),
-        }
+        let error = match lookup.await {
+            Ok((p, _, None)) => return (p, None),
+            Ok((_, _, Some(e))) => e,
+            Err(_) => "namespace lookup timed out".into(),
+        };
+        let policy = match self.rules.on_namespace_failure {
+            NamespaceFailure::Strict => NamespacePolicy {
+                levels: Levels {
+                    enforce: Level::Strict,
+                    warn: Level::Strict,
+                    audit: Level::Strict,
+                },
+                errors: Vec::new(),
+            },
+            NamespaceFailure::Defaults => NamespacePolicy::defaults(&self.rules.defaults),
+        };
+        (Arc::new(policy), Some(error))
     }
 
     /// Every container's image classified: in place when no IO is needed (the catalogue, a

@@ -15,7 +15,7 @@ use crate::domain::assessment::SourceKind;
 use crate::domain::fips::Evidence;
 use crate::domain::pattern::PatternError;
 use crate::domain::policy::Levels;
-pub use crate::domain::policy::{HistoricalAction, LookupFailure};
+pub use crate::domain::policy::{HistoricalAction, LookupFailure, NamespaceFailure};
 use crate::engine::{self, Rules};
 
 pub use duration::parse_duration;
@@ -35,6 +35,8 @@ pub struct Config {
     pub certificates: CertificatesConfig,
     /// What an image whose look-up failed or timed out meets.
     pub on_lookup_failure: LookupFailure,
+    /// What a namespace whose labels cannot be read is evaluated as (`strict` or `defaults`).
+    pub on_namespace_failure: NamespaceFailure,
     pub catalog: CatalogConfig,
     /// Where an image's assessment comes from, in order; the first that knows the image wins.
     pub sources: Vec<SourceKind>,
@@ -50,6 +52,7 @@ impl Default for Config {
             evidence: EvidenceConfig::default(),
             certificates: CertificatesConfig::default(),
             on_lookup_failure: LookupFailure::default(),
+            on_namespace_failure: NamespaceFailure::default(),
             catalog: CatalogConfig::default(),
             sources: vec![
                 SourceKind::Attestations,
@@ -240,6 +243,7 @@ impl Config {
             minimum_evidence: self.evidence.minimum,
             historical: self.certificates.historical,
             on_lookup_failure: self.on_lookup_failure,
+            on_namespace_failure: self.on_namespace_failure,
             exemptions: engine::Exemptions::new(&e.namespaces, &e.usernames, &e.images)?,
         })
     }
@@ -322,6 +326,7 @@ exemptions: {namespaces: [kube-system], usernames: [admin], images: [docker.io/l
 evidence: {minimum: digest}
 certificates: {historical: deny}
 onLookupFailure: allow
+onNamespaceFailure: defaults
 catalog: {includeDefault: false, files: [/etc/fipsgate/catalog.yaml]}
 "#,
             "c.yaml",
@@ -332,7 +337,12 @@ catalog: {includeDefault: false, files: [/etc/fipsgate/catalog.yaml]}
         assert_eq!(c.evidence.minimum, Evidence::Digest);
         assert_eq!(c.certificates.historical, HistoricalAction::Deny);
         assert_eq!(c.on_lookup_failure, LookupFailure::Allow);
+        assert_eq!(c.on_namespace_failure, NamespaceFailure::Defaults);
         assert!(!c.catalog.include_default);
+        assert_eq!(
+            Config::default().on_namespace_failure,
+            NamespaceFailure::Strict
+        );
     }
 
     #[test]

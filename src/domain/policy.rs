@@ -208,6 +208,17 @@ pub enum LookupFailure {
     Allow,
 }
 
+/// What a namespace whose labels cannot be read (look-up failed or timed out) is evaluated as.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NamespaceFailure {
+    /// Every level `strict`, as an invalid label is: a failure never opens the gate.
+    #[default]
+    Strict,
+    /// The configured defaults.
+    Defaults,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use crate::domain::assessment::Assessment;
 use crate::domain::fips::Evidence;
 use crate::domain::image::{DEFAULT_REGISTRY, ImageRef, ReferenceError, is_registry_host};
 use crate::domain::pattern::{Pattern, PatternError};
-use crate::domain::policy::{HistoricalAction, Levels, LookupFailure};
+use crate::domain::policy::{HistoricalAction, Levels, LookupFailure, NamespaceFailure};
 
 use super::Exemption;
 
@@ -21,12 +21,13 @@ pub struct Rules {
     pub minimum_evidence: Evidence,
     pub historical: HistoricalAction,
     pub on_lookup_failure: LookupFailure,
+    pub on_namespace_failure: NamespaceFailure,
     pub exemptions: Exemptions,
 }
 
 impl Default for Rules {
     /// The built-in defaults: the default levels, repository evidence, historical certificates
-    /// warned about, failed look-ups denied, no exemptions.
+    /// warned about, failed look-ups denied, unreadable namespaces strict, no exemptions.
     fn default() -> Self {
         Self {
             defaults: Levels::default(),
@@ -34,6 +35,7 @@ impl Default for Rules {
             minimum_evidence: Evidence::Repository,
             historical: HistoricalAction::default(),
             on_lookup_failure: LookupFailure::default(),
+            on_namespace_failure: NamespaceFailure::default(),
             exemptions: Exemptions::default(),
         }
     }

@@ -148,3 +148,75 @@ async fn every_registered_digest_algorithm_is_read() {
         assert_eq!(r["response"]["allowed"], true, "{image}: {r}");
     }
 }
+
+/// A namespace the watch has not delivered yet, whose live look-up fails or hangs: with the
+/// shipped defaults (`enforce: off`) that used to admit anything. It is evaluated as strict.
+#[tokio::test]
+async fn an_unreadable_namespace_is_evaluated_as_strict() {
+    use fipsgate::domain::policy::{Level, NamespaceFailure};
+    let fetch: fipsgate::app::namespaces::Fetch = std::sync::Arc::new(|name: String| {
+        Box::pin(async move {
+            if name == "hangs" {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            }
+            Err(format!("namespace {name}: apiserver unreachable"))
+        })
+    });
+    let mut t = TestConfig {
+        fetch: Some(fetch),
+        ..TestConfig::default()
+    };
+    t.config.defaults.enforce = Level::Off;
+    let app = t.app();
+    let nginx = |uid: &str, ns: &str| {
+        bytes(&mk_review(
+            uid,
+            ns,
+            "CREATE",
+            mk_pod("p", &[("web", "nginx")]),
+            None,
+        ))
+    };
+    let (_, r) = app.post("/validate?timeout=2s", nginx("u1", "new")).await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    assert!(
+        r["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("violates the strict FIPS policy of namespace \"new\""),
+        "{r}"
+    );
+    assert_eq!(
+        r["response"]["auditAnnotations"]["error"],
+        "namespace new: apiserver unreachable"
+    );
+    let (_, r) = app.post("/validate?timeout=1s", nginx("u2", "hangs")).await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    assert_eq!(
+        r["response"]["auditAnnotations"]["error"],
+        "namespace lookup timed out"
+    );
+    assert!(
+        app.metrics_text()
+            .contains("fipsgate_errors_total{kind=\"namespace_lookup\"} 2"),
+        "{}",
+        app.metrics_text()
+    );
+    // A namespace that is known is read as labelled, whatever the look-up would say.
+    app.label("known", &[("fipsgate.io/enforce", "off")]);
+    let (_, r) = app.post("/validate", nginx("u3", "known")).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    // Choosing the defaults explicitly gives the old behaviour, with a warning.
+    t.config.on_namespace_failure = NamespaceFailure::Defaults;
+    let app = t.app();
+    let (_, r) = app.post("/validate?timeout=2s", nginx("u4", "new")).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert!(
+        r["response"]["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w == "namespace policy unavailable, defaults applied: namespace new: apiserver unreachable"),
+        "{r}"
+    );
+}

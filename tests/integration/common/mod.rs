@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::http::{StatusCode, header};
 use fipsgate::app::admit::Admission;
-use fipsgate::app::namespaces::{Labels, NamespaceStore};
+use fipsgate::app::namespaces::{Fetch, Labels, NamespaceStore};
 use fipsgate::app::ports::{AssessmentSource, BoxFuture, LookupContext, PodLister};
 use fipsgate::catalog::Catalog;
 use fipsgate::config::{Config, HistoricalAction};
@@ -51,6 +51,9 @@ pub struct TestConfig {
     pub source: Option<Arc<dyn AssessmentSource>>,
     pub pods: Option<Arc<dyn PodLister>>,
     pub max_body_bytes: usize,
+    /// Answers for namespaces not labelled through [`InProcess::label`] (the live look-up of
+    /// a namespace the watch has not delivered); none: the defaults, as without a cluster.
+    pub fetch: Option<Fetch>,
 }
 
 impl Default for TestConfig {
@@ -60,6 +63,7 @@ impl Default for TestConfig {
             source: None,
             pods: None,
             max_body_bytes: 8 << 20,
+            fetch: None,
         }
     }
 }
@@ -67,7 +71,10 @@ impl Default for TestConfig {
 impl TestConfig {
     /// The webhook route as `server::start` builds it, without a socket.
     pub fn app(&self) -> InProcess {
-        let namespaces = Arc::new(NamespaceStore::standalone(self.config.defaults));
+        let namespaces = Arc::new(match &self.fetch {
+            None => NamespaceStore::standalone(self.config.defaults),
+            Some(f) => NamespaceStore::new(self.config.defaults, Some(f.clone())),
+        });
         let (metrics, registry) = Metrics::new();
         let source = self
             .source
