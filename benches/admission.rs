@@ -43,7 +43,7 @@ fn references(c: &mut Criterion) {
 
 fn decisions(c: &mut Criterion) {
     let mut config = Config::default();
-    config.certificates.historical = fipsgate::config::HistoricalAction::Ignore;
+    config.certificates.historical = fipsgate::config::CertificateAction::Ignore;
     let rules = config.rules().unwrap();
     let catalog = Catalog::embedded();
     let policy = NamespacePolicy::from_labels([("fipsgate.io/enforce", "strict")], &rules.defaults);
@@ -72,7 +72,7 @@ fn decisions(c: &mut Criterion) {
 
 fn reviews(c: &mut Criterion) {
     let mut config = Config::default();
-    config.certificates.historical = fipsgate::config::HistoricalAction::Ignore;
+    config.certificates.historical = fipsgate::config::CertificateAction::Ignore;
     let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
     let state = Arc::new(AppState {
         admission: Admission {

@@ -90,7 +90,7 @@ async fn main() {
     std::fs::write(&keyfile, key.public_pem()).unwrap();
     let mut config = Config::default();
     config.evidence.minimum = fipsgate::domain::fips::Evidence::Attestation;
-    config.certificates.historical = fipsgate::config::HistoricalAction::Ignore;
+    config.certificates.historical = fipsgate::config::CertificateAction::Ignore;
     config.attestations.enabled = true;
     config.attestations.keys = vec![keyfile];
     config.attestations.insecure_registries = vec![proxy.clone()];

@@ -15,7 +15,7 @@ use crate::domain::assessment::SourceKind;
 use crate::domain::fips::Evidence;
 use crate::domain::pattern::PatternError;
 use crate::domain::policy::Levels;
-pub use crate::domain::policy::{HistoricalAction, LookupFailure, NamespaceFailure};
+pub use crate::domain::policy::{CertificateAction, LookupFailure, NamespaceFailure};
 use crate::engine::{self, Rules};
 
 pub use duration::parse_duration;
@@ -194,7 +194,10 @@ impl Default for EvidenceConfig {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct CertificatesConfig {
-    pub historical: HistoricalAction,
+    /// A historical certificate (past its sunset, or moved to the historical list).
+    pub historical: CertificateAction,
+    /// A module whose validation is still in process (no certificate yet).
+    pub in_process: CertificateAction,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +245,7 @@ impl Config {
             dry_run: self.dry_run,
             minimum_evidence: self.evidence.minimum,
             historical: self.certificates.historical,
+            in_process: self.certificates.in_process,
             on_lookup_failure: self.on_lookup_failure,
             on_namespace_failure: self.on_namespace_failure,
             exemptions: engine::Exemptions::new(&e.namespaces, &e.usernames, &e.images)?,
@@ -324,7 +328,7 @@ defaults: {enforce: strict, warn: strict, audit: baseline}
 dryRun: true
 exemptions: {namespaces: [kube-system], usernames: [admin], images: [docker.io/library/busybox]}
 evidence: {minimum: digest}
-certificates: {historical: deny}
+certificates: {historical: deny, inProcess: ignore}
 onLookupFailure: allow
 onNamespaceFailure: defaults
 catalog: {includeDefault: false, files: [/etc/fipsgate/catalog.yaml]}
@@ -335,7 +339,8 @@ catalog: {includeDefault: false, files: [/etc/fipsgate/catalog.yaml]}
         assert_eq!(c.defaults.audit, Level::Baseline);
         assert!(c.dry_run);
         assert_eq!(c.evidence.minimum, Evidence::Digest);
-        assert_eq!(c.certificates.historical, HistoricalAction::Deny);
+        assert_eq!(c.certificates.historical, CertificateAction::Deny);
+        assert_eq!(c.certificates.in_process, CertificateAction::Ignore);
         assert_eq!(c.on_lookup_failure, LookupFailure::Allow);
         assert_eq!(c.on_namespace_failure, NamespaceFailure::Defaults);
         assert!(!c.catalog.include_default);

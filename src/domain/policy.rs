@@ -187,10 +187,11 @@ impl NamespacePolicy {
     }
 }
 
-/// What a historical (or revoked) CMVP certificate does.
+/// What a module whose certificate is historical, or still in process, does to an image that
+/// relies on it. (A revoked certificate is always a violation.)
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum HistoricalAction {
+pub enum CertificateAction {
     #[default]
     Warn,
     Deny,

@@ -3,7 +3,7 @@
 
 use crate::domain::assessment::Assessment;
 use crate::domain::fips::{CertificateStatus, Status};
-use crate::domain::policy::{HistoricalAction, Level, Levels, LookupFailure};
+use crate::domain::policy::{CertificateAction, Level, Levels, LookupFailure};
 use crate::domain::workload::{Container, ContainerKind};
 
 use super::message::{reason_of, shorten};
@@ -30,8 +30,9 @@ pub(super) struct Judgement {
     pub audit: Option<String>,
     /// Not a violation: partial compliance.
     pub note: Option<String>,
-    /// Certificates that are no longer active, with the component relying on them.
-    pub historical: Vec<(String, String)>,
+    /// Certificates to warn about (historical, in process), with the component relying on
+    /// them.
+    pub certificates: Vec<(CertificateStatus, String, String)>,
 }
 
 impl Judge<'_> {
@@ -43,7 +44,7 @@ impl Judge<'_> {
             warnings: Vec::new(),
             audit: None,
             note: None,
-            historical: Vec::new(),
+            certificates: Vec::new(),
         };
         if let Classification::Assessed(a) = cl {
             j.finding.component = a.component().map(|c| c.id.clone());
@@ -114,7 +115,8 @@ impl Judge<'_> {
         j.finding.reason = deny.or(warn).or(audit);
     }
 
-    /// Notes that are not violations: partial compliance and historical certificates.
+    /// Notes that are not violations: partial compliance, historical and in-process
+    /// certificates.
     fn notes(&self, a: &Assessment, who: &dyn Fn() -> String, j: &mut Judgement) {
         let Some(comp) = a.component() else { return };
         if a.status() == Status::Partial {
@@ -124,12 +126,22 @@ impl Judge<'_> {
                 a.exceptions().join(", ")
             )));
         }
-        if self.rules.historical == HistoricalAction::Warn {
-            for m in a.modules() {
-                if m.status_on(self.today) != CertificateStatus::Active {
-                    j.historical.push((m.label(), comp.id.clone()));
-                }
+        for m in a.modules() {
+            let status = m.status_on(self.today);
+            if self.action(status) == Some(CertificateAction::Warn) {
+                j.certificates.push((status, m.label(), comp.id.clone()));
             }
+        }
+    }
+
+    /// What a module with this certificate status does: `None` for a revoked one, which is a
+    /// violation whatever is configured.
+    fn action(&self, status: CertificateStatus) -> Option<CertificateAction> {
+        match status {
+            CertificateStatus::Active => Some(CertificateAction::Ignore),
+            CertificateStatus::Revoked => None,
+            CertificateStatus::Historical => Some(self.rules.historical),
+            CertificateStatus::InProcess => Some(self.rules.in_process),
         }
     }
 
@@ -162,20 +174,19 @@ impl Judge<'_> {
                 rules.minimum_evidence
             ));
         }
-        if rules.historical == HistoricalAction::Deny
-            && let Some(m) = a
-                .modules()
-                .iter()
-                .find(|m| m.status_on(self.today) != CertificateStatus::Active)
-        {
-            return Some(
-                format!(
-                    "relies on certificate {} which is {:?}",
-                    m.label(),
-                    m.status_on(self.today)
-                )
-                .to_lowercase(),
-            );
+        for m in a.modules() {
+            let status = m.status_on(self.today);
+            let why = match status {
+                CertificateStatus::Active => continue,
+                CertificateStatus::Revoked => "revoked",
+                CertificateStatus::Historical => "historical",
+                CertificateStatus::InProcess => "in process (not validated)",
+            };
+            if matches!(self.action(status), None | Some(CertificateAction::Deny)) {
+                return Some(
+                    format!("relies on certificate {} which is {why}", m.label()).to_lowercase(),
+                );
+            }
         }
         None
     }

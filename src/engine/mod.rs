@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::domain::fips::{Evidence, Status};
+use crate::domain::fips::{CertificateStatus, Evidence, Status};
 use crate::domain::policy::{Level, Levels, NamespacePolicy};
 use crate::domain::workload::{Container, ContainerKind, PodSpec};
 
@@ -237,6 +237,7 @@ struct Tally {
     notes: Vec<String>,
     /// Certificate label → components relying on it, in order of appearance.
     historical: BTreeMap<String, Vec<String>>,
+    in_process: BTreeMap<String, Vec<String>>,
     exempt: Vec<String>,
 }
 
@@ -250,8 +251,12 @@ impl Tally {
 
     fn add(&mut self, j: Judgement) {
         self.notes.extend(j.note);
-        for (cert, component) in j.historical {
-            let ids = self.historical.entry(cert).or_default();
+        for (status, cert, component) in j.certificates {
+            let map = match status {
+                CertificateStatus::InProcess => &mut self.in_process,
+                _ => &mut self.historical,
+            };
+            let ids = map.entry(cert).or_default();
             if !ids.contains(&component) {
                 ids.push(component);
             }
@@ -297,6 +302,12 @@ impl Tally {
                     comps.join(", ")
                 )));
             }
+            for (cert, comps) in self.in_process {
+                warnings.push(shorten(&format!(
+                    "{cert} is in process: not a validated module yet: {}",
+                    comps.join(", ")
+                )));
+            }
         }
         dedup(&mut warnings);
         Decision {
@@ -319,7 +330,7 @@ mod tests {
     use super::*;
     use crate::catalog::Catalog;
     use crate::domain::assessment::Assessment;
-    use crate::domain::policy::{HistoricalAction, LookupFailure};
+    use crate::domain::policy::{CertificateAction, LookupFailure};
     use crate::domain::workload::Container;
     use Level::*;
 
@@ -379,7 +390,7 @@ mod tests {
 
     fn ignore_historical() -> Rules {
         Rules {
-            historical: HistoricalAction::Ignore,
+            historical: CertificateAction::Ignore,
             ..Rules::default()
         }
     }
@@ -630,7 +641,7 @@ mod tests {
             ]
         );
         let deny = Rules {
-            historical: HistoricalAction::Deny,
+            historical: CertificateAction::Deny,
             ..Rules::default()
         };
         let d = run(&deny, &spec, &[]);

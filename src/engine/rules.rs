@@ -7,7 +7,7 @@ use crate::domain::assessment::Assessment;
 use crate::domain::fips::Evidence;
 use crate::domain::image::{DEFAULT_REGISTRY, ImageRef, ReferenceError, is_registry_host};
 use crate::domain::pattern::{Pattern, PatternError};
-use crate::domain::policy::{HistoricalAction, Levels, LookupFailure, NamespaceFailure};
+use crate::domain::policy::{CertificateAction, Levels, LookupFailure, NamespaceFailure};
 
 use super::Exemption;
 
@@ -19,21 +19,23 @@ pub struct Rules {
     /// Nothing is denied: denials become `[dry-run]` warnings.
     pub dry_run: bool,
     pub minimum_evidence: Evidence,
-    pub historical: HistoricalAction,
+    pub historical: CertificateAction,
+    pub in_process: CertificateAction,
     pub on_lookup_failure: LookupFailure,
     pub on_namespace_failure: NamespaceFailure,
     pub exemptions: Exemptions,
 }
 
 impl Default for Rules {
-    /// The built-in defaults: the default levels, repository evidence, historical certificates
-    /// warned about, failed look-ups denied, unreadable namespaces strict, no exemptions.
+    /// The built-in defaults: the default levels, repository evidence, historical and
+    /// in-process certificates warned about, failed look-ups denied, unreadable namespaces strict, no exemptions.
     fn default() -> Self {
         Self {
             defaults: Levels::default(),
             dry_run: false,
             minimum_evidence: Evidence::Repository,
-            historical: HistoricalAction::default(),
+            historical: CertificateAction::default(),
+            in_process: CertificateAction::default(),
             on_lookup_failure: LookupFailure::default(),
             on_namespace_failure: NamespaceFailure::default(),
             exemptions: Exemptions::default(),

@@ -429,7 +429,7 @@ async fn admission_through_the_server_requires_the_attestation() {
     .await;
     let _ = reg.push_image("team/plain", "v1").await;
     let mut config = s.config.clone();
-    config.certificates.historical = fipsgate::config::HistoricalAction::Ignore;
+    config.certificates.historical = fipsgate::config::CertificateAction::Ignore;
     let (metrics, registry) = fipsgate::telemetry::metrics::Metrics::new();
     let source = source_chain(
         &config,

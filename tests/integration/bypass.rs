@@ -220,3 +220,102 @@ async fn an_unreadable_namespace_is_evaluated_as_strict() {
         "{r}"
     );
 }
+
+/// A catalogue with one component per certificate status.
+fn certificate_catalog() -> fipsgate::catalog::Catalog {
+    let module = |cert: &str, status: &str| {
+        format!(
+            "{{name: M, standard: FIPS 140-3, certificate: \"{cert}\", certificateStatus: {status}}}"
+        )
+    };
+    let text = format!(
+        "registries: [r.io/fips]\ncomponents:\n\
+         - {{id: revoked, name: R, category: auxiliary, status: full, images: [revoked], modules: [{}]}}\n\
+         - {{id: pending, name: P, category: auxiliary, status: full, images: [pending], modules: [{{name: AWS-LC, standard: FIPS 140-3, certificateStatus: in-process}}]}}\n\
+         - {{id: active, name: A, category: auxiliary, status: full, images: [active], modules: [{}]}}\n",
+        module("4000", "revoked"),
+        module("4001", "active"),
+    );
+    let file = fipsgate::config::yaml::from_str(&text, "certs.yaml").unwrap();
+    fipsgate::catalog::Catalog::build(vec![("certs.yaml".into(), file)]).unwrap()
+}
+
+/// A revoked certificate passed `strict` with a warning that called it historical; a module
+/// still in process was called historical too. Revoked is a violation at every level but
+/// `off`; in process has its own name and setting.
+#[tokio::test]
+async fn revoked_certificates_are_violations_and_in_process_has_its_own_setting() {
+    use fipsgate::config::CertificateAction;
+    let mut t = TestConfig {
+        source: Some(std::sync::Arc::new(certificate_catalog())),
+        ..TestConfig::default()
+    };
+    t.config.certificates.historical = CertificateAction::Warn;
+    let app = t.app();
+    app.label("strict", &[("fipsgate.io/enforce", "strict")]);
+    app.label("baseline", &[("fipsgate.io/enforce", "baseline")]);
+    app.label(
+        "off",
+        &[
+            ("fipsgate.io/enforce", "off"),
+            ("fipsgate.io/warn", "off"),
+            ("fipsgate.io/audit", "off"),
+        ],
+    );
+    let review = |ns: &str, image: &str| {
+        bytes(&mk_review(
+            ns,
+            ns,
+            "CREATE",
+            mk_pod("p", &[("c", image)]),
+            None,
+        ))
+    };
+    for ns in ["strict", "baseline"] {
+        let (_, r) = app
+            .post("/validate", review(ns, "r.io/fips/revoked:1"))
+            .await;
+        assert_eq!(r["response"]["allowed"], false, "{ns}: {r}");
+        assert!(
+            r["response"]["status"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("relies on certificate #4000 (fips 140-3) which is revoked"),
+            "{r}"
+        );
+    }
+    let (_, r) = app
+        .post("/validate", review("off", "r.io/fips/revoked:1"))
+        .await;
+    assert_eq!(r["response"]["allowed"], true, "off: {r}");
+
+    let (_, r) = app
+        .post("/validate", review("strict", "r.io/fips/pending:1"))
+        .await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert_eq!(
+        r["response"]["warnings"],
+        serde_json::json!([
+            "AWS-LC (FIPS 140-3, no certificate) is in process: not a validated module yet: pending"
+        ])
+    );
+    t.config.certificates.in_process = CertificateAction::Deny;
+    let app = t.app();
+    app.label("strict", &[("fipsgate.io/enforce", "strict")]);
+    let (_, r) = app
+        .post("/validate", review("strict", "r.io/fips/pending:1"))
+        .await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    assert!(
+        r["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("which is in process (not validated)"),
+        "{r}"
+    );
+    let (_, r) = app
+        .post("/validate", review("strict", "r.io/fips/active:1"))
+        .await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert!(r["response"].get("warnings").is_none(), "{r}");
+}

@@ -15,7 +15,7 @@ use fipsgate::app::admit::Admission;
 use fipsgate::app::namespaces::{Fetch, Labels, NamespaceStore};
 use fipsgate::app::ports::{AssessmentSource, BoxFuture, LookupContext, PodLister};
 use fipsgate::catalog::Catalog;
-use fipsgate::config::{Config, HistoricalAction};
+use fipsgate::config::{CertificateAction, Config};
 use fipsgate::domain::assessment::Assessment;
 use fipsgate::domain::image::ImageRef;
 use fipsgate::server::{self, AppState, CertPaths, Limits, Running, Settings};
@@ -40,7 +40,7 @@ pub fn fixture_json(name: &str) -> serde_json::Value {
 /// want, so that only the finding under test speaks.
 pub fn quiet_config() -> Config {
     let mut c = Config::default();
-    c.certificates.historical = HistoricalAction::Ignore;
+    c.certificates.historical = CertificateAction::Ignore;
     c
 }
 
