@@ -62,6 +62,7 @@ fn decisions(c: &mut Criterion) {
             name: "p",
             username: "u",
             enforceable: true,
+            previous: None,
         };
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter(|| engine::evaluate(&rules, &subject, &spec, black_box(&res), &policy, today))

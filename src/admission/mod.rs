@@ -39,6 +39,8 @@ pub enum Action {
         kind: String,
         spec: PodSpec,
         enforceable: bool,
+        /// On UPDATE, the spec before it.
+        previous: Option<PodSpec>,
     },
     /// A namespace created or relabelled: warn about existing pods a stricter enforce level
     /// would deny. `old` is `None` on CREATE.

@@ -38,6 +38,7 @@ pub(super) fn route<O: IntoObject>(req: &mut Request<O>) -> Action {
         // Workloads are only warned about: an unreadable template is not fipsgate's to refuse.
         Err(_) => return Action::Skip("workload without a readable pod template"),
     };
+    let mut previous = None;
     if op == "UPDATE" {
         let old = match take(req.old_object.take(), "oldObject")
             .and_then(|o| o.pod_spec().map_err(|e| format!("oldObject: {e}")))
@@ -49,6 +50,7 @@ pub(super) fn route<O: IntoObject>(req: &mut Request<O>) -> Action {
         if !images_changed(&old, &spec) {
             return Action::Skip("update changes no image and adds no container");
         }
+        previous = Some(old);
     }
     Action::Evaluate {
         // The pre-1.22 subresource object is still a pod to the user.
@@ -59,6 +61,7 @@ pub(super) fn route<O: IntoObject>(req: &mut Request<O>) -> Action {
         },
         spec,
         enforceable: is_pod,
+        previous,
     }
 }
 

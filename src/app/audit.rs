@@ -201,6 +201,7 @@ impl Judging<'_> {
             name: &obj.name,
             username: "",
             enforceable: true,
+            previous: None,
         };
         let d = engine::evaluate(a.rules, &subject, &obj.spec, &classes, &policy, a.today);
         record(&mut self.report, obj, d);

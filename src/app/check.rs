@@ -193,6 +193,7 @@ pub fn evaluate(
                 name: &name,
                 username,
                 enforceable: true,
+                previous: None,
             };
             let Decision {
                 outcome,

@@ -110,6 +110,7 @@ impl Admission {
                 name: &pod.name,
                 username: "",
                 enforceable: true,
+                previous: None,
             };
             let d = engine::evaluate(
                 &self.rules,

@@ -80,13 +80,26 @@ impl Judge<'_> {
         let audit = self.violation(cl, levels.audit);
         let lookup_failed =
             matches!(cl, Classification::Assessed(a) if a.status() == Status::Unknown);
-        let deny = self
+        let mut deny = self
             .violation(cl, enforce)
             .filter(|_| !(lookup_failed && self.rules.on_lookup_failure == LookupFailure::Allow));
+        // An image the pod already had is not this update's to deny: it is warned about.
+        let unchanged = deny.is_some() && self.unchanged(kind, c);
+        if unchanged && let Some(reason) = deny.take() {
+            j.warnings.push(shorten(&format!(
+                "[enforce={enforce}] unchanged by this update, not denied: {}: {reason}",
+                who()
+            )));
+            j.finding.reason = Some(reason);
+        }
         if let Some(reason) = &deny {
             j.denial = Some(format!("{} {reason}", who()));
             j.finding.verdict = Verdict::Denied;
-        } else if warn.is_some() || audit.is_some() || (lookup_failed && enforce != Level::Off) {
+        } else if unchanged
+            || warn.is_some()
+            || audit.is_some()
+            || (lookup_failed && enforce != Level::Off)
+        {
             j.finding.verdict = Verdict::Warned;
         }
         if lookup_failed && deny.is_none() && warn.is_none() && enforce != Level::Off {
@@ -105,14 +118,23 @@ impl Judge<'_> {
                 levels.enforce,
                 who()
             )));
-        } else if let Some(reason) = &warn {
+        } else if let Some(reason) = warn.as_ref().filter(|_| !unchanged) {
+            // (an unchanged image has its warning already)
             j.warnings
                 .push(shorten(&format!("[{}] {}: {reason}", levels.warn, who())));
         }
         if let Some(reason) = &audit {
             j.audit = Some(format!("{kind} {:?} {}: {reason}", c.name, c.image));
         }
-        j.finding.reason = deny.or(warn).or(audit);
+        j.finding.reason = deny.or(j.finding.reason.take()).or(warn).or(audit);
+    }
+
+    /// True when the pod had this image in this place before the update.
+    fn unchanged(&self, kind: ContainerKind, c: &Container) -> bool {
+        self.subject.previous.is_some_and(|old| {
+            old.all()
+                .any(|(k, o)| k == kind && o.name == c.name && o.image == c.image)
+        })
     }
 
     /// Notes that are not violations: partial compliance, historical and in-process

@@ -51,6 +51,8 @@ pub struct Subject<'a> {
     pub username: &'a str,
     /// Workload templates are warned and audited, never denied.
     pub enforceable: bool,
+    /// On UPDATE, the pod spec before it: images it already had are warned about, not denied.
+    pub previous: Option<&'a PodSpec>,
 }
 
 /// The verdict for one container.
@@ -384,6 +386,7 @@ mod tests {
             name: "p",
             username: user,
             enforceable,
+            previous: None,
         };
         evaluate(rules, &subject, spec, &res, &policy, TODAY)
     }
@@ -681,6 +684,7 @@ mod tests {
             name: "p",
             username: "u",
             enforceable: true,
+            previous: None,
         };
         let policy =
             NamespacePolicy::from_labels([("fipsgate.io/enforce", "strict")], &rules.defaults);

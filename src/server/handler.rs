@@ -125,6 +125,7 @@ async fn decide(
             kind,
             spec,
             enforceable,
+            previous,
         } => {
             let subject = Subject {
                 kind,
@@ -132,6 +133,7 @@ async fn decide(
                 name: &req.name,
                 username: &req.username,
                 enforceable: *enforceable,
+                previous: previous.as_ref(),
             };
             let admitted = state.admission.admit(&subject, spec, deadline).await;
             answer(&state.metrics, req, admitted)

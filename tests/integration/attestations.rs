@@ -204,6 +204,7 @@ async fn signed_attestation_and_every_refusal() {
         name: "p",
         username: "u",
         enforceable: true,
+        previous: None,
     };
     let d = fipsgate::engine::evaluate(
         &rules,

@@ -319,3 +319,61 @@ async fn revoked_certificates_are_violations_and_in_process_has_its_own_setting(
     assert_eq!(r["response"]["allowed"], true, "{r}");
     assert!(r["response"].get("warnings").is_none(), "{r}");
 }
+
+/// On UPDATE only what the update brings can deny: `kubectl debug` with a FIPS image on a pod
+/// admitted earlier with a non-FIPS container is allowed (the old container is warned about);
+/// a non-FIPS debug image, or a changed image, is denied and named alone.
+#[tokio::test]
+async fn updates_are_judged_by_what_they_change() {
+    let app = TestConfig::default().app();
+    app.label("strict", &[("fipsgate.io/enforce", "strict")]);
+    let old = mk_pod("web", &[("web", "nginx:1.27")]);
+    let with_debug = |image: &str| {
+        let mut p = old.clone();
+        p["spec"]["ephemeralContainers"] = serde_json::json!([{"name": "debug", "image": image}]);
+        p
+    };
+    let update = |uid: &str, new: serde_json::Value| {
+        bytes(&mk_review(uid, "strict", "UPDATE", new, Some(old.clone())))
+    };
+    let (_, r) = app
+        .post("/validate", update("u1", with_debug(FIPS_DNS)))
+        .await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert_eq!(
+        r["response"]["warnings"],
+        serde_json::json!([
+            "[enforce=strict] unchanged by this update, not denied: container \"web\" (nginx:1.27): is not a FIPS-compliant component"
+        ])
+    );
+    let (_, r) = app
+        .post("/validate", update("u2", with_debug("busybox:1.36")))
+        .await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    let msg = r["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("(1 of 2 containers): ephemeral container \"debug\" (busybox:1.36)"),
+        "{msg}"
+    );
+    assert!(!msg.contains("nginx"), "{msg}");
+    let (_, r) = app
+        .post(
+            "/validate",
+            update("u3", mk_pod("web", &[("web", "nginx:1.28")])),
+        )
+        .await;
+    assert_eq!(
+        r["response"]["allowed"], false,
+        "a changed image is judged: {r}"
+    );
+    // A CREATE has nothing before it: every container can deny.
+    let create = bytes(&mk_review(
+        "u4",
+        "strict",
+        "CREATE",
+        with_debug(FIPS_DNS),
+        None,
+    ));
+    let (_, r) = app.post("/validate", create).await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+}

@@ -269,6 +269,7 @@ fn audit_reports() {
             name,
             username: "",
             enforceable: true,
+            previous: None,
         };
         let today = jiff::civil::date(2026, 11, 28);
         let d = evaluate(&rules, &subject, &obj.spec, &res, &policy, today);
