@@ -58,6 +58,19 @@ impl ReviewResponse {
         Self::new(req, true)
     }
 
+    /// A namespace relabel: allowed, with its warnings; lowered levels are recorded in the
+    /// `loosened` annotation.
+    pub fn relabelled(req: &Parsed, warnings: Vec<String>, loosened: &[String]) -> Self {
+        let mut r = Self::new(req, true);
+        r.response.warnings = warnings;
+        if !loosened.is_empty() {
+            r.response
+                .audit_annotations
+                .insert("loosened", loosened.join("; "));
+        }
+        r
+    }
+
     /// Denied because the object itself is malformed (HTTP-style code 400).
     pub fn invalid(req: &Parsed, message: &str) -> Self {
         let mut r = Self::new(req, false);

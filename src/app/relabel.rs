@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::app::admit::Admission;
 use crate::app::assess::classify;
 use crate::app::ports::{Labels, Listed, LookupContext};
-use crate::domain::policy::{Level, Levels, NamespacePolicy};
+use crate::domain::policy::{Level, Levels, Mode, NamespacePolicy};
 use crate::engine::{self, Subject, Verdict};
 
 /// A tightened namespace gets at most this many pods checked, within this long.
@@ -22,30 +22,45 @@ const RELABEL_MAX_WARNINGS: usize = 10;
 #[derive(Debug, Default)]
 pub struct Relabelled {
     pub warnings: Vec<String>,
+    /// Levels lowered, for the record: `enforce strict -> off by alice`.
+    pub loosened: Vec<String>,
     /// The pods could not be listed (the warnings say why).
     pub list_failed: bool,
 }
 
 impl Admission {
-    /// Checks the pods of `namespace` when `new` labels tighten its enforce level.
+    /// A namespace's labels set by `user`: lowering a level is warned about and recorded;
+    /// tightening the enforce level checks the pods already there.
     pub async fn relabel(
         &self,
         namespace: &str,
+        user: &str,
         old: Option<&Labels>,
         new: &Labels,
         deadline: Instant,
     ) -> Relabelled {
         let defaults = &self.rules.defaults;
         let new_policy = NamespacePolicy::from_label_map(new, defaults);
-        let old_enforce = old.map_or(defaults.enforce, |o| {
-            NamespacePolicy::from_label_map(o, defaults).levels.enforce
+        // A namespace created without labels has the defaults: creating it with lower levels
+        // loosens them as much as relabelling would.
+        let old_levels = old.map_or(*defaults, |o| {
+            NamespacePolicy::from_label_map(o, defaults).levels
         });
         let mut out = Relabelled {
             warnings: new_policy.errors,
-            list_failed: false,
+            ..Relabelled::default()
         };
+        for mode in Mode::ALL {
+            let (was, is) = (old_levels.get(mode), new_policy.levels.get(mode));
+            if is < was {
+                out.warnings.push(format!(
+                    "{mode} lowered from {was} to {is} in namespace {namespace:?}: recorded"
+                ));
+                out.loosened.push(format!("{mode} {was} -> {is} by {user}"));
+            }
+        }
         let enforce = new_policy.levels.enforce;
-        let (Some(pods), true) = (&self.pods, enforce > old_enforce) else {
+        let (Some(pods), true) = (&self.pods, enforce > old_levels.enforce) else {
             return out;
         };
         if self.rules.exemption(namespace, "").is_some() {

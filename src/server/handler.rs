@@ -145,13 +145,15 @@ async fn decide(
         } => {
             let r = state
                 .admission
-                .relabel(namespace, old.as_ref(), new, deadline)
+                .relabel(namespace, &req.username, old.as_ref(), new, deadline)
                 .await;
             if r.list_failed {
                 state.metrics.error("pod_list");
             }
-            let mut response = ReviewResponse::allow(req);
-            response.response.warnings = r.warnings;
+            if !r.loosened.is_empty() {
+                tracing::warn!(namespace, loosened = %r.loosened.join("; "), "namespace policy lowered");
+            }
+            let response = ReviewResponse::relabelled(req, r.warnings, &r.loosened);
             (response, DecisionLabel::allow)
         }
     };

@@ -377,3 +377,49 @@ async fn updates_are_judged_by_what_they_change() {
     let (_, r) = app.post("/validate", create).await;
     assert_eq!(r["response"]["allowed"], false, "{r}");
 }
+
+/// A namespace's labels as its review carries them.
+fn namespace(name: &str, labels: &[(&str, &str)]) -> serde_json::Value {
+    let labels: serde_json::Map<_, _> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+        .collect();
+    serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
+}
+
+/// Lowering a namespace's levels used to be silent. It is warned about and recorded, with the
+/// user; creating a namespace below the defaults counts as lowering them.
+#[tokio::test]
+async fn loosening_a_namespace_is_warned_about_and_recorded() {
+    let app = TestConfig::default().app();
+    let strict = namespace("team", &[("fipsgate.io/enforce", "strict")]);
+    let off = namespace(
+        "team",
+        &[("fipsgate.io/enforce", "off"), ("fipsgate.io/warn", "off")],
+    );
+    let review = mk_review("u1", "team", "UPDATE", off.clone(), Some(strict.clone()));
+    let (_, r) = app.post("/validate", bytes(&review)).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert_eq!(
+        r["response"]["warnings"],
+        serde_json::json!([
+            "enforce lowered from strict to off in namespace \"team\": recorded",
+            "warn lowered from strict to off in namespace \"team\": recorded"
+        ])
+    );
+    assert_eq!(
+        r["response"]["auditAnnotations"]["loosened"],
+        "enforce strict -> off by admin; warn strict -> off by admin"
+    );
+    let review = mk_review("u2", "team", "CREATE", off, None);
+    let (_, r) = app.post("/validate", bytes(&review)).await;
+    assert_eq!(
+        r["response"]["auditAnnotations"]["loosened"],
+        "enforce baseline -> off by admin; warn strict -> off by admin",
+        "{r}"
+    );
+    // Tightening is not loosening.
+    let review = mk_review("u3", "team", "UPDATE", strict, Some(namespace("team", &[])));
+    let (_, r) = app.post("/validate", bytes(&review)).await;
+    assert!(r["response"].get("auditAnnotations").is_none(), "{r}");
+}
