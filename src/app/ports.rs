@@ -55,8 +55,18 @@ impl AssessmentSource for Catalog {
 pub struct Resolved {
     /// The manifest (or index) digest.
     pub digest: String,
-    /// Platform manifest digests when `digest` is a multi-arch index.
-    pub platforms: Vec<String>,
+    /// `digest` is a multi-arch index: a node runs one of its platforms.
+    pub index: bool,
+    /// The index's runnable platform manifests (attestation manifests aside).
+    pub platforms: Vec<Platform>,
+}
+
+/// A platform manifest of an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub digest: String,
+    /// `linux/amd64`, `linux/arm/v7`; `unspecified` when the index does not say.
+    pub name: String,
 }
 
 /// What an image's registry says about its attestations.

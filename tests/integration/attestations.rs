@@ -246,6 +246,23 @@ async fn multi_arch_dhi_and_mirrored_names() {
         &[key.envelope(&statement(&platforms[1], DHI_PREDICATE, dhi.clone()))],
     )
     .await;
+    // One platform attested is not the index attested: a node may run the other.
+    let res = assess(&r, &format!("{}/dhi/nginx:1.27-fips", reg.host)).await;
+    assert_eq!(res.evidence(), Evidence::Repository, "{res:?}");
+    let want = format!(
+        "platform linux/amd64 ({}) has no FIPS attestation",
+        platforms[0]
+    );
+    assert_eq!(res.problem(), Some(want.as_str()), "{res:?}");
+    reg.push_attestation(
+        "dhi/nginx",
+        &platforms[0],
+        &[key.envelope(&statement(&platforms[0], DHI_PREDICATE, dhi.clone()))],
+    )
+    .await;
+    let catalog = Arc::new(fipsgate::config::load::catalog(&s.config.catalog).unwrap());
+    let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
+    let r = source_chain(&s.config, catalog, metrics, None).unwrap();
     let res = assess(&r, &format!("{}/dhi/nginx:1.27-fips", reg.host)).await;
     assert_eq!(
         (res.status(), res.evidence()),
@@ -598,5 +615,93 @@ async fn referrers_api_is_used_when_the_registry_has_it() {
     assert!(
         requests.iter().any(|p| p.ends_with(&att_digest)),
         "referred manifest not fetched: {requests:?}"
+    );
+}
+
+/// An attacker copies a vendor's attested single-platform manifest and its attestation (both
+/// public and content-addressed) into their repository, and publishes an index whose
+/// `linux/s390x` entry is that copy and whose `linux/amd64` entry is their own image. One
+/// attested platform used to admit the whole index, by tag and by digest.
+#[tokio::test]
+#[ignore = "needs docker-registry (Debian package; tests/run.sh installs it)"]
+async fn one_attested_platform_does_not_admit_an_index() {
+    let _ = NEEDS;
+    let reg = TestRegistry::start(None);
+    let h = &reg.host;
+    let key = SigningKey::new();
+    let s = setup(&reg, &[&key]);
+    let attest_dns =
+        |d: &str| key.envelope(&statement(d, FIPSGATE_PREDICATE, fips_predicate("coredns")));
+    let vendor = reg.push_image("vendor/dns", "v1").await;
+    reg.push_attestation("vendor/dns", &vendor, &[attest_dns(&vendor)])
+        .await;
+
+    let att_tag = format!("{}.att", vendor.replace(':', "-"));
+    reg.copy("vendor/dns", &vendor, "evil/app", &vendor).await;
+    reg.copy("vendor/dns", &att_tag, "evil/app", &att_tag).await;
+    let own = reg.push_image("evil/app", "own").await;
+    let platforms = [
+        (own.as_str(), "linux/amd64"),
+        (vendor.as_str(), "linux/s390x"),
+    ];
+    let index = reg.push_index_of("evil/app", "v1", &platforms).await;
+    let missing = format!("platform linux/amd64 ({own}) has no FIPS attestation");
+    for image in [format!("{h}/evil/app:v1"), format!("{h}/evil/app@{index}")] {
+        let res = assess(&chain(&s, None), &image).await;
+        assert_eq!(res.evidence(), Evidence::None, "{image}: {res:?}");
+        assert_eq!(res.problem(), Some(missing.as_str()), "{image}: {res:?}");
+    }
+    // The copy alone, by its digest, is the vendor's image: that is what runs.
+    let res = assess(&chain(&s, None), &format!("{h}/evil/app@{vendor}")).await;
+    assert_eq!(res.evidence(), Evidence::Attestation, "{res:?}");
+
+    // Admission under minimum evidence `attestation` denies the index and names the platform.
+    let app = TestConfig {
+        config: s.config.clone(),
+        source: Some(Arc::new(chain(&s, None))),
+        ..TestConfig::default()
+    }
+    .app();
+    app.label("strict", &[("fipsgate.io/enforce", "strict")]);
+    let pod = mk_pod("p", &[("app", &format!("{h}/evil/app:v1"))]);
+    let (_, r) = app
+        .post(
+            "/validate",
+            bytes(&mk_review("u", "strict", "CREATE", pod, None)),
+        )
+        .await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    let msg = r["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.contains(&missing), "{msg}");
+
+    // An index whose every platform is attested as the same component is attested.
+    let arm = reg.push_image("vendor/dns", "v1-arm64").await;
+    reg.push_attestation("vendor/dns", &arm, &[attest_dns(&arm)])
+        .await;
+    let both = [
+        (vendor.as_str(), "linux/amd64"),
+        (arm.as_str(), "linux/arm64"),
+    ];
+    reg.push_index_of("vendor/dns", "multi", &both).await;
+    let res = assess(&chain(&s, None), &format!("{h}/vendor/dns:multi")).await;
+    assert_eq!(res.evidence(), Evidence::Attestation, "{res:?}");
+    assert_eq!(res.component().map(|c| c.id.as_str()), Some("coredns"));
+    // ... and one whose platforms claim different components is not.
+    let other = reg.push_image("vendor/dns", "v1-ppc").await;
+    let proxy = statement(&other, FIPSGATE_PREDICATE, fips_predicate("kube-proxy"));
+    reg.push_attestation("vendor/dns", &other, &[key.envelope(&proxy)])
+        .await;
+    let mixed = [
+        (vendor.as_str(), "linux/amd64"),
+        (other.as_str(), "linux/ppc64le"),
+    ];
+    reg.push_index_of("vendor/dns", "mixed", &mixed).await;
+    let res = assess(&chain(&s, None), &format!("{h}/vendor/dns:mixed")).await;
+    assert_ne!(res.evidence(), Evidence::Attestation, "{res:?}");
+    assert!(
+        res.problem()
+            .unwrap()
+            .contains("platforms are attested as different components"),
+        "{res:?}"
     );
 }

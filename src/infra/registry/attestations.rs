@@ -9,6 +9,7 @@ use crate::app::ports::{BoxFuture, Found, LookupContext, RegistryEvidence, Resol
 use crate::attest::{self, Attested, PublicKey};
 use crate::config::CacheSettings;
 use crate::domain::assessment::Assessment;
+use crate::domain::fips::Status;
 use crate::domain::image::ImageRef;
 use crate::telemetry::metrics::Metrics;
 
@@ -169,8 +170,10 @@ impl RegistryAttestations {
         entry.into_value()
     }
 
-    /// The verdict of the registry's attestations for the image's digests, kept as the
-    /// assessment `assess` makes of a verified statement.
+    /// The verdict of the registry's attestations for what the reference stands for, kept as
+    /// the assessment `assess` makes of a verified statement. An attestation of the digest
+    /// itself (image or index) suffices; an index without one needs a verified attestation of
+    /// every runnable platform, since a node may run any of them.
     async fn found(
         &self,
         image: &ImageRef,
@@ -186,36 +189,77 @@ impl RegistryAttestations {
                 let creds = self.credentials(ctx).await;
                 let auth = auth_for(image.registry(), &creds, &self.mounted);
                 let started = Instant::now();
-                let mut rejected = None;
-                for digest in std::iter::once(&r.digest).chain(&r.platforms) {
-                    let verify =
-                        |env: &[u8]| attest::verify(env, digest, &self.keys, &self.accepted);
-                    match self.registry.discover(image, digest, &auth, verify).await {
-                        Ok(Discovered::Attested(a)) => {
-                            self.record("attestations", Ok::<_, ()>("attested"), started);
-                            return Ok(Found::Attested(assess(a)));
-                        }
-                        Ok(Discovered::Rejected(reason)) => {
-                            rejected.get_or_insert(reason);
-                        }
-                        Ok(Discovered::Missing) => {}
-                        Err(e) => {
-                            self.record("attestations", Err::<&str, _>(&e), started);
-                            return Err(Arc::from(e.to_string()));
-                        }
-                    }
-                }
-                let outcome = if rejected.is_some() {
-                    "rejected"
-                } else {
-                    "missing"
+                let found = self.verdict(image, r, &auth, assess).await;
+                let outcome = match &found {
+                    Ok(Found::Attested(_)) => Ok("attested"),
+                    Ok(Found::Rejected(_)) => Ok("rejected"),
+                    Ok(Found::Missing) => Ok("missing"),
+                    Err(_) => Err(()),
                 };
-                self.record("attestations", Ok::<_, ()>(outcome), started);
-                Ok(rejected.map_or(Found::Missing, Found::Rejected))
+                self.record("attestations", outcome, started);
+                found
             })
             .await;
         self.count_cache("result", !entry.is_fresh());
         entry.into_value()
+    }
+
+    /// The attestation of one digest, verified.
+    async fn discover(
+        &self,
+        image: &ImageRef,
+        digest: &str,
+        auth: &oci_client::secrets::RegistryAuth,
+    ) -> Cached<Discovered> {
+        let verify = |env: &[u8]| attest::verify(env, digest, &self.keys, &self.accepted);
+        self.registry
+            .discover(image, digest, auth, verify)
+            .await
+            .map_err(|e| Arc::from(e.to_string()))
+    }
+
+    async fn verdict(
+        &self,
+        image: &ImageRef,
+        r: &Resolved,
+        auth: &oci_client::secrets::RegistryAuth,
+        assess: &(dyn Fn(Attested) -> Assessment + Send + Sync),
+    ) -> Cached<Found> {
+        let discover = |digest| self.discover(image, digest, auth);
+        let own = match discover(&r.digest).await? {
+            Discovered::Attested(a) => return Ok(Found::Attested(assess(a))),
+            Discovered::Rejected(reason) => Found::Rejected(reason),
+            Discovered::Missing => Found::Missing,
+        };
+        if !r.index {
+            return Ok(own);
+        }
+        if r.platforms.is_empty() {
+            return Ok(Found::Rejected(format!(
+                "index {} lists no runnable platform and has no attestation of its own",
+                r.digest
+            )));
+        }
+        let each = futures::future::join_all(r.platforms.iter().map(|p| discover(&p.digest)));
+        let mut assessed = Vec::with_capacity(r.platforms.len());
+        for (p, found) in r.platforms.iter().zip(each.await) {
+            match found? {
+                Discovered::Attested(a) => assessed.push(assess(a)),
+                Discovered::Rejected(reason) => {
+                    return Ok(Found::Rejected(format!(
+                        "platform {} ({}): {reason}",
+                        p.name, p.digest
+                    )));
+                }
+                Discovered::Missing => {
+                    return Ok(Found::Rejected(format!(
+                        "platform {} ({}) has no FIPS attestation",
+                        p.name, p.digest
+                    )));
+                }
+            }
+        }
+        Ok(weakest(assessed))
     }
 
     fn record<E>(&self, source: &'static str, outcome: Result<&'static str, E>, started: Instant) {
@@ -250,4 +294,29 @@ impl RegistryEvidence for RegistryAttestations {
     ) -> BoxFuture<'a, Result<Found, Arc<str>>> {
         Box::pin(self.found(image, resolved, ctx, assess))
     }
+}
+
+/// One assessment for an index whose platforms are each attested: they must name one
+/// component, and the index is as compliant as its weakest platform.
+fn weakest(assessed: Vec<Assessment>) -> Found {
+    let ids: Vec<Option<&str>> = assessed
+        .iter()
+        .map(|a| a.component().map(|c| c.id.as_str()))
+        .collect();
+    if ids.windows(2).any(|w| w[0] != w[1]) {
+        let names: Vec<&str> = ids.iter().map(|i| i.unwrap_or("none")).collect();
+        return Found::Rejected(format!(
+            "platforms are attested as different components: {}",
+            names.join(", ")
+        ));
+    }
+    let rank = |a: &Assessment| match a.status() {
+        Status::Full => 2,
+        Status::Partial => 1,
+        Status::None | Status::Unknown => 0,
+    };
+    assessed
+        .into_iter()
+        .min_by_key(rank)
+        .map_or(Found::Missing, Found::Attested)
 }

@@ -14,7 +14,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use serde::Deserialize;
 
-use crate::app::ports::Resolved;
+use crate::app::ports::{Platform, Resolved};
 use crate::attest::{Attested, DSSE_MEDIA_TYPE, Rejection};
 use crate::domain::image::ImageRef;
 
@@ -78,19 +78,90 @@ pub struct Registry {
     clients: moka::sync::Cache<String, Arc<Client>>,
 }
 
+/// An attestation manifest, read for its layers.
 #[derive(Deserialize)]
 struct ManifestView {
-    #[serde(default, rename = "mediaType")]
-    media_type: Option<String>,
-    #[serde(default)]
-    manifests: Vec<DescriptorView>,
     #[serde(default)]
     layers: Vec<oci_client::manifest::OciDescriptor>,
+}
+
+/// What a resolved reference is: an image manifest or an index. The fields tell them apart
+/// only with the media type, and a document that carries both shapes is refused: a client
+/// would not know which it is (CVE-2021-41190).
+#[derive(Deserialize)]
+struct Document {
+    #[serde(default, rename = "mediaType")]
+    media_type: Option<String>,
+    manifests: Option<Vec<DescriptorView>>,
+    config: Option<serde::de::IgnoredAny>,
+    layers: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
 struct DescriptorView {
     digest: String,
+    #[serde(default)]
+    platform: Option<PlatformView>,
+}
+
+#[derive(Deserialize)]
+struct PlatformView {
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+const INDEX_TYPES: &[&str] = &[MANIFEST_TYPES[0], MANIFEST_TYPES[1]];
+const IMAGE_TYPES: &[&str] = &[MANIFEST_TYPES[2], MANIFEST_TYPES[3]];
+
+impl Document {
+    /// The platforms of an index (`Some`), or `None` for an image manifest.
+    fn platforms(self) -> Result<Option<Vec<Platform>>, String> {
+        let image_parts = self.config.is_some() || self.layers.is_some();
+        let listed = self.manifests.is_some();
+        let ambiguous = || Err("has both manifests and config/layers: refused as ambiguous".into());
+        let index = match self.media_type.as_deref() {
+            _ if listed && image_parts => return ambiguous(),
+            Some(t) if INDEX_TYPES.contains(&t) && image_parts => return ambiguous(),
+            Some(t) if IMAGE_TYPES.contains(&t) && listed => return ambiguous(),
+            Some(t) if INDEX_TYPES.contains(&t) => true,
+            Some(t) if IMAGE_TYPES.contains(&t) => false,
+            Some(t) => return Err(format!("has media type {t:?}, not an image")),
+            None if listed => true,
+            None if image_parts => false,
+            None => return Err("is neither an image manifest nor an index".into()),
+        };
+        if !index {
+            return Ok(None);
+        }
+        let runnable: Vec<Platform> = (self.manifests.unwrap_or_default().into_iter())
+            .filter_map(|d| {
+                let name = match d.platform {
+                    // Build attestations (buildx) ride in indexes as `unknown/unknown`.
+                    Some(p) if p.os == "unknown" && p.architecture == "unknown" => return None,
+                    Some(p) => match p.variant {
+                        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+                        None => format!("{}/{}", p.os, p.architecture),
+                    },
+                    None => "unspecified".into(),
+                };
+                Some(Platform {
+                    digest: d.digest,
+                    name,
+                })
+            })
+            .collect();
+        if runnable.len() > MAX_PLATFORMS {
+            return Err(format!(
+                "lists {} platforms; at most {MAX_PLATFORMS} are checked",
+                runnable.len()
+            ));
+        }
+        Ok(Some(runnable))
+    }
 }
 
 impl Registry {
@@ -145,8 +216,9 @@ impl Registry {
         }
     }
 
-    /// The digest the reference names (its own digest, or the tag's), and the platform
-    /// digests when it is an index. `Ok(None)` when the registry has no such manifest.
+    /// The digest the reference names (its own digest, or the tag's), and the runnable
+    /// platforms when it is an index. `Ok(None)` when the registry has no such manifest; an
+    /// ambiguous document, or an index with more platforms than are checked, is an error.
     pub async fn resolve(
         &self,
         image: &ImageRef,
@@ -163,25 +235,21 @@ impl Registry {
         else {
             return Ok(None);
         };
-        let view: ManifestView = serde_json::from_slice(&body).map_err(|e| RegistryError {
+        let refused = |why: String| RegistryError {
             registry: image.registry().to_string(),
-            message: format!("manifest of {image} is not valid JSON: {e}"),
-        })?;
-        let is_index = view
-            .media_type
-            .as_deref()
-            .is_some_and(|m| m.contains("index") || m.contains("list"))
-            || !view.manifests.is_empty();
-        let platforms = if is_index {
-            view.manifests
-                .into_iter()
-                .take(MAX_PLATFORMS)
-                .map(|d| d.digest)
-                .collect()
-        } else {
-            Vec::new()
+            message: format!("manifest of {image} {why}"),
         };
-        Ok(Some(Resolved { digest, platforms }))
+        let doc: Document = serde_json::from_slice(&body)
+            .map_err(|e| refused(format!("is not valid JSON: {e}")))?;
+        let (index, platforms) = match doc.platforms().map_err(refused)? {
+            Some(p) => (true, p),
+            None => (false, Vec::new()),
+        };
+        Ok(Some(Resolved {
+            digest,
+            index,
+            platforms,
+        }))
     }
 
     /// The attestation of `digest` of the image's repository, found through the OCI 1.1
@@ -331,5 +399,82 @@ fn oci_reference(image: &ImageRef) -> Reference {
         (Some(d), _) => Reference::with_digest(reg, repo, d.to_string()),
         (None, Some(t)) => Reference::with_tag(reg, repo, t.to_string()),
         (None, None) => Reference::with_tag(reg, repo, "latest".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a resolved document is: `Ok(None)` an image, `Ok(Some(platforms))` an index.
+    fn read(doc: serde_json::Value) -> Result<Option<Vec<String>>, String> {
+        let d: Document = serde_json::from_value(doc).unwrap();
+        d.platforms().map(|p| {
+            p.map(|p| {
+                p.into_iter()
+                    .map(|p| format!("{} {}", p.name, p.digest))
+                    .collect()
+            })
+        })
+    }
+
+    #[test]
+    fn documents_are_what_their_media_type_says_and_never_both() {
+        use serde_json::json;
+        let (oci_image, oci_index) = (MANIFEST_TYPES[2], MANIFEST_TYPES[0]);
+        let cfg = json!({"digest": "sha256:c", "size": 1});
+        let entry = |d: &str, os: &str, arch: &str| json!({"digest": d, "platform": {"os": os, "architecture": arch}});
+        let ok_image = [
+            json!({"mediaType": oci_image, "config": cfg, "layers": []}),
+            json!({"mediaType": MANIFEST_TYPES[3], "config": cfg, "layers": []}),
+            json!({"config": cfg, "layers": []}),
+        ];
+        for doc in ok_image {
+            assert_eq!(read(doc.clone()), Ok(None), "{doc}");
+        }
+        let index = json!({"mediaType": oci_index, "manifests": [
+            entry("sha256:a", "linux", "amd64"),
+            entry("sha256:b", "unknown", "unknown"),
+            {"digest": "sha256:c"},
+            {"digest": "sha256:d", "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
+        ]});
+        assert_eq!(
+            read(index),
+            Ok(Some(vec![
+                "linux/amd64 sha256:a".into(),
+                "unspecified sha256:c".into(),
+                "linux/arm/v7 sha256:d".into()
+            ]))
+        );
+        let refused = [
+            // An image manifest that also lists manifests (CVE-2021-41190), and the reverse.
+            (
+                json!({"mediaType": oci_image, "config": cfg, "layers": [], "manifests": [entry("sha256:a", "linux", "amd64")]}),
+                "ambiguous",
+            ),
+            (
+                json!({"mediaType": oci_index, "manifests": [], "layers": []}),
+                "ambiguous",
+            ),
+            (
+                json!({"mediaType": oci_image, "manifests": []}),
+                "ambiguous",
+            ),
+            (json!({"manifests": [], "config": cfg}), "ambiguous"),
+            (
+                json!({"mediaType": "application/vnd.cncf.helm.config.v1+json", "config": cfg}),
+                "not an image",
+            ),
+            (json!({}), "neither"),
+        ];
+        for (doc, why) in refused {
+            let e = read(doc.clone()).unwrap_err();
+            assert!(e.contains(why), "{doc}: {e}");
+        }
+        let many: Vec<_> = (0..=MAX_PLATFORMS)
+            .map(|i| entry(&format!("sha256:{i}"), "linux", "amd64"))
+            .collect();
+        let e = read(json!({"mediaType": oci_index, "manifests": many})).unwrap_err();
+        assert!(e.contains("at most 16 are checked"), "{e}");
     }
 }

@@ -264,6 +264,75 @@ impl TestRegistry {
         (d, vec![a, b])
     }
 
+    /// Copies a manifest (`from:reference`) and its blobs into `to`, under `to_reference`: the
+    /// content-addressed copying anyone can do with a public image and its attestation.
+    pub async fn copy(&self, from: &str, reference: &str, to: &str, to_reference: &str) -> String {
+        let url = |repo: &str, what: &str| format!("http://{}/v2/{repo}/{what}", self.host);
+        let r = self
+            .with_auth(self.client().get(url(from, &format!("manifests/{reference}"))))
+            .header(
+                "accept",
+                "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{from}:{reference}");
+        let media_type = r.headers()["content-type"].to_str().unwrap().to_string();
+        let body = r.bytes().await.unwrap().to_vec();
+        let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let blobs = doc["config"]["digest"].as_str().into_iter().chain(
+            doc["layers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l["digest"].as_str()),
+        );
+        for digest in blobs {
+            let blob = self
+                .with_auth(self.client().get(url(from, &format!("blobs/{digest}"))))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            assert_eq!(self.push_blob(to, &blob).await, digest);
+        }
+        self.push_manifest(to, to_reference, &media_type, &body)
+            .await
+    }
+
+    /// Pushes an index of these `(digest, os/arch)` manifests under `repo:tag`; returns its digest.
+    pub async fn push_index_of(&self, repo: &str, tag: &str, platforms: &[(&str, &str)]) -> String {
+        let mut manifests = Vec::new();
+        for (digest, platform) in platforms {
+            let r = self
+                .with_auth(
+                    self.client()
+                        .get(format!("http://{}/v2/{repo}/manifests/{digest}", self.host)),
+                )
+                .header("accept", "application/vnd.oci.image.manifest.v1+json")
+                .send()
+                .await
+                .unwrap();
+            let size = r.bytes().await.unwrap().len();
+            let (os, arch) = platform.split_once('/').unwrap();
+            manifests.push(
+                serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest, "size": size, "platform": {"os": os, "architecture": arch}}),
+            );
+        }
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        }))
+        .unwrap();
+        self.push_manifest(repo, tag, "application/vnd.oci.image.index.v1+json", &index)
+            .await
+    }
+
     /// Attaches DSSE envelopes to `digest` the way cosign does (`sha256-<hex>.att`).
     pub async fn push_attestation(&self, repo: &str, digest: &str, envelopes: &[Vec<u8>]) {
         let config = b"{}";
