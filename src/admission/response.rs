@@ -120,6 +120,13 @@ fn audit_annotations(d: &Decision, errors: &[String]) -> BTreeMap<&'static str, 
     if !d.audit_violations.is_empty() {
         a.insert("violations", d.audit_violations.join("; "));
     }
+    // What was verified, so the record says which image each container was admitted as.
+    let digests: Vec<String> = (d.findings.iter())
+        .filter_map(|f| Some(format!("{}={}", f.container, f.digest.as_ref()?)))
+        .collect();
+    if !digests.is_empty() {
+        a.insert("digests", digests.join(", "));
+    }
     match d.exemption {
         Some(Exemption::Image) => {
             a.insert(

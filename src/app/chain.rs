@@ -66,7 +66,10 @@ impl SourceChain {
                         }
                     };
                     digest.get_or_insert_with(|| resolved.digest.clone());
-                    let assess = |a| self.attested_result(image, a);
+                    let assess = |a| {
+                        let verified = self.attested_result(image, a);
+                        verified.with_digest(&resolved.digest)
+                    };
                     match reg.attestations(image, &resolved, ctx, &assess).await {
                         Ok(Found::Attested(r)) => return r,
                         Ok(Found::Rejected(reason)) => problem = Some(reason),

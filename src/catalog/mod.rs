@@ -174,13 +174,11 @@ impl Catalog {
             .unwrap_or_else(|| self.lookup_patterns(image))
     }
 
-    /// The component a digest is pinned to.
+    /// The component a digest is pinned to, verified for that digest.
     pub fn pinned(&self, digest: &str) -> Option<Assessment> {
         let &idx = self.digests.get(digest)?;
-        Some(Assessment::matched(
-            self.components[idx].clone(),
-            Evidence::Digest,
-        ))
+        let a = Assessment::matched(self.components[idx].clone(), Evidence::Digest);
+        Some(a.with_digest(digest))
     }
 
     /// Matches the repository name against the patterns, through the mirrors.

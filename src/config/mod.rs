@@ -15,7 +15,7 @@ use crate::domain::assessment::SourceKind;
 use crate::domain::fips::Evidence;
 use crate::domain::pattern::PatternError;
 use crate::domain::policy::Levels;
-pub use crate::domain::policy::{CertificateAction, LookupFailure, NamespaceFailure};
+pub use crate::domain::policy::{Binding, CertificateAction, LookupFailure, NamespaceFailure};
 use crate::engine::{self, Rules};
 
 pub use duration::parse_duration;
@@ -181,12 +181,15 @@ pub struct Exemptions {
 pub struct EvidenceConfig {
     /// The weakest evidence accepted: `repository`, `digest` or `attestation`.
     pub minimum: Evidence,
+    /// A reference without the digest its evidence rests on: `require`, `warn` or `off`.
+    pub binding: Binding,
 }
 
 impl Default for EvidenceConfig {
     fn default() -> Self {
         Self {
             minimum: Evidence::Repository,
+            binding: Binding::default(),
         }
     }
 }
@@ -244,6 +247,7 @@ impl Config {
             defaults: self.defaults,
             dry_run: self.dry_run,
             minimum_evidence: self.evidence.minimum,
+            binding: self.evidence.binding,
             historical: self.certificates.historical,
             in_process: self.certificates.in_process,
             on_lookup_failure: self.on_lookup_failure,

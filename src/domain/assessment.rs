@@ -15,6 +15,8 @@ pub struct Assessment {
     problem: Option<Arc<str>>,
     /// Modules and exceptions stated by a signed attestation, when there is one.
     attested: Option<Arc<Statement>>,
+    /// The digest the evidence was verified for (an attestation's subject, a pinned digest).
+    digest: Option<Arc<str>>,
 }
 
 /// The modules and exceptions a signed attestation states.
@@ -54,6 +56,7 @@ impl Assessment {
             evidence,
             problem: None,
             attested: None,
+            digest: None,
         }
     }
 
@@ -89,6 +92,7 @@ impl Assessment {
                 modules,
                 exceptions: all,
             })),
+            digest: None,
         }
     }
 
@@ -96,6 +100,17 @@ impl Assessment {
     pub fn pooled(mut self, pool: &StatementPool) -> Self {
         self.attested = self.attested.map(|a| pool.share(a));
         self
+    }
+
+    /// The same result, verified for `digest`.
+    pub fn with_digest(mut self, digest: &str) -> Self {
+        self.digest = Some(digest.into());
+        self
+    }
+
+    /// The digest the evidence was verified for, when it rests on one.
+    pub fn digest(&self) -> Option<&str> {
+        self.digest.as_deref()
     }
 
     /// The same result with a note on why stronger evidence is missing.
@@ -112,6 +127,7 @@ impl Assessment {
             evidence: Evidence::None,
             problem: None,
             attested: None,
+            digest: None,
         }
     }
 
@@ -123,6 +139,7 @@ impl Assessment {
             evidence: Evidence::None,
             problem: Some(reason.into()),
             attested: None,
+            digest: None,
         }
     }
 

@@ -220,6 +220,19 @@ pub enum NamespaceFailure {
     Defaults,
 }
 
+/// What a reference without the digest its evidence rests on meets. A tag is resolved again
+/// by every node that pulls it: only the digest binds what runs to what was verified.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Binding {
+    /// A violation: the message gives the reference to use (`repo:tag@sha256:…`).
+    Require,
+    /// A warning with the reference to use.
+    #[default]
+    Warn,
+    Off,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use crate::domain::assessment::Assessment;
 use crate::domain::fips::{CertificateStatus, Status};
-use crate::domain::policy::{CertificateAction, Level, Levels, LookupFailure};
+use crate::domain::policy::{Binding, CertificateAction, Level, Levels, LookupFailure};
 use crate::domain::workload::{Container, ContainerKind};
 
 use super::message::{reason_of, shorten};
@@ -28,8 +28,8 @@ pub(super) struct Judgement {
     pub warnings: Vec<String>,
     /// The audit-level violation.
     pub audit: Option<String>,
-    /// Not a violation: partial compliance.
-    pub note: Option<String>,
+    /// Not violations: partial compliance, a reference to pin.
+    pub notes: Vec<String>,
     /// Certificates to warn about (historical, in process), with the component relying on
     /// them.
     pub certificates: Vec<(CertificateStatus, String, String)>,
@@ -43,19 +43,20 @@ impl Judge<'_> {
             denial: None,
             warnings: Vec::new(),
             audit: None,
-            note: None,
+            notes: Vec::new(),
             certificates: Vec::new(),
         };
         if let Classification::Assessed(a) = cl {
             j.finding.component = a.component().map(|c| c.id.clone());
             j.finding.status = Some(a.status());
             j.finding.evidence = Some(a.evidence());
+            j.finding.digest = a.digest().map(str::to_string);
             let l = self.levels;
             if [l.enforce, l.warn, l.audit]
                 .iter()
                 .any(|l| *l != Level::Off)
             {
-                self.notes(a, &who, &mut j);
+                self.notes(c, a, &who, &mut j);
             }
         }
         if *cl == Classification::Exempt {
@@ -76,12 +77,12 @@ impl Judge<'_> {
         j: &mut Judgement,
     ) {
         let (levels, enforce) = (self.levels, self.enforce);
-        let warn = self.violation(cl, levels.warn);
-        let audit = self.violation(cl, levels.audit);
+        let warn = self.violation(c, cl, levels.warn);
+        let audit = self.violation(c, cl, levels.audit);
         let lookup_failed =
             matches!(cl, Classification::Assessed(a) if a.status() == Status::Unknown);
         let mut deny = self
-            .violation(cl, enforce)
+            .violation(c, cl, enforce)
             .filter(|_| !(lookup_failed && self.rules.on_lookup_failure == LookupFailure::Allow));
         // An image the pod already had is not this update's to deny: it is warned about.
         let unchanged = deny.is_some() && self.unchanged(kind, c);
@@ -109,7 +110,7 @@ impl Judge<'_> {
         }
         // A workload template is never denied, but its pods will be: say so now.
         let template_denial = (!self.subject.enforceable)
-            .then(|| self.violation(cl, levels.enforce))
+            .then(|| self.violation(c, cl, levels.enforce))
             .flatten();
         if let Some(reason) = &template_denial {
             j.finding.verdict = Verdict::Warned;
@@ -137,16 +138,27 @@ impl Judge<'_> {
         })
     }
 
-    /// Notes that are not violations: partial compliance, historical and in-process
-    /// certificates.
-    fn notes(&self, a: &Assessment, who: &dyn Fn() -> String, j: &mut Judgement) {
+    /// Notes that are not violations: partial compliance, a reference to pin, historical
+    /// and in-process certificates.
+    fn notes(&self, c: &Container, a: &Assessment, who: &dyn Fn() -> String, j: &mut Judgement) {
         let Some(comp) = a.component() else { return };
         if a.status() == Status::Partial {
-            j.note = Some(shorten(&format!(
+            j.notes.push(shorten(&format!(
                 "{} is partially FIPS-compliant; not FIPS: {}",
                 who(),
                 a.exceptions().join(", ")
             )));
+        }
+        if self.rules.binding == Binding::Warn
+            && let Some(d) = unbound(c, a)
+        {
+            j.notes.push(format!(
+                "{kind} {:?} is verified as {d} but referenced by tag, which a node resolves \
+                 again: pin it as {}@{d}",
+                c.name,
+                c.image,
+                kind = j.finding.kind,
+            ));
         }
         for m in a.modules() {
             let status = m.status_on(self.today);
@@ -168,7 +180,7 @@ impl Judge<'_> {
     }
 
     /// Why `cl` fails `level`, or `None` when it passes.
-    fn violation(&self, cl: &Classification, level: Level) -> Option<String> {
+    fn violation(&self, c: &Container, cl: &Classification, level: Level) -> Option<String> {
         if level == Level::Off {
             return None;
         }
@@ -196,6 +208,14 @@ impl Judge<'_> {
                 rules.minimum_evidence
             ));
         }
+        if rules.binding == Binding::Require
+            && let Some(d) = unbound(c, a)
+        {
+            return Some(format!(
+                "is verified as {d} but referenced by tag, which a node resolves again: use {}@{d}",
+                c.image
+            ));
+        }
         for m in a.modules() {
             let status = m.status_on(self.today);
             let why = match status {
@@ -212,4 +232,10 @@ impl Judge<'_> {
         }
         None
     }
+}
+
+/// The digest the evidence rests on, when the reference does not carry it: a tag that every
+/// node resolves again, and may find moved.
+fn unbound<'a>(c: &Container, a: &'a Assessment) -> Option<&'a str> {
+    a.digest().filter(|_| !c.image.contains('@'))
 }

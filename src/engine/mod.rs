@@ -91,6 +91,9 @@ pub struct Finding {
     /// Why the image violates the strictest level that fails, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The digest the evidence was verified for, when it rests on one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 impl Finding {
@@ -105,6 +108,7 @@ impl Finding {
             evidence: None,
             verdict,
             reason: None,
+            digest: None,
         }
     }
 }
@@ -252,7 +256,7 @@ impl Tally {
     }
 
     fn add(&mut self, j: Judgement) {
-        self.notes.extend(j.note);
+        self.notes.extend(j.notes);
         for (status, cert, component) in j.certificates {
             let map = match status {
                 CertificateStatus::InProcess => &mut self.in_process,

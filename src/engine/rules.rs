@@ -7,7 +7,7 @@ use crate::domain::assessment::Assessment;
 use crate::domain::fips::Evidence;
 use crate::domain::image::{DEFAULT_REGISTRY, ImageRef, ReferenceError, is_registry_host};
 use crate::domain::pattern::{Pattern, PatternError};
-use crate::domain::policy::{CertificateAction, Levels, LookupFailure, NamespaceFailure};
+use crate::domain::policy::{Binding, CertificateAction, Levels, LookupFailure, NamespaceFailure};
 
 use super::Exemption;
 
@@ -19,6 +19,8 @@ pub struct Rules {
     /// Nothing is denied: denials become `[dry-run]` warnings.
     pub dry_run: bool,
     pub minimum_evidence: Evidence,
+    /// A reference without the digest its evidence rests on.
+    pub binding: Binding,
     pub historical: CertificateAction,
     pub in_process: CertificateAction,
     pub on_lookup_failure: LookupFailure,
@@ -34,6 +36,7 @@ impl Default for Rules {
             defaults: Levels::default(),
             dry_run: false,
             minimum_evidence: Evidence::Repository,
+            binding: Binding::default(),
             historical: CertificateAction::default(),
             in_process: CertificateAction::default(),
             on_lookup_failure: LookupFailure::default(),

@@ -705,3 +705,83 @@ async fn one_attested_platform_does_not_admit_an_index() {
         "{res:?}"
     );
 }
+
+/// A tag is resolved again by every node that pulls it (and on every restart with
+/// `imagePullPolicy: Always`): a registry that serves fipsgate one manifest and the node
+/// another, or a re-tag after admission, runs an image that was never verified. Evidence that
+/// rests on a digest binds only a reference that carries it: `evidence.binding` warns (the
+/// default) or requires it, and the `digests` annotation records what was verified.
+#[tokio::test]
+#[ignore = "needs docker-registry (Debian package; tests/run.sh installs it)"]
+async fn tags_are_bound_to_the_verified_digest() {
+    use fipsgate::config::Binding;
+    let _ = NEEDS;
+    let reg = TestRegistry::start(None);
+    let h = &reg.host;
+    let key = SigningKey::new();
+    let s = setup(&reg, &[&key]);
+    let d = reg.push_image("team/dns", "v1").await;
+    let att = statement(&d, FIPSGATE_PREDICATE, fips_predicate("coredns"));
+    reg.push_attestation("team/dns", &d, &[key.envelope(&att)])
+        .await;
+    let by_tag = format!("{h}/team/dns:v1");
+    let pinned = format!("{by_tag}@{d}");
+    let app_with = |binding: Binding| {
+        let mut config = s.config.clone();
+        config.evidence.binding = binding;
+        let app = TestConfig {
+            config,
+            source: Some(Arc::new(chain(&s, None))),
+            ..TestConfig::default()
+        }
+        .app();
+        app.label("strict", &[("fipsgate.io/enforce", "strict")]);
+        app
+    };
+    async fn post(app: &InProcess, image: &str) -> serde_json::Value {
+        let review = mk_review(
+            "u",
+            "strict",
+            "CREATE",
+            mk_pod("p", &[("dns", image)]),
+            None,
+        );
+        app.post("/validate", bytes(&review)).await.1
+    }
+
+    let warn = app_with(Binding::Warn);
+    let r = post(&warn, &by_tag).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    let pin = format!(
+        "container \"dns\" is verified as {d} but referenced by tag, which a node resolves again: pin it as {pinned}"
+    );
+    assert_eq!(r["response"]["warnings"], serde_json::json!([pin]), "{r}");
+    assert_eq!(
+        r["response"]["auditAnnotations"]["digests"],
+        format!("dns={d}")
+    );
+    let r = post(&warn, &pinned).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert!(r["response"].get("warnings").is_none(), "{r}");
+    assert_eq!(
+        r["response"]["auditAnnotations"]["digests"],
+        format!("dns={d}")
+    );
+
+    let require = app_with(Binding::Require);
+    let r = post(&require, &by_tag).await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    let msg = r["response"]["status"]["message"].as_str().unwrap();
+    assert!(msg.contains(&format!("use {pinned}")), "{msg}");
+    let r = post(&require, &pinned).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+
+    // Re-tagged after admission: the pinned reference still names the verified image, and the
+    // tag now resolves to an image without evidence.
+    reg.push_image("team/dns", "v1").await;
+    let fresh = chain(&s, None);
+    let res = assess(&fresh, &by_tag).await;
+    assert_ne!(res.evidence(), Evidence::Attestation, "{res:?}");
+    let res = assess(&fresh, &pinned).await;
+    assert_eq!(res.evidence(), Evidence::Attestation, "{res:?}");
+}
