@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::domain::workload::PodSpec;
 
-pub use response::{Response, ReviewResponse, Status};
+pub use response::{Pin, Response, ReviewResponse, Status};
 pub use review::{Unanswerable, parse};
 pub use route::images_changed;
 
@@ -26,6 +26,8 @@ pub struct Parsed {
     pub namespace: String,
     pub name: String,
     pub username: String,
+    /// `ephemeralcontainers`, `status`, ...; empty for the object itself.
+    pub sub_resource: String,
     pub dry_run: bool,
     pub action: Action,
 }

@@ -29,6 +29,20 @@ pub struct Response {
     pub warnings: Vec<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub audit_annotations: BTreeMap<&'static str, String>,
+    /// A base64 JSONPatch (mutating webhooks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_type: Option<&'static str>,
+}
+
+/// One image reference to rewrite: where it is (a JSON pointer into the object) and what it
+/// was, so the patch fails rather than overwrite a reference that changed in between.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub path: String,
+    pub from: String,
+    pub to: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,6 +63,8 @@ impl ReviewResponse {
                 status: None,
                 warnings: Vec::new(),
                 audit_annotations: BTreeMap::new(),
+                patch: None,
+                patch_type: None,
             },
         }
     }
@@ -68,6 +84,36 @@ impl ReviewResponse {
                 .audit_annotations
                 .insert("loosened", loosened.join("; "));
         }
+        r
+    }
+
+    /// Allowed, with the image references rewritten to their verified digests (`test` then
+    /// `replace` for each), recorded in the `pinned` annotation.
+    pub fn pinned(req: &Parsed, pins: &[Pin]) -> Self {
+        use base64::Engine as _;
+        let mut r = Self::new(req, true);
+        if pins.is_empty() {
+            return r;
+        }
+        let ops: Vec<serde_json::Value> = pins
+            .iter()
+            .flat_map(|p| {
+                [
+                    serde_json::json!({"op": "test", "path": p.path, "value": p.from}),
+                    serde_json::json!({"op": "replace", "path": p.path, "value": p.to}),
+                ]
+            })
+            .collect();
+        let patch = serde_json::to_vec(&ops).unwrap_or_default();
+        r.response.patch = Some(base64::engine::general_purpose::STANDARD.encode(patch));
+        r.response.patch_type = Some("JSONPatch");
+        let record: Vec<String> = pins
+            .iter()
+            .map(|p| format!("{} -> {}", p.path, p.to))
+            .collect();
+        r.response
+            .audit_annotations
+            .insert("pinned", record.join(", "));
         r
     }
 

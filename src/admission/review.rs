@@ -126,6 +126,7 @@ fn finish<O: IntoObject>(review: Review<O>) -> Result<Parsed, Unanswerable> {
         namespace: req.namespace,
         name: req.name,
         username: req.user_info.username,
+        sub_resource: req.sub_resource,
         dry_run: req.dry_run.unwrap_or(false),
         action,
     })

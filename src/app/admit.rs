@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use crate::admission::Pin;
 use crate::app::assess::{Pending, TIMEOUT_REASON, classify_now, look_up};
 use crate::app::namespaces::NamespaceStore;
 use crate::app::ports::{AssessmentSource, LookupContext, PodLister};
 use crate::domain::assessment::Assessment;
 use crate::domain::policy::{Level, Levels, NamespaceFailure, NamespacePolicy};
-use crate::domain::workload::PodSpec;
+use crate::domain::workload::{ContainerKind, PodSpec};
 use crate::engine::{self, Classification, Decision, Rules, Subject};
 
 /// What admission decisions need.
@@ -77,6 +78,50 @@ impl Admission {
             namespace_failed,
             timed_out,
         }
+    }
+
+    /// The references of `spec` to pin to the digest their evidence was verified for (an
+    /// attestation, a catalogue pin): what the mutating endpoint rewrites, so that the nodes
+    /// pull what was verified. Exempt requests and images are left as they are.
+    pub async fn pins(&self, subject: &Subject<'_>, spec: &PodSpec, deadline: Instant) -> Vec<Pin> {
+        if self
+            .rules
+            .exemption(subject.namespace, subject.username)
+            .is_some()
+        {
+            return Vec::new();
+        }
+        let (classes, _) = self.classify_all(subject.namespace, spec, deadline).await;
+        let mut seen = [0usize; 3];
+        let mut pins = Vec::new();
+        for ((kind, c), class) in spec.all().zip(&classes) {
+            let path = match kind {
+                ContainerKind::Volume => format!(
+                    "/spec/volumes/{}/image/reference",
+                    c.slot.unwrap_or(usize::MAX)
+                ),
+                _ => {
+                    let (list, n) = match kind {
+                        ContainerKind::Init => ("initContainers", &mut seen[0]),
+                        ContainerKind::Regular => ("containers", &mut seen[1]),
+                        _ => ("ephemeralContainers", &mut seen[2]),
+                    };
+                    *n += 1;
+                    format!("/spec/{list}/{}/image", *n - 1)
+                }
+            };
+            let Classification::Assessed(a) = class else {
+                continue;
+            };
+            if let (Some(d), false) = (a.digest(), c.image.contains('@')) {
+                pins.push(Pin {
+                    path,
+                    from: c.image.clone(),
+                    to: format!("{}@{d}", c.image),
+                });
+            }
+        }
+        pins
     }
 
     /// The namespace's policy. One that cannot be read in time is evaluated as

@@ -36,6 +36,9 @@ pub struct Container {
     pub name: String,
     #[serde(default)]
     pub image: String,
+    /// For an image volume, its index in `volumes`.
+    #[serde(skip)]
+    pub slot: Option<usize>,
 }
 
 /// The container lists of a pod spec.
@@ -115,10 +118,12 @@ where
     let volumes: Vec<Volume> = null_as_empty(d)?;
     Ok(volumes
         .into_iter()
-        .filter_map(|v| {
+        .enumerate()
+        .filter_map(|(slot, v)| {
             v.image.map(|i| Container {
                 name: v.name,
                 image: i.reference,
+                slot: Some(slot),
             })
         })
         .collect())

@@ -352,6 +352,7 @@ mod tests {
                 .map(|(i, img)| Container {
                     name: format!("{prefix}{i}"),
                     image: img.to_string(),
+                    slot: None,
                 })
                 .collect()
         };

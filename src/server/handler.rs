@@ -92,6 +92,55 @@ pub async fn validate(
     review_response(&response)
 }
 
+/// The handler for `POST /mutate`: pod references whose evidence rests on a digest are
+/// rewritten to carry it, so every node pulls what was verified. Never denies: judging is
+/// `/validate`'s, which the API server calls after the mutation.
+pub async fn mutate(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<ValidateQuery>, QueryRejection>,
+    request: axum::extract::Request,
+) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let read = read(&state.limits, query, &parts.headers, body, started).await;
+    let Read {
+        req,
+        deadline,
+        _slot,
+    } = match read {
+        Ok(read) => read,
+        Err(refusal) => return refused(&state.metrics, refusal, started),
+    };
+    let pins = match &req.action {
+        Action::Evaluate {
+            kind,
+            spec,
+            enforceable: true,
+            previous,
+        } if req.sub_resource.is_empty() => {
+            let subject = Subject {
+                kind,
+                namespace: &req.namespace,
+                name: &req.name,
+                username: &req.username,
+                enforceable: true,
+                previous: previous.as_ref(),
+            };
+            state.admission.pins(&subject, spec, deadline).await
+        }
+        _ => Vec::new(),
+    };
+    if !pins.is_empty() {
+        state.metrics.images_pinned.inc_by(pins.len() as u64);
+        tracing::info!(uid = %req.uid, namespace = %req.namespace, images = pins.len(), "pinned to verified digests");
+    }
+    state
+        .metrics
+        .duration
+        .observe(started.elapsed().as_secs_f64());
+    review_response(&ReviewResponse::pinned(&req, &pins))
+}
+
 /// A request refused before it could be decided: counted, logged, answered.
 fn refused(metrics: &Metrics, refusal: Refusal, started: Instant) -> Response {
     if refusal == Refusal::Overloaded {

@@ -75,11 +75,13 @@ impl Running {
     }
 }
 
-/// The webhook router (`POST /validate`), usable without a socket. Body limits are the
+/// The webhook router (`POST /validate`, and `POST /mutate` that pins references to their
+/// verified digests), usable without a socket. Body limits are the
 /// handler's ([`Limits`]).
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/validate", post(handler::validate))
+        .route("/mutate", post(handler::mutate))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }

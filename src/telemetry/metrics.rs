@@ -107,6 +107,7 @@ pub struct Metrics {
     pub cache_requests: Family<CacheLabels, Counter>,
     pub lookups: Family<LookupLabels, Counter>,
     pub lookup_duration: Histogram,
+    pub images_pinned: Counter,
 }
 
 impl Metrics {
@@ -128,6 +129,7 @@ impl Metrics {
             lookup_duration: Histogram::new([
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
+            images_pinned: Counter::default(),
         };
         registry.register(
             "fipsgate_admission_requests",
@@ -178,6 +180,11 @@ impl Metrics {
             "fipsgate_attestation_lookup_duration_seconds",
             "Time spent on registry look-ups",
             m.lookup_duration.clone(),
+        );
+        registry.register(
+            "fipsgate_images_pinned",
+            "Image references rewritten to their verified digest by /mutate",
+            m.images_pinned.clone(),
         );
         m
     }

@@ -785,3 +785,93 @@ async fn tags_are_bound_to_the_verified_digest() {
     let res = assess(&fresh, &pinned).await;
     assert_eq!(res.evidence(), Evidence::Attestation, "{res:?}");
 }
+
+/// `/mutate` rewrites the references whose evidence rests on a digest to carry it (every list
+/// of the pod, image volumes included); `/validate` then judges the pinned pod, so under
+/// `binding: require` the pair admits what a tag alone would not.
+#[tokio::test]
+#[ignore = "needs docker-registry (Debian package; tests/run.sh installs it)"]
+async fn mutate_pins_references_to_their_verified_digest() {
+    use base64::Engine as _;
+    use fipsgate::config::Binding;
+    let _ = NEEDS;
+    let reg = TestRegistry::start(None);
+    let h = &reg.host;
+    let key = SigningKey::new();
+    let mut s = setup(&reg, &[&key]);
+    s.config.evidence.binding = Binding::Require;
+    let d = reg.push_image("team/dns", "v1").await;
+    let att = statement(&d, FIPSGATE_PREDICATE, fips_predicate("coredns"));
+    reg.push_attestation("team/dns", &d, &[key.envelope(&att)])
+        .await;
+    let app = TestConfig {
+        config: s.config.clone(),
+        source: Some(Arc::new(chain(&s, None))),
+        ..TestConfig::default()
+    }
+    .app();
+    app.label("strict", &[("fipsgate.io/enforce", "strict")]);
+    let dns = format!("{h}/team/dns:v1");
+    let mut pod = mk_pod("p", &[("a", &dns), ("b", &format!("{dns}@{d}"))]);
+    pod["spec"]["initContainers"] = serde_json::json!([{"name": "i", "image": dns}]);
+    pod["spec"]["volumes"] = serde_json::json!([
+        {"name": "token", "secret": {"secretName": "t"}},
+        {"name": "data", "image": {"reference": dns}},
+    ]);
+    let review = mk_review("u", "strict", "CREATE", pod.clone(), None);
+    let (_, r) = app.post("/validate", bytes(&review)).await;
+    assert_eq!(
+        r["response"]["allowed"], false,
+        "tags alone are refused: {r}"
+    );
+
+    let (_, r) = app.post("/mutate", bytes(&review)).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert_eq!(r["response"]["patchType"], "JSONPatch");
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(r["response"]["patch"].as_str().unwrap())
+        .unwrap();
+    let ops: Vec<serde_json::Value> = serde_json::from_slice(&patch).unwrap();
+    let pinned = format!("{dns}@{d}");
+    let replaced: Vec<(&str, &str)> = ops
+        .iter()
+        .filter(|o| o["op"] == "replace")
+        .map(|o| (o["path"].as_str().unwrap(), o["value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        replaced,
+        [
+            ("/spec/initContainers/0/image", pinned.as_str()),
+            ("/spec/containers/0/image", pinned.as_str()),
+            ("/spec/volumes/1/image/reference", pinned.as_str()),
+        ]
+    );
+    // Each replace is guarded by a test of the reference it read.
+    for op in ops.iter().filter(|o| o["op"] == "test") {
+        assert_eq!(
+            pod.pointer(op["path"].as_str().unwrap()).unwrap(),
+            &op["value"]
+        );
+    }
+    for (path, value) in replaced {
+        *pod.pointer_mut(path).unwrap() = value.into();
+    }
+    let review = mk_review("u2", "strict", "CREATE", pod, None);
+    let (_, r) = app.post("/validate", bytes(&review)).await;
+    assert_eq!(
+        r["response"]["allowed"], true,
+        "the pinned pod is admitted: {r}"
+    );
+
+    // Nothing to pin: no patch.
+    let other = mk_review(
+        "u3",
+        "strict",
+        "CREATE",
+        mk_pod("q", &[("web", "nginx")]),
+        None,
+    );
+    let (_, r) = app.post("/mutate", bytes(&other)).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert!(r["response"].get("patch").is_none(), "{r}");
+}

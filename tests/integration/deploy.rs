@@ -21,7 +21,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN: &str = env!("CARGO_BIN_EXE_fipsgate");
 const NAMESPACE: &str = "fipsgate-system";
 const SELECTOR_LABEL: &str = "kubernetes.io/metadata.name";
-const OVERLAYS: [&str; 3] = ["audit-only", "cert-manager", "self-signed"];
+const OVERLAYS: [&str; 4] = ["audit-only", "cert-manager", "digest-pinning", "self-signed"];
 
 /// Everything rendered once for all tests: `base` and each directory of `deploy/overlays/`.
 struct Rendered {
@@ -274,6 +274,7 @@ fn every_overlay_renders_the_whole_deployment() {
                 "ClusterRole",
                 "ClusterRoleBinding",
                 "ValidatingWebhookConfiguration",
+                "MutatingWebhookConfiguration",
             ];
             if !cluster_scoped.contains(&str_of(&o["kind"])) {
                 assert_eq!(
@@ -946,7 +947,7 @@ fn cert_manager_overlay_issues_the_serving_certificate_and_injects_its_ca() {
     for (name, objs) in sets() {
         let vwc = one(objs, "ValidatingWebhookConfiguration");
         let inject = &vwc["metadata"]["annotations"][INJECT];
-        if name != "cert-manager" {
+        if !["cert-manager", "digest-pinning"].contains(&name) {
             assert!(inject.is_null(), "{name}");
             continue;
         }
@@ -1134,5 +1135,34 @@ fn keys_and_certificates_stay_out_of_git() {
     let tracked = git(&["ls-files", "--", "certs", "deploy"]).unwrap();
     for f in text(&tracked.stdout).lines() {
         assert!(!f.ends_with(".key"), "{f} is tracked");
+    }
+}
+
+#[test]
+#[ignore = "needs kubectl for kustomize: run tests/run.sh"]
+fn digest_pinning_adds_a_mutating_webhook_that_never_blocks() {
+    for (name, objs) in sets() {
+        let mutating = of_kind(objs, "MutatingWebhookConfiguration");
+        if name != "digest-pinning" {
+            assert!(mutating.is_empty(), "{name}");
+            continue;
+        }
+        let [mwc] = mutating[..] else {
+            panic!("{name}: one MutatingWebhookConfiguration")
+        };
+        let vwc = one(objs, "ValidatingWebhookConfiguration");
+        assert_eq!(
+            mwc["metadata"]["annotations"], vwc["metadata"]["annotations"],
+            "{name}: the same CA"
+        );
+        let (pin, pods) = (&mwc["webhooks"][0], &vwc["webhooks"][0]);
+        assert_eq!(pin["failurePolicy"], "Ignore", "pinning never blocks a pod");
+        assert_eq!(pin["sideEffects"], "None");
+        assert_eq!(pin["namespaceSelector"], pods["namespaceSelector"]);
+        let mut service = pods["clientConfig"]["service"].clone();
+        service["path"] = "/mutate".into();
+        assert_eq!(pin["clientConfig"]["service"], service);
+        assert_eq!(strings(&pin["rules"][0]["resources"]), ["pods"]);
+        assert_eq!(strings(&pin["rules"][0]["operations"]), ["CREATE"]);
     }
 }
