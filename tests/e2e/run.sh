@@ -26,7 +26,7 @@ log() { printf '[e2e] %s\n' "$*" >&2; }
 
 FIPS_API=us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4
 FIPS_DNS=gcr.io/spectro-images-fips/coredns:v1.12.1
-SCENARIOS=19
+SCENARIOS=20
 DENIED='admission webhook "pods.fipsgate.io" denied the request'
 sabotage=${FIPSGATE_E2E_SABOTAGE:-}
 case $sabotage in
@@ -84,6 +84,7 @@ cleanup() {
     wait "$loop_pid" 2>/dev/null
   fi
   fipsgate_stop
+  [[ -n ${reg_pid:-} ]] && kill -TERM "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
   [[ -n $work ]] && cluster_down "$work"
   summary
   ((failed > 0 && rc == 0)) && rc=1
@@ -390,6 +391,7 @@ namespaces=(
   "e2e-workloads fipsgate.io/enforce=strict"
   "e2e-tighten fipsgate.io/enforce=off fipsgate.io/warn=off"
   "e2e-down fipsgate.io/enforce=off fipsgate.io/warn=off"
+  "e2e-binding fipsgate.io/enforce=strict"
 )
 ns_names=()
 for spec in "${namespaces[@]}"; do
@@ -731,11 +733,11 @@ s15_manifests() {
   # The Namespace for real: a server-side dry run of namespaced objects needs it to exist.
   try k apply -f <(yaml_docs keep Namespace <"$work/render/self-signed.yaml")
   expect_ok "kubectl apply of the rendered Namespace fipsgate-system" || return
-  for overlay in base self-signed audit-only cert-manager; do
+  for overlay in base self-signed audit-only cert-manager digest-pinning; do
     s15_render "$overlay" ||
       fail "kubectl kustomize $overlay failed: $(oneline "$(cat "$work/render/$overlay.err")")" || return
     f=$work/render/$overlay.dryrun.yaml
-    if [[ $overlay == cert-manager ]]; then
+    if [[ $overlay == cert-manager || $overlay == digest-pinning ]]; then
       kinds=$(yaml_docs keep 'Issuer|Certificate' <"$work/render/$overlay.yaml" | yaml_kinds |
         awk '{ print $2 }' | sort | uniq -c | awk '{ printf "%s%s %s", s, $1, $2; s = ", " }')
       echo "    s15 $overlay: not applied (cert-manager CRDs, not installed here): $kinds"
@@ -764,7 +766,7 @@ s15_manifests() {
   n=$(k get validatingwebhookconfiguration fipsgate -o json |
     jq --arg url "https://127.0.0.1:$webhook_port/validate" '[.webhooks[] | select(.clientConfig.url == $url)] | length')
   ((n == 3)) || fail "after the dry run: expected 3 webhooks still calling the local fipsgate, saw $n" || return
-  note="$total objects in 4 overlays, $rewrites apiVersion rewrite(s)"
+  note="$total objects in the base and 4 overlays, $rewrites apiVersion rewrite(s)"
 }
 
 inv_dep_pod() { # the name of the first pod of Deployment inv-busybox
@@ -862,6 +864,98 @@ s19_down() {
     fail "expected nginx denied in $ns (labelled enforce=strict while fipsgate was down) within 15s of the restart, last: $(oneline "$out")"
 }
 
+# --- scenario 20: evidence bound to the digest that runs ---------------------------------------
+# A real registry (Debian's docker-registry) holds one image; a user catalogue pins its digest.
+# fipsgate resolves the tag there (attestations enabled, so the registry is asked) and, with
+# `evidence.binding: require`, refuses the tag reference and admits the one with the digest.
+# The mutating webhook (/mutate, deploy/overlays/digest-pinning) is not registered here: this
+# v1.20.2 kube-apiserver, built with Go 1.19 against reflect2 1.0.1, segfaults when it records
+# any webhook's JSONPatch (reflect2 before 1.0.2 breaks map iteration on Go >= 1.18). /mutate is
+# tested against the real router and a real registry in tests/integration/attestations.rs.
+registry_start() {
+  local port
+  command -v docker-registry >/dev/null || {
+    fail "docker-registry is not installed (tests/run.sh installs it)"
+    return 1
+  }
+  port=$(_cluster_free_port "$webhook_port") || return 1
+  mkdir -p "$work/registry"
+  printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: "127.0.0.1:%s"}\n' \
+    "$work/registry/data" "$port" >"$work/registry/config.yml"
+  docker-registry serve "$work/registry/config.yml" >>"$work/registry.log" 2>&1 &
+  reg_pid=$!
+  reg_host=127.0.0.1:$port
+  retry 10 curl -sf -o /dev/null "http://$reg_host/v2/" || fail "the registry did not start"
+}
+
+# push_blob REPO FILE: uploads FILE, prints its digest.
+push_blob() {
+  local d loc
+  d="sha256:$(sha256sum "$2" | cut -d' ' -f1)"
+  loc=$(curl -sf -D - -o /dev/null -X POST "http://$reg_host/v2/$1/blobs/uploads/" |
+    awk 'tolower($1) == "location:" { print $2 }' | tr -d '\r')
+  [[ $loc == http* ]] || loc="http://$reg_host$loc"
+  if [[ $loc == *\?* ]]; then loc="$loc&digest=$d"; else loc="$loc?digest=$d"; fi
+  curl -sf -o /dev/null -X PUT -H 'content-type: application/octet-stream' \
+    --data-binary @"$2" "$loc" && echo "$d"
+}
+
+# push_image REPO TAG: a one-layer OCI image; prints its manifest digest.
+push_image() {
+  local dir=$work/registry/$1 cd ld
+  mkdir -p "$dir"
+  printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$dir/config"
+  printf 'e2e layer of %s:%s' "$1" "$2" >"$dir/layer"
+  cd=$(push_blob "$1" "$dir/config") && ld=$(push_blob "$1" "$dir/layer") || return 1
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}' \
+    "$cd" "$(wc -c <"$dir/config")" "$ld" "$(wc -c <"$dir/layer")" >"$dir/manifest"
+  curl -sf -o /dev/null -X PUT -H 'content-type: application/vnd.oci.image.manifest.v1+json' \
+    --data-binary @"$dir/manifest" "http://$reg_host/v2/$1/manifests/$2" || return 1
+  echo "sha256:$(sha256sum "$dir/manifest" | cut -d' ' -f1)"
+}
+
+s20_binding() {
+  local ns=e2e-binding digest image
+  registry_start || return
+  digest=$(push_image team/app v1) || {
+    fail "cannot push an image to $reg_host"
+    return
+  }
+  image=$reg_host/team/app:v1
+  openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl ec -pubout 2>/dev/null \
+    >"$work/s20-key.pub"
+  printf 'components:\n  - {id: e2e-app, name: E2E app, category: auxiliary, status: full, digests: ["%s"]}\n' \
+    "$digest" >"$work/s20-catalog.yaml"
+  cp "$work/config.yaml" "$work/config.base.yaml"
+  {
+    cat "$work/config.base.yaml"
+    echo "evidence: {binding: require}"
+    echo "catalog: {includeDefault: true, files: [$work/s20-catalog.yaml]}"
+    echo "attestations: {enabled: true, keys: [$work/s20-key.pub], insecureRegistries: [\"$reg_host\"]}"
+  } >"$work/config.yaml"
+  fipsgate_stop
+  if fipsgate_start; then
+    s20_checks "$ns" "$image" "$digest"
+  else
+    fail "fipsgate with the pinning configuration did not become ready"
+  fi
+  # Back to the suite's configuration, whatever happened.
+  cp "$work/config.base.yaml" "$work/config.yaml"
+  fipsgate_stop
+  fipsgate_start || fail "fipsgate did not become ready again"
+}
+
+s20_checks() {
+  local ns=$1 image=$2 digest=$3 stored
+  try k -n "$ns" run s20-tag --image="$image"
+  expect_denied "a tag reference under binding: require" || return
+  expect_out "the message gives the reference to use" "use $image@$digest" || return
+  try k -n "$ns" run s20-digest --image="$image@$digest"
+  ((rc == 0)) || fail "the reference with its digest: expected created, saw: $(oneline "$out")" || return
+  stored=$(k -n "$ns" get pod s20-digest -o jsonpath='{.spec.containers[0].image}')
+  note="admitted $stored"
+}
+
 scenario 1 "namespace without labels gets the configured defaults (nginx denied, catalogue image admitted)" s1_defaults
 scenario 2 "fipsgate.io/enforce=strict denies nginx naming container and image; catalogue image admitted" s2_enforce
 scenario 3 "fipsgate.io/warn=strict (enforce=off): pod created, kubectl prints Warning: [strict]" s3_warn
@@ -881,3 +975,4 @@ scenario 16 "fipsgate audit --workloads lists exactly the violating pods and Dep
 scenario 17 "kubectl create deployment under enforce=strict: created, with fipsgate's warning about its pods" s17_workload_warning
 scenario 18 "kubectl label ns enforce=strict: applied, with a warning naming the existing non-FIPS pod" s18_tighten
 scenario 19 "fipsgate stopped: namespace label and Deployment still admitted (Ignore), pods refused (Fail)" s19_down
+scenario 20 "evidence.binding: require refuses a tag reference (naming the digest to use) and admits it with its digest" s20_binding
