@@ -92,7 +92,7 @@ async fn main() {
     config.evidence.minimum = fipsgate::domain::fips::Evidence::Attestation;
     config.certificates.historical = fipsgate::config::CertificateAction::Ignore;
     config.attestations.enabled = true;
-    config.attestations.keys = vec![keyfile];
+    config.attestations.keys = vec![fipsgate::config::KeyConfig::Path(keyfile)];
     config.attestations.insecure_registries = vec![proxy.clone()];
     let (metrics, prom) = fipsgate::telemetry::metrics::Metrics::new();
     let source = fipsgate::infra::source_chain(

@@ -117,16 +117,20 @@ impl SourceChain {
             Some(id) => self.catalog.get(id).cloned(),
             None => self.catalog.lookup_patterns(image).component_arc(),
         };
-        match component {
-            Some(c) => Assessment::attested(c, a.modules, a.exceptions).pooled(&self.pool),
-            None => Assessment::not_listed().with_problem(match a.component {
+        let Some(c) = component else {
+            return Assessment::not_listed().with_problem(match a.component {
                 Some(id) => format!("attested component {id:?} is not in the catalogue"),
                 None => format!(
                     "attested by {} but no catalogue component matches the image",
                     a.predicate_type
                 ),
-            }),
+            });
+        };
+        // A predicate that names no component is checked against the catalogue's.
+        if let Some(refused) = a.refused_by_scope(image.name(), Some(&c.id)) {
+            return Assessment::not_listed().with_problem(refused.to_string());
         }
+        Assessment::attested(c, a.modules, a.exceptions).pooled(&self.pool)
     }
 }
 

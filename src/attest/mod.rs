@@ -3,6 +3,7 @@
 //! the image digest, and the FIPS predicates fipsgate understands. Pure: no IO.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -10,6 +11,7 @@ use rustls_pki_types::pem::PemObject as _;
 use serde::Deserialize;
 
 use crate::domain::fips::{CertificateStatus, CryptoModule};
+use crate::domain::pattern::Pattern;
 
 /// fipsgate's own predicate type.
 pub const FIPSGATE_PREDICATE: &str = "https://fipsgate.io/attestation/fips/v1";
@@ -27,6 +29,47 @@ pub struct PublicKey {
     pub id: String,
     alg: &'static dyn aws_lc_rs::signature::VerificationAlgorithm,
     key: Vec<u8>,
+    /// What the key may vouch for; `None`: anything (a key configured by bare path).
+    pub scope: Option<Arc<KeyScope>>,
+}
+
+/// What one key may vouch for, the way an authority of sigstore's policy-controller is bound
+/// to image globs: an attestation signed outside its key's scope is refused. An empty list
+/// does not restrict.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyScope {
+    /// Catalogue component ids.
+    pub components: Vec<String>,
+    /// Repository patterns (`registry.example.com/team/**`).
+    pub repositories: Vec<Pattern>,
+    pub predicate_types: Vec<String>,
+}
+
+impl KeyScope {
+    /// Why an attestation of `repository` as `component` (when known) with this predicate
+    /// type is outside the scope, if it is.
+    pub fn refuses(
+        &self,
+        predicate_type: &str,
+        repository: &str,
+        component: Option<&str>,
+    ) -> Option<String> {
+        if !self.predicate_types.is_empty()
+            && !self.predicate_types.iter().any(|p| p == predicate_type)
+        {
+            return Some(format!("predicate type {predicate_type:?}"));
+        }
+        if !self.repositories.is_empty() && !self.repositories.iter().any(|p| p.matches(repository))
+        {
+            return Some(format!("repository {repository}"));
+        }
+        match component {
+            Some(c) if !self.components.is_empty() && !self.components.iter().any(|x| x == c) => {
+                Some(format!("component {c:?}"))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for PublicKey {
@@ -70,7 +113,18 @@ impl PublicKey {
             )));
         };
         let id = hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der).as_ref());
-        Ok(Self { id, alg, key })
+        Ok(Self {
+            id,
+            alg,
+            key,
+            scope: None,
+        })
+    }
+
+    /// The same key, bound to `scope`.
+    pub fn scoped(mut self, scope: KeyScope) -> Self {
+        self.scope = Some(Arc::new(scope));
+        self
     }
 
     fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
@@ -103,6 +157,10 @@ pub enum Rejection {
     Predicate(String),
     #[error("malformed attestation statement: {0}")]
     Statement(String),
+    #[error(
+        "attestation signed by key {key} outside its scope: {what} is not among what it may vouch for"
+    )]
+    OutOfScope { key: String, what: String },
 }
 
 #[derive(Deserialize)]
@@ -155,6 +213,8 @@ struct Subject {
 /// What a verified attestation states.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attested {
+    /// The scope of the key that verified it (`None`: unscoped).
+    pub scope: Option<Arc<KeyScope>>,
     pub predicate_type: String,
     /// Catalogue component id (fipsgate predicate); DHI predicates name none.
     pub component: Option<String>,
@@ -214,7 +274,7 @@ pub fn verify(
         return Err(Rejection::Unsigned);
     }
     let message = pae(&env.payload_type, &payload);
-    let (mut key_id, mut known_key, mut unknown) = (None, false, None);
+    let (mut key_id, mut known_key, mut unknown) = (None::<&PublicKey>, false, None);
     for s in &env.signatures {
         let Ok(sig) = B64.decode(s.sig.as_bytes()) else {
             continue;
@@ -229,11 +289,11 @@ pub fn verify(
         }
         known_key = true;
         if let Some(k) = candidates.find(|k| k.verify(&message, &sig)) {
-            key_id = Some(k.id.clone());
+            key_id = Some(k);
             break;
         }
     }
-    let key_id = match (key_id, known_key, unknown) {
+    let key = match (key_id, known_key, unknown) {
         (Some(k), _, _) => k,
         (None, false, Some(id)) => return Err(Rejection::UnknownKey(id)),
         _ => return Err(Rejection::BadSignature),
@@ -268,12 +328,35 @@ pub fn verify(
         other => return Err(Rejection::Predicate(other.to_string())),
     };
     Ok(Attested {
+        scope: key.scope.clone(),
         predicate_type: st.predicate_type,
         component,
         modules,
         exceptions,
-        key_id,
+        key_id: key.id.clone(),
     })
+}
+
+impl Attested {
+    /// Refused when the verifying key may not vouch for this attestation of `repository`:
+    /// its predicate type, the repository, and the component when it is known (the one the
+    /// attestation names; for predicates that name none, the caller checks the catalogue's).
+    pub fn within_scope(self, repository: &str) -> Result<Self, Rejection> {
+        match self.refused_by_scope(repository, self.component.as_deref()) {
+            Some(e) => Err(e),
+            None => Ok(self),
+        }
+    }
+
+    /// Why the key's scope refuses this attestation as `component`, if it does.
+    pub fn refused_by_scope(&self, repository: &str, component: Option<&str>) -> Option<Rejection> {
+        let scope = self.scope.as_ref()?;
+        let what = scope.refuses(&self.predicate_type, repository, component)?;
+        Some(Rejection::OutOfScope {
+            key: self.key_id.clone(),
+            what,
+        })
+    }
 }
 
 /// Reads DHI modules from `[...]` or `{"modules": [...]}`.

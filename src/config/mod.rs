@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::attest::KeyScope;
 use crate::domain::assessment::SourceKind;
 use crate::domain::fips::Evidence;
-use crate::domain::pattern::PatternError;
+use crate::domain::pattern::{Pattern, PatternError};
 use crate::domain::policy::Levels;
 pub use crate::domain::policy::{Binding, CertificateAction, LookupFailure, NamespaceFailure};
 use crate::engine::{self, Rules};
@@ -70,8 +71,9 @@ impl Default for Config {
 pub struct AttestationsConfig {
     /// Off by default: the registry is only asked when this is on and keys are given.
     pub enabled: bool,
-    /// PEM public keys (ECDSA P-256 as cosign makes them, or Ed25519).
-    pub keys: Vec<PathBuf>,
+    /// PEM public keys (ECDSA P-256 as cosign makes them, or Ed25519), each with what it may
+    /// vouch for.
+    pub keys: Vec<KeyConfig>,
     pub predicate_types: Vec<String>,
     /// `host[:port]`s spoken to over plain HTTP (tests, air-gapped mirrors; never by default).
     pub insecure_registries: Vec<String>,
@@ -125,6 +127,55 @@ impl Default for AttestationCacheConfig {
             negative_ttl: "30s".into(),
             error_ttl: "5s".into(),
         }
+    }
+}
+
+/// A trusted key: a bare path (it may vouch for anything; start-up warns), or the key with its
+/// scope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum KeyConfig {
+    Path(PathBuf),
+    Scoped(ScopedKey),
+}
+
+/// A key and what it may vouch for; an empty list does not restrict.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScopedKey {
+    pub key: PathBuf,
+    /// Catalogue component ids.
+    #[serde(default)]
+    pub components: Vec<String>,
+    /// Repository patterns, with their registry (`registry.example.com/team/**`).
+    #[serde(default)]
+    pub repositories: Vec<String>,
+    #[serde(default)]
+    pub predicate_types: Vec<String>,
+}
+
+impl KeyConfig {
+    /// The key file.
+    pub fn path(&self) -> &Path {
+        match self {
+            KeyConfig::Path(p) => p,
+            KeyConfig::Scoped(s) => &s.key,
+        }
+    }
+
+    /// The scope, compiled; `None` for a bare path.
+    pub fn scope(&self) -> Result<Option<KeyScope>, String> {
+        let KeyConfig::Scoped(s) = self else {
+            return Ok(None);
+        };
+        let repositories = (s.repositories.iter())
+            .map(|r| Pattern::new(r).map_err(|e| format!("{}: repositories: {e}", s.key.display())))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(KeyScope {
+            components: s.components.clone(),
+            repositories,
+            predicate_types: s.predicate_types.clone(),
+        }))
     }
 }
 
@@ -297,6 +348,10 @@ impl Config {
             return Err(invalid("sources: at least one source is needed".into()));
         }
         config.attestations.durations().map_err(invalid)?;
+        for k in &config.attestations.keys {
+            k.scope()
+                .map_err(|e| invalid(format!("attestations.keys: {e}")))?;
+        }
         if config.attestations.enabled && config.attestations.keys.is_empty() {
             return Err(invalid(
                 "attestations.enabled needs at least one public key in attestations.keys".into(),
@@ -352,6 +407,27 @@ catalog: {includeDefault: false, files: [/etc/fipsgate/catalog.yaml]}
             Config::default().on_namespace_failure,
             NamespaceFailure::Strict
         );
+    }
+
+    #[test]
+    fn keys_are_bare_paths_or_scoped() {
+        let c = Config::parse(
+            "attestations:\n  keys:\n  - /k/vendor.pub\n  - {key: /k/apps.pub, components: [my-app], repositories: [\"r.io/apps/**\"]}\n",
+            "c.yaml",
+        )
+        .unwrap();
+        let keys = &c.attestations.keys;
+        assert_eq!(keys[0], KeyConfig::Path("/k/vendor.pub".into()));
+        assert_eq!(keys[0].scope(), Ok(None));
+        let scope = keys[1].scope().unwrap().unwrap();
+        assert_eq!(keys[1].path(), Path::new("/k/apps.pub"));
+        assert_eq!(scope.components, ["my-app"]);
+        assert_eq!(scope.refuses("p", "r.io/apps/a", Some("my-app")), None);
+        assert!(scope.refuses("p", "r.io/evil/a", Some("my-app")).is_some());
+        assert!(scope.refuses("p", "r.io/apps/a", Some("kube-apiserver")).is_some());
+        let bad = "attestations:\n  keys: [{key: /k, repositories: [\"Bad Pattern\"]}]\n";
+        let e = Config::parse(bad, "c.yaml").unwrap_err().to_string();
+        assert!(e.contains("attestations.keys"), "{e}");
     }
 
     #[test]

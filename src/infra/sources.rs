@@ -7,7 +7,7 @@ use crate::app::chain::SourceChain;
 use crate::app::ports::RegistryEvidence;
 use crate::attest::PublicKey;
 use crate::catalog::Catalog;
-use crate::config::Config;
+use crate::config::{Config, KeyConfig};
 use crate::telemetry::metrics::Metrics;
 
 use super::registry::{Credentials, PullSecrets, Registry, RegistryAttestations};
@@ -28,7 +28,7 @@ pub fn source_chain(
         let keys = a
             .keys
             .iter()
-            .map(|p| PublicKey::from_pem(&read(p)?).map_err(|e| format!("{}: {e}", p.display())))
+            .map(|k| key(k, &read))
             .collect::<Result<Vec<_>, _>>()?;
         let mounted = match &a.docker_config {
             Some(p) => Credentials::from_docker_config(&read(p)?)
@@ -54,4 +54,23 @@ pub fn source_chain(
         config.evidence.minimum,
         registry,
     ))
+}
+
+/// A trusted key with its scope; a bare path may vouch for anything, which start-up says.
+fn key(
+    k: &KeyConfig,
+    read: &dyn Fn(&std::path::PathBuf) -> Result<Vec<u8>, String>,
+) -> Result<PublicKey, String> {
+    let path = k.path().to_path_buf();
+    let key = PublicKey::from_pem(&read(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(match k.scope()? {
+        Some(scope) => key.scoped(scope),
+        None => {
+            tracing::warn!(
+                key = %path.display(),
+                "attestations.keys: an unscoped key may vouch for any component of any image; give it components and repositories"
+            );
+            key
+        }
+    })
 }

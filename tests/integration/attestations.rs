@@ -9,7 +9,7 @@ use fipsgate::app::chain::SourceChain;
 use fipsgate::app::ports::{AssessmentSource, LookupContext};
 use fipsgate::attest::{DHI_PREDICATE, FIPSGATE_PREDICATE};
 use fipsgate::catalog::Catalog;
-use fipsgate::config::Config;
+use fipsgate::config::{Config, KeyConfig};
 use fipsgate::domain::fips::{Evidence, Status};
 use fipsgate::domain::image::ImageRef;
 use fipsgate::infra::registry::{Credentials, PullSecrets};
@@ -33,7 +33,7 @@ fn setup(registry: &TestRegistry, keys: &[&SigningKey]) -> Setup {
     for (i, k) in keys.iter().enumerate() {
         let p = dir.path().join(format!("key{i}.pub"));
         std::fs::write(&p, k.public_pem()).unwrap();
-        config.attestations.keys.push(p);
+        config.attestations.keys.push(KeyConfig::Path(p));
     }
     Setup { _dir: dir, config }
 }
@@ -595,7 +595,7 @@ async fn referrers_api_is_used_when_the_registry_has_it() {
     config.attestations.insecure_registries = vec![host.clone()];
     let k = dir.path().join("k.pub");
     std::fs::write(&k, key.public_pem()).unwrap();
-    config.attestations.keys = vec![k];
+    config.attestations.keys = vec![KeyConfig::Path(k)];
     let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
     let r = source_chain(&config, Arc::new(Catalog::embedded()), metrics, None).unwrap();
     let res = assess(&r, &format!("{host}/team/metrics:v1")).await;
@@ -874,4 +874,84 @@ async fn mutate_pins_references_to_their_verified_digest() {
     let (_, r) = app.post("/mutate", bytes(&other)).await;
     assert_eq!(r["response"]["allowed"], true, "{r}");
     assert!(r["response"].get("patch").is_none(), "{r}");
+}
+
+/// A key trusted to sign the operator's own images used to vouch for anything: it could
+/// declare an attacker's image to be `kube-apiserver`. Each key now carries a scope (components,
+/// repositories, predicate types); an attestation signed outside it is refused with its own
+/// reason.
+#[tokio::test]
+#[ignore = "needs docker-registry (Debian package; tests/run.sh installs it)"]
+async fn a_key_vouches_only_within_its_scope() {
+    use fipsgate::config::ScopedKey;
+    let _ = NEEDS;
+    let reg = TestRegistry::start(None);
+    let h = &reg.host;
+    let app_key = SigningKey::new();
+    let mut s = setup(&reg, &[]);
+    let pem = s._dir.path().join("apps.pub");
+    std::fs::write(&pem, app_key.public_pem()).unwrap();
+    s.config.attestations.keys = vec![KeyConfig::Scoped(ScopedKey {
+        key: pem,
+        components: vec!["coredns".into()],
+        repositories: vec![format!("{h}/apps/**")],
+        predicate_types: vec![FIPSGATE_PREDICATE.into()],
+    })];
+    let sign = |repo: &'static str,
+                tag: &'static str,
+                predicate: &'static str,
+                body: serde_json::Value| {
+        let reg = &reg;
+        let key = &app_key;
+        async move {
+            let d = reg.push_image(repo, tag).await;
+            let env = key.envelope(&statement(&d, predicate, body));
+            reg.push_attestation(repo, &d, &[env]).await;
+        }
+    };
+    sign(
+        "apps/dns",
+        "v1",
+        FIPSGATE_PREDICATE,
+        fips_predicate("coredns"),
+    )
+    .await;
+    sign(
+        "apps/x",
+        "v1",
+        FIPSGATE_PREDICATE,
+        fips_predicate("kube-apiserver"),
+    )
+    .await;
+    sign(
+        "evil/x",
+        "v1",
+        FIPSGATE_PREDICATE,
+        fips_predicate("coredns"),
+    )
+    .await;
+    let dhi = serde_json::json!([{"name": "OpenSSL FIPS Provider", "standard": "FIPS 140-3", "certification": "CMVP #4985"}]);
+    sign("apps/dhi", "v1", DHI_PREDICATE, dhi).await;
+    let r = chain(&s, None);
+    let res = assess(&r, &format!("{h}/apps/dns:v1")).await;
+    assert_eq!(
+        res.evidence(),
+        Evidence::Attestation,
+        "within its scope: {res:?}"
+    );
+    let refused =
+        |what: &str| format!("outside its scope: {what} is not among what it may vouch for");
+    let cases = [
+        ("apps/x:v1", refused("component \"kube-apiserver\"")),
+        ("evil/x:v1", refused(&format!("repository {h}/evil/x"))),
+        (
+            "apps/dhi:v1",
+            refused(&format!("predicate type \"{DHI_PREDICATE}\"")),
+        ),
+    ];
+    for (image, why) in cases {
+        let res = assess(&r, &format!("{h}/{image}")).await;
+        assert_ne!(res.evidence(), Evidence::Attestation, "{image}: {res:?}");
+        assert!(res.problem().unwrap().contains(&why), "{image}: {res:?}");
+    }
 }

@@ -21,7 +21,12 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN: &str = env!("CARGO_BIN_EXE_fipsgate");
 const NAMESPACE: &str = "fipsgate-system";
 const SELECTOR_LABEL: &str = "kubernetes.io/metadata.name";
-const OVERLAYS: [&str; 4] = ["audit-only", "cert-manager", "digest-pinning", "self-signed"];
+const OVERLAYS: [&str; 4] = [
+    "audit-only",
+    "cert-manager",
+    "digest-pinning",
+    "self-signed",
+];
 
 /// Everything rendered once for all tests: `base` and each directory of `deploy/overlays/`.
 struct Rendered {

@@ -211,7 +211,9 @@ impl RegistryAttestations {
         digest: &str,
         auth: &oci_client::secrets::RegistryAuth,
     ) -> Cached<Discovered> {
-        let verify = |env: &[u8]| attest::verify(env, digest, &self.keys, &self.accepted);
+        let verify = |env: &[u8]| {
+            attest::verify(env, digest, &self.keys, &self.accepted)?.within_scope(image.name())
+        };
         self.registry
             .discover(image, digest, auth, verify)
             .await
