@@ -7,7 +7,7 @@ use crate::app::assess::classify_offline;
 use crate::catalog::Catalog;
 use crate::config::yaml;
 use crate::domain::policy::NamespacePolicy;
-use crate::domain::workload::{Object, PodSpec, WorkloadError};
+use crate::domain::workload::{Object, PodSpec, SpecPath, WorkloadError, kind_named};
 use crate::engine::{self, Classification, Decision, Outcome, Rules, Subject};
 
 /// A manifest problem that stops the check (exit code 2).
@@ -44,16 +44,35 @@ pub enum Unsupported {
     Skip,
 }
 
+/// The objects of a stream: those with a pod spec, and the documents skipped (with where).
+#[derive(Debug, Default)]
+pub struct Stream {
+    pub manifests: Vec<Manifest>,
+    pub skipped: Vec<String>,
+}
+
 /// Parses a YAML or JSON stream into objects with a pod spec. `List`s are flattened.
 pub fn parse_manifests(
     text: &str,
     origin: &str,
     unsupported: Unsupported,
-) -> Result<Vec<Manifest>, InputError> {
-    let mut out = Vec::new();
+) -> Result<Stream, InputError> {
+    let mut out = Stream::default();
     let mut documents = 0;
     for (start, doc) in split_documents(text) {
-        let value: serde_json::Value = if doc.trim_start().starts_with('{') {
+        let yaml = || {
+            yaml::from_str(doc, origin).map_err(|e| {
+                input_error(
+                    origin,
+                    Some(start + e.line.map_or(0, |l| l.0.saturating_sub(1))),
+                    format!("invalid YAML: {}", e.reason),
+                )
+            })
+        };
+        // JSON (`{"kind": ...`) is read as JSON, its errors are clearer; `{kind: Pod}` is YAML's
+        // flow style.
+        let json = doc.trim_start().strip_prefix('{').map(str::trim_start);
+        let value: serde_json::Value = if json.is_some_and(|j| j.starts_with(['"', '}'])) {
             serde_json::from_str(doc).map_err(|e| {
                 input_error(
                     origin,
@@ -62,13 +81,7 @@ pub fn parse_manifests(
                 )
             })?
         } else {
-            yaml::from_str(doc, origin).map_err(|e| {
-                input_error(
-                    origin,
-                    Some(start + e.line.map_or(0, |l| l.0.saturating_sub(1))),
-                    format!("invalid YAML: {}", e.reason),
-                )
-            })?
+            yaml()?
         };
         if value.is_null() {
             continue;
@@ -91,7 +104,7 @@ fn collect(
     origin: &str,
     line: u64,
     unsupported: Unsupported,
-    out: &mut Vec<Manifest>,
+    out: &mut Stream,
 ) -> Result<(), InputError> {
     let err = |reason: String| input_error(origin, Some(line), reason);
     let kind = value
@@ -110,18 +123,83 @@ fn collect(
         }
         return Ok(());
     }
+    let strict = pod_spec_value(&value).map(unknown_fields);
     let object: Object = serde_json::from_value(value).map_err(|e| err(format!("{kind}: {e}")))?;
     match object.pod_spec() {
-        Ok(spec) => out.push(Manifest {
-            origin: origin.to_string(),
-            line,
-            object,
-            spec,
-        }),
-        Err(WorkloadError::UnsupportedKind(_)) if unsupported == Unsupported::Skip => {}
+        Ok(spec) => {
+            if let Some(Err(e)) = strict {
+                return Err(err(format!("{kind} {}: {e}", object.display_name())));
+            }
+            out.manifests.push(Manifest {
+                origin: origin.to_string(),
+                line,
+                object,
+                spec,
+            });
+        }
+        Err(WorkloadError::UnsupportedKind(_)) if unsupported == Unsupported::Skip => {
+            let name = object.display_name();
+            out.skipped
+                .push(format!("{origin}:{line}: {kind}/{name} (no pod spec)"));
+        }
         Err(e) => return Err(err(e.to_string())),
     }
     Ok(())
+}
+
+/// Where a supported kind keeps its pod spec, in the raw object.
+fn pod_spec_value(object: &serde_json::Value) -> Option<&serde_json::Value> {
+    let kind = kind_named(object.get("kind")?.as_str()?)?;
+    let path = match kind.spec {
+        SpecPath::Pod => "/spec",
+        SpecPath::Template => "/spec/template/spec",
+        SpecPath::JobTemplate => "/spec/jobTemplate/spec/template/spec",
+        SpecPath::PodTemplate => "/template/spec",
+        SpecPath::Ephemeral => return None,
+    };
+    object.pointer(path)
+}
+
+/// A pod spec read as `kubectl apply --validate=strict` reads it: a field Kubernetes does not
+/// know (`contianers:`) is an error, not a silently empty pod. Read through k8s-openapi's
+/// `PodSpec`; a field that does not survive the round trip is unknown.
+fn unknown_fields(spec: &serde_json::Value) -> Result<(), String> {
+    let typed: k8s_openapi::api::core::v1::PodSpec =
+        serde_json::from_value(spec.clone()).map_err(|e| format!("pod spec: {e}"))?;
+    let known = serde_json::to_value(&typed).map_err(|e| format!("pod spec: {e}"))?;
+    let mut unknown = Vec::new();
+    unknown_paths(spec, &known, "spec", &mut unknown);
+    match unknown.as_slice() {
+        [] => Ok(()),
+        [one] => Err(format!("unknown field {one}")),
+        many => Err(format!("unknown fields {}", many.join(", "))),
+    }
+}
+
+fn unknown_paths(
+    given: &serde_json::Value,
+    known: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (given, known) {
+        (Value::Object(g), Value::Object(k)) => {
+            for (name, v) in g.iter().filter(|(_, v)| !v.is_null()) {
+                let here = format!("{path}.{name}");
+                match k.get(name) {
+                    Some(kv) => unknown_paths(v, kv, &here, out),
+                    None => out.push(here),
+                }
+            }
+        }
+        (Value::Array(g), Value::Array(k)) => {
+            for (i, (gv, kv)) in g.iter().zip(k).enumerate() {
+                unknown_paths(gv, kv, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Splits a YAML stream at `---` lines, keeping each document's first line number (1-based).
@@ -132,10 +210,15 @@ fn split_documents(text: &str) -> Vec<(u64, &str)> {
     let mut offset = 0;
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let l = line.trim_end();
-        if l == "---" || l.starts_with("--- ") || l == "..." {
+        if l == "---" || l == "..." {
             docs.push((start_line, &text[start_byte..offset]));
             start_byte = offset + line.len();
             start_line = i as u64 + 2;
+        } else if l.starts_with("--- ") {
+            // `--- {kind: Pod, ...}`: the next document starts on the separator's line.
+            docs.push((start_line, &text[start_byte..offset]));
+            start_byte = offset + 4;
+            start_line = i as u64 + 1;
         }
         offset += line.len();
     }
@@ -224,9 +307,21 @@ mod tests {
     #[test]
     fn documents_and_lines() {
         let text = "# c\n---\nkind: Pod\nspec: {containers: [{name: a, image: nginx}]}\n---\n---\nkind: List\nitems:\n- kind: Pod\n  spec: {containers: [{name: b, image: busybox}]}\n...\n";
-        let m = parse_manifests(text, "x.yaml", Unsupported::Error).unwrap();
+        let m = parse_manifests(text, "x.yaml", Unsupported::Error)
+            .unwrap()
+            .manifests;
         assert_eq!(m.len(), 2);
         assert_eq!((m[0].line, m[1].line), (3, 7));
+        // An object written on its separator line is a document like any other.
+        let text = "kind: Pod\nspec: {containers: [{name: a, image: nginx}]}\n--- {kind: Pod, metadata: {name: b}, spec: {containers: [{name: b, image: busybox}]}}\n";
+        let m = parse_manifests(text, "x.yaml", Unsupported::Error)
+            .unwrap()
+            .manifests;
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            (m[1].line, m[1].spec.containers[0].image.as_str()),
+            (3, "busybox")
+        );
     }
 
     #[test]
@@ -249,6 +344,15 @@ mod tests {
                 "kind: Deployment\nspec: {}\n",
                 "x.yaml:1: Deployment has no spec.template.spec",
             ),
+            // A misspelt field used to give a pod without containers, and a pass.
+            (
+                "kind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      contianers: [{name: a, image: nginx}]\n",
+                "x.yaml:1: Deployment web: unknown field spec.contianers",
+            ),
+            (
+                "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: nginx, imagePolicy: Always}], nodeSelecter: {}}\n",
+                "x.yaml:1: Pod p: unknown fields spec.containers[0].imagePolicy, spec.nodeSelecter",
+            ),
         ];
         for (text, want) in cases {
             let e = parse_manifests(text, "x.yaml", Unsupported::Error)
@@ -262,6 +366,7 @@ mod tests {
             Unsupported::Skip,
         )
         .unwrap();
-        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped.manifests.len(), 1);
+        assert_eq!(skipped.skipped, ["x:1: Service/(unnamed) (no pod spec)"]);
     }
 }

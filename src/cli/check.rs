@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
 use crate::app::check::{
-    self, InputError, Manifest, Report, Unsupported, input_error, parse_manifests,
+    self, InputError, Report, Stream, Unsupported, input_error, parse_manifests,
 };
 use crate::app::today_utc;
 use crate::config::Loaded;
@@ -104,7 +104,11 @@ impl CheckArgs {
         } else {
             Unsupported::Error
         };
-        let manifests = read_inputs(&files, unsupported)?;
+        let Stream { manifests, skipped } = read_inputs(&files, unsupported)?;
+        // Every document is judged or said to be skipped: nothing passes silently.
+        for s in &skipped {
+            eprintln!("fipsgate: skipped {s}");
+        }
         let reports = check::evaluate(
             &manifests,
             &rules,
@@ -129,8 +133,12 @@ impl CheckArgs {
 
 /// Reads every object from the given paths (`-` is stdin; directories are walked for
 /// `.yaml`, `.yml` and `.json` files, in name order).
-fn read_inputs(paths: &[PathBuf], unsupported: Unsupported) -> Result<Vec<Manifest>, InputError> {
-    let mut out = Vec::new();
+fn read_inputs(paths: &[PathBuf], unsupported: Unsupported) -> Result<Stream, InputError> {
+    let mut out = Stream::default();
+    let mut add = |s: Stream| {
+        out.manifests.extend(s.manifests);
+        out.skipped.extend(s.skipped);
+    };
     for path in paths {
         if path.as_os_str() == "-" {
             let mut text = String::new();
@@ -141,13 +149,13 @@ fn read_inputs(paths: &[PathBuf], unsupported: Unsupported) -> Result<Vec<Manife
             if read as u64 > MAX_INPUT_BYTES {
                 return Err(too_large("<stdin>"));
             }
-            out.extend(parse_manifests(&text, "<stdin>", unsupported)?);
+            add(parse_manifests(&text, "<stdin>", unsupported)?);
         } else if path.is_dir() {
             for file in walk(path)? {
-                out.extend(read_file(&file, unsupported)?);
+                add(read_file(&file, unsupported)?);
             }
         } else {
-            out.extend(read_file(path, unsupported)?);
+            add(read_file(path, unsupported)?);
         }
     }
     Ok(out)
@@ -196,7 +204,7 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
     Ok(files)
 }
 
-fn read_file(path: &Path, unsupported: Unsupported) -> Result<Vec<Manifest>, InputError> {
+fn read_file(path: &Path, unsupported: Unsupported) -> Result<Stream, InputError> {
     let origin = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| input_error(&origin, None, e.to_string()))?;
     let mut bytes = Vec::new();

@@ -424,7 +424,11 @@ catalog: {includeDefault: false, files: [/etc/fipsgate/catalog.yaml]}
         assert_eq!(scope.components, ["my-app"]);
         assert_eq!(scope.refuses("p", "r.io/apps/a", Some("my-app")), None);
         assert!(scope.refuses("p", "r.io/evil/a", Some("my-app")).is_some());
-        assert!(scope.refuses("p", "r.io/apps/a", Some("kube-apiserver")).is_some());
+        assert!(
+            scope
+                .refuses("p", "r.io/apps/a", Some("kube-apiserver"))
+                .is_some()
+        );
         let bad = "attestations:\n  keys: [{key: /k, repositories: [\"Bad Pattern\"]}]\n";
         let e = Config::parse(bad, "c.yaml").unwrap_err().to_string();
         assert!(e.contains("attestations.keys"), "{e}");

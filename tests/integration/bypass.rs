@@ -423,3 +423,46 @@ async fn loosening_a_namespace_is_warned_about_and_recorded() {
     let (_, r) = app.post("/validate", bytes(&review)).await;
     assert!(r["response"].get("auditAnnotations").is_none(), "{r}");
 }
+
+fn check(text: &str, extra: &[&str]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.yaml");
+    std::fs::write(&file, text).unwrap();
+    let mut args = vec!["check", "-f", file.to_str().unwrap(), "--enforce", "strict"];
+    args.extend_from_slice(extra);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fipsgate"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).replace(file.to_str().unwrap(), "m.yaml");
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// `check` gave silent passes: a misspelt `contianers:` judged an empty pod and exited 0, and
+/// an object written on its `---` line was dropped. Unknown pod-spec fields are errors (exit 2,
+/// file, line and field); every document is judged, or said to be skipped.
+#[test]
+fn check_gives_no_silent_pass() {
+    let typo = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      contianers: [{name: web, image: nginx}]\n";
+    let (code, _, err) = check(typo, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(
+        err.trim(),
+        "fipsgate: m.yaml:1: Deployment web: unknown field spec.contianers"
+    );
+
+    let inline = format!(
+        "kind: Pod\nmetadata: {{name: a}}\nspec: {{containers: [{{name: a, image: \"{FIPS_DNS}\"}}]}}\n--- {{kind: Pod, metadata: {{name: b}}, spec: {{containers: [{{name: b, image: nginx}}]}}}}\n"
+    );
+    let (code, out, _) = check(&inline, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("Pod/b") && out.contains("denied"), "{out}");
+
+    let mixed = "kind: Service\nmetadata: {name: web}\n---\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: nginx}]}\n";
+    let (code, _, err) = check(mixed, &["--ignore-unsupported"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err.trim(),
+        "fipsgate: skipped m.yaml:1: Service/web (no pod spec)"
+    );
+}
