@@ -45,15 +45,13 @@ pub async fn validate(
     request: axum::extract::Request,
 ) -> Response {
     let started = Instant::now();
-    let (parts, body) = request.into_parts();
-    let read = read(&state.limits, query, &parts.headers, body, started).await;
     let Read {
         req,
         deadline,
         _slot,
-    } = match read {
+    } = match read_request(&state, query, request, started).await {
         Ok(read) => read,
-        Err(refusal) => return refused(&state.metrics, refusal, started),
+        Err(refused) => return refused,
     };
     // Created once the request is read, with its fields at once: the text and JSON formatters
     // render span fields eagerly, per field recorded, on every request.
@@ -101,15 +99,13 @@ pub async fn mutate(
     request: axum::extract::Request,
 ) -> Response {
     let started = Instant::now();
-    let (parts, body) = request.into_parts();
-    let read = read(&state.limits, query, &parts.headers, body, started).await;
     let Read {
         req,
         deadline,
         _slot,
-    } = match read {
+    } = match read_request(&state, query, request, started).await {
         Ok(read) => read,
-        Err(refusal) => return refused(&state.metrics, refusal, started),
+        Err(refused) => return refused,
     };
     let pins = match &req.action {
         Action::Evaluate {
@@ -139,6 +135,19 @@ pub async fn mutate(
         .duration
         .observe(started.elapsed().as_secs_f64());
     review_response(&ReviewResponse::pinned(&req, &pins))
+}
+
+/// The request read within its limits; a refusal is counted, logged and answered.
+async fn read_request(
+    state: &AppState,
+    query: Result<Query<ValidateQuery>, QueryRejection>,
+    request: axum::extract::Request,
+    started: Instant,
+) -> Result<Read, Response> {
+    let (parts, body) = request.into_parts();
+    read(&state.limits, query, &parts.headers, body, started)
+        .await
+        .map_err(|refusal| refused(&state.metrics, refusal, started))
 }
 
 /// A request refused before it could be decided: counted, logged, answered.
