@@ -26,7 +26,7 @@ log() { printf '[e2e] %s\n' "$*" >&2; }
 
 FIPS_API=us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4
 FIPS_DNS=gcr.io/spectro-images-fips/coredns:v1.12.1
-SCENARIOS=20
+SCENARIOS=21
 DENIED='admission webhook "pods.fipsgate.io" denied the request'
 sabotage=${FIPSGATE_E2E_SABOTAGE:-}
 case $sabotage in
@@ -300,7 +300,8 @@ ns_ready() { # pods need the default ServiceAccount's token secret
 }
 
 # --- fipsgate -----------------------------------------------------------------------------------
-fipsgate_ready() { curl -sf --max-time 2 "http://127.0.0.1:$admin_port/readyz" >/dev/null; }
+# Ready, or with fg_ready=healthz only alive (an instance whose namespace watch cannot sync).
+fipsgate_ready() { curl -sf --max-time 2 "http://127.0.0.1:$admin_port/${fg_ready:-readyz}" >/dev/null; }
 
 # fipsgate_start [ARGS...]: start `fipsgate serve` (extra ARGS appended), wait for /readyz.
 fipsgate_start() {
@@ -392,6 +393,7 @@ namespaces=(
   "e2e-tighten fipsgate.io/enforce=off fipsgate.io/warn=off"
   "e2e-down fipsgate.io/enforce=off fipsgate.io/warn=off"
   "e2e-binding fipsgate.io/enforce=strict"
+  "e2e-nsfail fipsgate.io/enforce=off fipsgate.io/warn=off fipsgate.io/audit=off"
 )
 ns_names=()
 for spec in "${namespaces[@]}"; do
@@ -956,6 +958,38 @@ s20_checks() {
   note="admitted $stored"
 }
 
+# --- scenario 21: a namespace whose labels cannot be read is strict ----------------------------
+# fipsgate runs as a user the API server grants nothing: its namespace watch never syncs and the
+# live look-up of every namespace is forbidden. A namespace labelled enforce=off is then
+# evaluated as strict: a failure never opens the gate.
+s21_namespace_fail_closed() {
+  local ns=e2e-nsfail ok=1 fail_why
+  fipsgate_stop
+  if KUBECONFIG=$FIPSGATE_KUBECONFIG_NOBODY fg_ready=healthz fipsgate_start; then
+    s21_checks "$ns" && [[ -z $why ]] && ok=0
+  else
+    fail "fipsgate as user nobody did not start"
+  fi
+  fail_why=$why
+  fipsgate_stop
+  fipsgate_start || {
+    fail "fipsgate did not become ready again${fail_why:+; $fail_why}"
+    return
+  }
+  ((ok == 0)) || {
+    why=$fail_why
+    return 1
+  }
+}
+
+s21_checks() {
+  try k -n "$1" run s21-nginx --image=nginx
+  expect_denied "nginx in $1 (enforce=off, but its labels cannot be read)" || return
+  expect_out "the namespace is evaluated as strict" "violates the strict FIPS policy" || return
+  try grep -F "\"$1\"" "$FIPSGATE_AUDIT_LOG"
+  expect_out "the audit log records why" "forbidden" || return
+}
+
 scenario 1 "namespace without labels gets the configured defaults (nginx denied, catalogue image admitted)" s1_defaults
 scenario 2 "fipsgate.io/enforce=strict denies nginx naming container and image; catalogue image admitted" s2_enforce
 scenario 3 "fipsgate.io/warn=strict (enforce=off): pod created, kubectl prints Warning: [strict]" s3_warn
@@ -976,3 +1010,4 @@ scenario 17 "kubectl create deployment under enforce=strict: created, with fipsg
 scenario 18 "kubectl label ns enforce=strict: applied, with a warning naming the existing non-FIPS pod" s18_tighten
 scenario 19 "fipsgate stopped: namespace label and Deployment still admitted (Ignore), pods refused (Fail)" s19_down
 scenario 20 "evidence.binding: require refuses a tag reference (naming the digest to use) and admits it with its digest" s20_binding
+scenario 21 "fipsgate cannot read namespaces (RBAC): a namespace labelled enforce=off is evaluated as strict" s21_namespace_fail_closed

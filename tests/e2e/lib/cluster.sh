@@ -10,6 +10,7 @@
 # After cluster_up (also written to WORKDIR/env, sourceable):
 #   KUBECONFIG                 WORKDIR/kubeconfig          (user admin, system:masters)
 #   FIPSGATE_KUBECONFIG_EXEMPT WORKDIR/kubeconfig-exempt   (user exempt-user, system:masters)
+#   FIPSGATE_KUBECONFIG_NOBODY WORKDIR/kubeconfig-nobody   (user nobody: no RBAC rights at all)
 #   FIPSGATE_APISERVER_URL     https://127.0.0.1:PORT
 #   FIPSGATE_APISERVER_CA      apiserver's self-signed cert bundle (cert-dir)
 #   FIPSGATE_AUDIT_LOG         WORKDIR/audit.log (JSON lines, level Metadata)
@@ -128,10 +129,12 @@ cluster_up() {
     _cluster_log "openssl failed"
     return 1
   fi
-  admin_token=$(openssl rand -hex 16) && exempt_token=$(openssl rand -hex 16) || return 1
+  admin_token=$(openssl rand -hex 16) && exempt_token=$(openssl rand -hex 16) &&
+    nobody_token=$(openssl rand -hex 16) || return 1
   cat >"$workdir/tokens.csv" <<EOF
 $admin_token,admin,admin-uid,"system:masters"
 $exempt_token,exempt-user,exempt-user-uid,"system:masters"
+$nobody_token,nobody,nobody-uid
 EOF
   chmod 600 "$workdir/tokens.csv"
   cat >"$workdir/audit-policy.yaml" <<'EOF'
@@ -183,6 +186,7 @@ EOF
   _cluster_wait "$workdir" "$timeout" "apiserver cert" test -s "$ca" || { cluster_down "$workdir"; return 1; }
   _cluster_kubeconfig "$workdir/kubeconfig" "$url" "$ca" admin "$admin_token"
   _cluster_kubeconfig "$workdir/kubeconfig-exempt" "$url" "$ca" exempt-user "$exempt_token"
+  _cluster_kubeconfig "$workdir/kubeconfig-nobody" "$url" "$ca" nobody "$nobody_token"
   _cluster_wait "$workdir" "$timeout" "apiserver /readyz" \
     kubectl --kubeconfig "$workdir/kubeconfig" get --raw /readyz || { cluster_down "$workdir"; return 1; }
 
@@ -203,6 +207,7 @@ EOF
 
   export KUBECONFIG=$workdir/kubeconfig
   export FIPSGATE_KUBECONFIG_EXEMPT=$workdir/kubeconfig-exempt
+  export FIPSGATE_KUBECONFIG_NOBODY=$workdir/kubeconfig-nobody
   export FIPSGATE_APISERVER_URL=$url
   export FIPSGATE_APISERVER_CA=$ca
   export FIPSGATE_AUDIT_LOG=$workdir/audit.log
