@@ -90,6 +90,13 @@ async fn responses_and_metrics() {
         .text()
         .await
         .unwrap();
+    // The one line a `fips` build changes: checked here, kept out of the snapshot.
+    let fips = format!(
+        "fipsgate_fips_mode {}",
+        u8::from(fipsgate::infra::crypto::FIPS_BUILD)
+    );
+    assert!(metrics.lines().any(|l| l == fips), "{metrics}");
+    let metrics = metrics.replace(&fips, "fipsgate_fips_mode (1 in a fips build)");
     assert_golden("metrics.txt", &stable_metrics(&metrics));
 }
 
