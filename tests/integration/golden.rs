@@ -96,7 +96,13 @@ async fn responses_and_metrics() {
         u8::from(fipsgate::infra::crypto::FIPS_BUILD)
     );
     assert!(metrics.lines().any(|l| l == fips), "{metrics}");
-    let metrics = metrics.replace(&fips, "fipsgate_fips_mode (1 in a fips build)");
+    let metrics: String = metrics
+        .lines()
+        .map(|l| match l == fips {
+            true => "fipsgate_fips_mode (1 in a fips build)\n".to_string(),
+            false => format!("{l}\n"),
+        })
+        .collect();
     assert_golden("metrics.txt", &stable_metrics(&metrics));
 }
 
