@@ -82,6 +82,40 @@ mod tests {
     }
 
     #[test]
+    fn images_changed_compares_each_place() {
+        let spec = |v: serde_json::Value| -> PodSpec { serde_json::from_value(v).unwrap() };
+        let old = spec(
+            serde_json::json!({"initContainers": [{"name": "a", "image": "x"}],
+            "containers": [{"name": "a", "image": "y"}, {"name": "b", "image": "z"}]}),
+        );
+        let cases = [
+            (
+                serde_json::json!({"initContainers": [{"name": "a", "image": "x"}], "containers": [{"name": "b", "image": "z"}, {"name": "a", "image": "y"}]}),
+                false,
+            ),
+            (
+                serde_json::json!({"containers": [{"name": "a", "image": "y"}]}),
+                false,
+            ),
+            (
+                serde_json::json!({"containers": [{"name": "a", "image": "x"}]}),
+                true,
+            ),
+            (
+                serde_json::json!({"ephemeralContainers": [{"name": "a", "image": "y"}]}),
+                true,
+            ),
+            (
+                serde_json::json!({"containers": [{"name": "c", "image": "z"}]}),
+                true,
+            ),
+        ];
+        for (new, changed) in cases {
+            assert_eq!(images_changed(&old, &spec(new.clone())), changed, "{new}");
+        }
+    }
+
+    #[test]
     fn routing() {
         let base = |op: &str, sub: &str, kind: &str, group: &str| serde_json::json!({"uid": "u", "operation": op, "subResource": sub, "kind": {"group": group, "version": "v1", "kind": kind}, "object": pod(&[("a", "nginx")]), "oldObject": pod(&[("a", "nginx")])});
         assert!(matches!(

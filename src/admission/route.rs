@@ -1,6 +1,8 @@
 //! Routing: which requests fipsgate evaluates, and the pod spec each one is about.
 
-use crate::domain::workload::{Container, ContainerKind, PodSpec, kind_of};
+use std::collections::HashMap;
+
+use crate::domain::workload::{ContainerKind, PodSpec, kind_of};
 
 use super::Action;
 use super::review::{IntoObject, Request, take};
@@ -83,12 +85,12 @@ fn namespace_change<O: IntoObject>(req: &mut Request<O>) -> Action {
 }
 
 /// True when `new` has a container that `old` lacks, or a container whose image differs.
+/// Linear in the two specs: an UPDATE carries up to two objects of the request's size.
 pub fn images_changed(old: &PodSpec, new: &PodSpec) -> bool {
-    let find = |kind: ContainerKind, c: &Container| {
-        old.all()
-            .find(|(k, o)| *k == kind && o.name == c.name)
-            .map(|(_, o)| o.image.as_str())
-    };
+    let before: HashMap<(ContainerKind, &str), &str> = old
+        .all()
+        .map(|(k, c)| ((k, c.name.as_str()), c.image.as_str()))
+        .collect();
     new.all()
-        .any(|(kind, c)| find(kind, c) != Some(c.image.as_str()))
+        .any(|(k, c)| before.get(&(k, c.name.as_str())) != Some(&c.image.as_str()))
 }

@@ -1,6 +1,8 @@
 //! One container judged against the namespace's levels: its finding and what it adds to the
 //! denial, the warnings and the audit record.
 
+use std::collections::HashSet;
+
 use crate::domain::assessment::Assessment;
 use crate::domain::fips::{CertificateStatus, Status};
 use crate::domain::policy::{Binding, CertificateAction, Level, Levels, LookupFailure};
@@ -17,6 +19,8 @@ pub(super) struct Judge<'a> {
     /// The enforce level that applies: `off` for workload templates.
     pub enforce: Level,
     pub today: jiff::civil::Date,
+    /// On UPDATE, what the pod already ran: (kind, container, image).
+    pub previous: Option<HashSet<(ContainerKind, &'a str, &'a str)>>,
 }
 
 /// One container's judgement.
@@ -132,10 +136,8 @@ impl Judge<'_> {
 
     /// True when the pod had this image in this place before the update.
     fn unchanged(&self, kind: ContainerKind, c: &Container) -> bool {
-        self.subject.previous.is_some_and(|old| {
-            old.all()
-                .any(|(k, o)| k == kind && o.name == c.name && o.image == c.image)
-        })
+        (self.previous.as_ref())
+            .is_some_and(|old| old.contains(&(kind, c.name.as_str(), c.image.as_str())))
     }
 
     /// Notes that are not violations: partial compliance, a reference to pin, historical

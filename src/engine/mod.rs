@@ -197,6 +197,11 @@ pub fn evaluate(
             Level::Off
         },
         today,
+        previous: subject.previous.map(|old| {
+            old.all()
+                .map(|(k, c)| (k, c.name.as_str(), c.image.as_str()))
+                .collect()
+        }),
     };
     let mut tally = Tally::with_capacity(classes.len());
     for ((kind, c), cl) in spec.all().zip(classes) {
