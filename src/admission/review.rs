@@ -133,10 +133,17 @@ fn finish<O: IntoObject>(review: Review<O>) -> Result<Parsed, Unanswerable> {
 }
 
 /// After a parse error: is there still a uid to answer, so the API server gets a review back?
+/// Read without building anything: a failing body is never parsed into a tree (a `Value` costs
+/// many times the body's size).
 fn salvage(body: &[u8], err: &serde_json::Error) -> Unanswerable {
-    Unanswerable(match serde_json::from_slice::<serde_json::Value>(body) {
+    let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    // JSON is UTF-8 (skipping strings does not check it).
+    let json = std::str::from_utf8(body)
+        .map_err(|_| ())
+        .and_then(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|_| ()));
+    Unanswerable(match json {
         Err(_) => format!("body is not valid JSON: {err}"),
-        Ok(v) if !v.is_object() => "body is not a JSON object".into(),
+        Ok(_) if !object => "body is not a JSON object".into(),
         Ok(_) => format!("malformed AdmissionReview: {err}"),
     })
 }

@@ -13,6 +13,9 @@ use tokio::sync::watch;
 
 use crate::telemetry::metrics::Metrics;
 
+/// HTTP/2 streams a connection may have open at once.
+pub const MAX_STREAMS: u32 = 32;
+
 /// What the accept loop serves with.
 pub(super) struct Acceptor {
     pub listener: TcpListener,
@@ -113,7 +116,12 @@ pub async fn serve_connection(
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout);
-        builder.http2().timer(TokioTimer::new());
+        // The API server sends one review per request; a handful of streams is plenty, and
+        // each stream may hold a body being read.
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(MAX_STREAMS);
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(app));
         tokio::pin!(conn);

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use crate::app::admit::Admission;
 use crate::telemetry::metrics::Metrics;
 
-pub use conn::serve_connection;
+pub use conn::{MAX_STREAMS, serve_connection};
 pub use handler::AppState;
 pub use read::{Limits, Refusal};
 pub use tls::CertPaths;

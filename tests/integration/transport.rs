@@ -349,3 +349,36 @@ async fn connections_past_the_limit_are_closed_at_once() {
         "{metrics}"
     );
 }
+
+/// A connection may open only a few HTTP/2 streams at once: each may hold a body being read,
+/// so the streams of one connection cannot add up to more memory than a handful of requests.
+#[tokio::test]
+async fn http2_connections_open_few_streams() {
+    let s = quiet_server().await;
+    let tcp = tokio::net::TcpStream::connect(s.running.addr)
+        .await
+        .unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tls_connector(&s.certs.ca_pem(), &[b"h2"])
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (mut client, mut conn) = h2::client::handshake(tls).await.unwrap();
+    let req = http::Request::post(s.url("/validate"))
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap();
+    let (response, mut body) = client.send_request(req, false).unwrap();
+    body.send_data(fixture("pod-create-dry-run.json").into(), true)
+        .unwrap();
+    // Drive the connection until the answer: the server's settings are in by then.
+    let response = tokio::select! {
+        r = response => r.unwrap(),
+        r = &mut conn => panic!("connection ended first: {r:?}"),
+    };
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        conn.max_concurrent_send_streams(),
+        fipsgate::server::MAX_STREAMS as usize
+    );
+}
