@@ -13,8 +13,13 @@ use tokio::sync::watch;
 
 use crate::telemetry::metrics::Metrics;
 
+use super::idle::{IDLE_TIMEOUT, Talkative};
+
 /// HTTP/2 streams a connection may have open at once.
 pub const MAX_STREAMS: u32 = 32;
+/// HTTP/2 pings: how often, and how long an answer may take before the connection is closed.
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the accept loop serves with.
 pub(super) struct Acceptor {
@@ -117,11 +122,21 @@ pub async fn serve_connection(
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout);
         // The API server sends one review per request; a handful of streams is plenty, and
-        // each stream may hold a body being read.
+        // each stream may hold a body being read. Pings find peers that went away.
         builder
             .http2()
             .timer(TokioTimer::new())
-            .max_concurrent_streams(MAX_STREAMS);
+            .max_concurrent_streams(MAX_STREAMS)
+            .keep_alive_interval(Some(KEEP_ALIVE_INTERVAL))
+            .keep_alive_timeout(KEEP_ALIVE_TIMEOUT);
+        // The protocol ALPN chose, not a sniff of the first bytes: a sniff waits, unbounded,
+        // for bytes an idle attacker never sends. Without ALPN the first bytes decide.
+        let tls = Talkative::new(tls, header_timeout, IDLE_TIMEOUT);
+        let builder = match tls.get_ref().get_ref().1.alpn_protocol() {
+            Some(b"h2") => builder.http2_only(),
+            Some(b"http/1.1") => builder.http1_only(),
+            _ => builder,
+        };
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(app));
         tokio::pin!(conn);

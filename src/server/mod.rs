@@ -5,6 +5,7 @@
 mod admin;
 mod conn;
 mod handler;
+mod idle;
 mod read;
 pub mod tls;
 

@@ -382,3 +382,31 @@ async fn http2_connections_open_few_streams() {
         fipsgate::server::MAX_STREAMS as usize
     );
 }
+
+/// After the TLS handshake, a client that sends nothing at all is closed too: the protocol
+/// comes from ALPN, and nothing waits unbounded for a first byte.
+#[tokio::test]
+async fn silent_connections_after_tls_are_closed() {
+    let s = TestServer::start(Options {
+        header_read_timeout: Duration::from_millis(500),
+        ..Options::default()
+    })
+    .await;
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        let connector = tls_connector(&s.certs.ca_pem(), &[alpn]);
+        let tcp = tokio::net::TcpStream::connect(s.running.addr)
+            .await
+            .unwrap();
+        let mut tls = connector
+            .connect("localhost".try_into().unwrap(), tcp)
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut buf)).await;
+        assert!(
+            read.is_ok(),
+            "{}: silent connection still open after 5 s",
+            String::from_utf8_lossy(alpn)
+        );
+    }
+}
