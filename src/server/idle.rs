@@ -11,8 +11,10 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 /// How long a connection may stay silent once it has spoken: longer than any request's budget
-/// (at most 24 s), and HTTP/2 pings (every 20 s) keep a live peer talking.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// (at most 24 s) and than the idle timeout of Go's HTTP clients (90 s), so the API server
+/// closes its idle connections before fipsgate would; HTTP/2 pings (every 20 s) keep a live
+/// peer talking anyway.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `inner`, whose reads fail with `TimedOut` after too long a silence.
 pub struct Talkative<T> {
