@@ -48,8 +48,16 @@ impl Admission {
             .rules
             .exemption(subject.namespace, subject.username)
             .is_some();
+        let l = policy.levels;
+        let judged = [l.enforce, l.warn, l.audit]
+            .iter()
+            .any(|l| *l != Level::Off);
         let (classes, timed_out) = if exempt {
             (Vec::new(), 0)
+        } else if !judged {
+            // No level would use a look-up's result: a pod in such a namespace cannot make
+            // fipsgate contact a registry of its choosing.
+            (self.classify_offline(spec), 0)
         } else {
             self.classify_all(subject.namespace, spec, deadline).await
         };
@@ -149,6 +157,20 @@ impl Admission {
             NamespaceFailure::Defaults => NamespacePolicy::defaults(&self.rules.defaults),
         };
         (Arc::new(policy), Some(error))
+    }
+
+    /// Every container's image classified without IO: what needs a look-up is not looked up.
+    fn classify_offline(&self, spec: &PodSpec) -> Vec<Classification> {
+        spec.all()
+            .map(
+                |(_, c)| match classify_now(&self.rules, &*self.source, &c.image) {
+                    Pending::Ready(class) => class,
+                    Pending::Lookup(_) => Classification::Assessed(
+                        Assessment::not_listed().with_problem("not looked up: every level is off"),
+                    ),
+                },
+            )
+            .collect()
     }
 
     /// Every container's image classified: in place when no IO is needed (the catalogue, a

@@ -398,3 +398,40 @@ async fn deadline_applies_the_failure_behaviour() {
             .contains("timed out")
     );
 }
+
+/// A namespace whose every level is `off` uses no look-up: a pod there cannot make fipsgate
+/// contact a registry of its choosing.
+#[tokio::test]
+async fn no_look_up_when_every_level_is_off() {
+    let source = slow(Duration::ZERO);
+    let app = TestConfig {
+        source: Some(source.clone()),
+        ..TestConfig::default()
+    }
+    .app();
+    app.label(
+        "off",
+        &[
+            ("fipsgate.io/enforce", "off"),
+            ("fipsgate.io/warn", "off"),
+            ("fipsgate.io/audit", "off"),
+        ],
+    );
+    app.label("warned", &[("fipsgate.io/enforce", "off")]);
+    let pod = |ns: &str| {
+        let image = "attacker.example:31337/x:1";
+        bytes(&mk_review(
+            ns,
+            ns,
+            "CREATE",
+            mk_pod("p", &[("c", image)]),
+            None,
+        ))
+    };
+    let (_, r) = app.post("/validate", pod("off")).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let (_, r) = app.post("/validate", pod("warned")).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
