@@ -2,17 +2,23 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
 use crate::app::namespaces::NamespaceStore;
 use crate::telemetry::metrics::Metrics;
+
+use super::idle::{IDLE_TIMEOUT, Talkative};
 
 #[derive(Clone)]
 pub struct AdminState {
@@ -25,14 +31,46 @@ pub struct AdminState {
     pub fips: bool,
 }
 
-/// Serves the admin port until `done`.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router, done: watch::Receiver<bool>) {
-    let mut done = done;
-    let _ = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = done.wait_for(|v| *v).await;
-        })
-        .await;
+/// Admin connections at once: probes and a scraper need few; more are closed at once.
+pub const MAX_ADMIN_CONNECTIONS: usize = 64;
+
+/// Serves the admin port until `done`, with the webhook port's limits on slow and silent
+/// clients: the kubelet's probes must get through whatever else connects here.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    mut done: watch::Receiver<bool>,
+    header_timeout: Duration,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_ADMIN_CONNECTIONS));
+    let connections = tokio_util::task::TaskTracker::new();
+    loop {
+        tokio::select! {
+            _ = done.wait_for(|v| *v) => break,
+            Ok((tcp, _)) = listener.accept() => {
+                // Past the limit the connection is dropped, that is closed.
+                let Ok(slot) = slots.clone().try_acquire_owned() else { continue };
+                let service = TowerToHyperService::new(app.clone());
+                connections.spawn(async move {
+                    let io = TokioIo::new(Talkative::new(tcp, header_timeout, IDLE_TIMEOUT));
+                    // HTTP/1.1, or HTTP/2 with prior knowledge (h2c), as before.
+                    let mut http = Builder::new(TokioExecutor::new());
+                    http.http1()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_timeout);
+                    http.http2()
+                        .timer(TokioTimer::new())
+                        .max_concurrent_streams(super::MAX_STREAMS);
+                    if let Err(e) = http.serve_connection(io, service).await {
+                        tracing::debug!(error = %e, "admin connection ended with an error");
+                    }
+                    drop(slot);
+                });
+            }
+        }
+    }
+    connections.close();
+    let _ = tokio::time::timeout(Duration::from_secs(1), connections.wait()).await;
 }
 
 pub fn router(state: AdminState) -> Router {

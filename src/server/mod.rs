@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use crate::app::admit::Admission;
 use crate::telemetry::metrics::Metrics;
 
+pub use admin::MAX_ADMIN_CONNECTIONS;
 pub use conn::{MAX_STREAMS, serve_connection};
 pub use handler::AppState;
 pub use read::{Limits, Refusal};
@@ -169,7 +170,12 @@ impl Bound {
         let reload = tokio::spawn(cert.watch(s.cert_reload_interval, metrics.clone()));
         // The admin port answers until the webhook has drained (readiness says false).
         let (admin_done, admin_done_rx) = watch::channel(false);
-        let admin = tokio::spawn(admin::serve(admin_listener, admin_app, admin_done_rx));
+        let admin = tokio::spawn(admin::serve(
+            admin_listener,
+            admin_app,
+            admin_done_rx,
+            s.header_read_timeout,
+        ));
         let shutdown = conn::Shutdown {
             stop: stop_rx,
             draining,

@@ -410,3 +410,31 @@ async fn silent_connections_after_tls_are_closed() {
         );
     }
 }
+
+/// The admin port has the webhook port's limits: a silent client is closed after the header
+/// timeout, connections past the cap are closed at once, and probes get through afterwards.
+#[tokio::test]
+async fn the_admin_port_bounds_its_clients() {
+    let s = TestServer::start(Options {
+        header_read_timeout: Duration::from_millis(500),
+        ..Options::default()
+    })
+    .await;
+    let admin = s.running.admin_addr;
+    let mut held = Vec::new();
+    for _ in 0..fipsgate::server::MAX_ADMIN_CONNECTIONS {
+        held.push(tokio::net::TcpStream::connect(admin).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut extra = tokio::net::TcpStream::connect(admin).await.unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_millis(300), extra.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "a connection past the cap is closed at once");
+    let read = tokio::time::timeout(Duration::from_secs(3), held[0].read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "a silent admin connection is closed after the header timeout"
+    );
+    let health = reqwest::get(s.admin_url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
