@@ -1171,3 +1171,41 @@ fn digest_pinning_adds_a_mutating_webhook_that_never_blocks() {
         assert_eq!(strings(&pin["rules"][0]["operations"]), ["CREATE"]);
     }
 }
+
+/// The webhooks ask for exactly the kinds fipsgate reads (`domain::workload::KINDS`): pods
+/// (and their ephemeral containers) to the failing-closed webhook, every workload template to
+/// the warning one.
+#[test]
+#[ignore = "needs kubectl for kustomize: run tests/run.sh"]
+fn webhook_rules_cover_the_supported_kinds() {
+    use fipsgate::domain::workload::KINDS;
+    let resources = |hook: &Value| -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for rule in hook["rules"].as_array().unwrap() {
+            for group in strings(&rule["apiGroups"]) {
+                for resource in strings(&rule["resources"]) {
+                    out.push((group.to_string(), resource.to_string()));
+                }
+            }
+        }
+        out.sort();
+        out
+    };
+    let mut pods = vec![("".to_string(), "pods".to_string())];
+    pods.push(("".into(), "pods/ephemeralcontainers".into()));
+    let mut workloads: Vec<(String, String)> = KINDS
+        .iter()
+        .filter(|k| !k.enforceable())
+        .map(|k| (k.group.to_string(), k.plural.to_string()))
+        .collect();
+    workloads.sort();
+    for (name, objs) in sets() {
+        let hooks = one(objs, "ValidatingWebhookConfiguration")["webhooks"].clone();
+        assert_eq!(resources(&hooks[0]), pods, "{name}: pods.fipsgate.io");
+        assert_eq!(
+            resources(&hooks[1]),
+            workloads,
+            "{name}: workloads.fipsgate.io"
+        );
+    }
+}
