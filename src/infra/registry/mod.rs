@@ -34,6 +34,56 @@ const MAX_PLATFORMS: usize = 16;
 const MAX_ENVELOPE_BYTES: i64 = 1024 * 1024;
 /// At most this many attestation manifests are read per digest.
 const MAX_ATTESTATIONS: usize = 16;
+/// At most this many envelopes are read from one attestation manifest.
+const MAX_ENVELOPES_PER_MANIFEST: usize = 8;
+
+/// A buffer that refuses to grow past its cap: a blob larger than declared fails the read.
+struct Capped {
+    buf: Vec<u8>,
+    cap: usize,
+}
+
+impl Capped {
+    fn new(cap: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            cap,
+        }
+    }
+
+    fn into_inner(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+impl tokio::io::AsyncWrite for Capped {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.buf.len() + data.len() > self.cap {
+            let e = format!("blob is larger than {} bytes", self.cap);
+            return std::task::Poll::Ready(Err(std::io::Error::other(e)));
+        }
+        self.buf.extend_from_slice(data);
+        std::task::Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
 
 /// A registry call that failed: not a verdict, reported and handled by the failure behaviour.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -334,12 +384,14 @@ impl Registry {
             layers
                 .iter()
                 .filter(|l| l.media_type == DSSE_MEDIA_TYPE && l.size <= MAX_ENVELOPE_BYTES)
+                .take(MAX_ENVELOPES_PER_MANIFEST)
                 .map(move |l| async move {
-                    let mut buf: Vec<u8> = Vec::new();
+                    // The declared size is the registry's word: the cap holds while reading.
+                    let mut buf = Capped::new(MAX_ENVELOPE_BYTES as usize);
                     let got = self
                         .call(registry, client.pull_blob(r, l, &mut buf))
                         .await?;
-                    Ok::<_, RegistryError>(got.map(|()| buf))
+                    Ok::<_, RegistryError>(got.map(|()| buf.into_inner()))
                 })
         });
         let mut out = Vec::new();
@@ -416,6 +468,16 @@ mod tests {
                     .collect()
             })
         })
+    }
+
+    #[tokio::test]
+    async fn a_capped_buffer_refuses_what_is_past_its_cap() {
+        use tokio::io::AsyncWriteExt as _;
+        let mut b = Capped::new(8);
+        b.write_all(b"12345678").await.unwrap();
+        let e = b.write_all(b"9").await.unwrap_err();
+        assert!(e.to_string().contains("larger than 8 bytes"), "{e}");
+        assert_eq!(b.into_inner(), b"12345678");
     }
 
     #[test]
