@@ -122,6 +122,7 @@ async fn main() {
         limits: fipsgate::server::Limits::new(8 << 20, Duration::from_secs(10), 1024),
         header_read_timeout: Duration::from_secs(10),
         max_connections: 4096,
+        max_connections_per_source: 4096,
         shutdown_delay: Duration::ZERO,
         drain_timeout: Duration::from_secs(5),
         require_fips: false,

@@ -62,6 +62,13 @@ pub struct ServeArgs {
     /// Open connections at most; more are closed at once.
     #[arg(long, env = "FIPSGATE_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
+    /// Open connections from one source address at most (one pod cannot take every slot).
+    #[arg(
+        long,
+        env = "FIPSGATE_MAX_CONNECTIONS_PER_SOURCE",
+        default_value_t = 256
+    )]
+    pub max_connections_per_source: usize,
     /// Requests decided at once; more are answered 503 at once.
     #[arg(long, env = "FIPSGATE_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
     pub max_concurrent_requests: usize,
@@ -135,6 +142,7 @@ impl ServeArgs {
             ),
             header_read_timeout: self.header_read_timeout,
             max_connections: self.max_connections,
+            max_connections_per_source: self.max_connections_per_source,
             shutdown_delay: self.shutdown_delay,
             drain_timeout: self.drain_timeout,
             metrics: (metrics, Arc::new(registry)),

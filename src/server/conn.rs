@@ -1,6 +1,7 @@
 //! Connections: the accept loop (a connection cap, then a drain on shutdown) and one
 //! connection's life (bounded TLS handshake, HTTP/1.1 or HTTP/2 as ALPN chose).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -29,7 +30,57 @@ pub(super) struct Acceptor {
     pub header_timeout: Duration,
     /// Open connections at most; more are closed at once.
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// Open connections per source address at most: one pod cannot take every slot.
+    pub per_source: PerSource,
     pub metrics: Metrics,
+}
+
+/// Connections open per source address, bounded.
+#[derive(Clone)]
+pub(super) struct PerSource {
+    open: Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>,
+    max: usize,
+}
+
+/// One connection counted against its source; released when dropped.
+pub(super) struct SourceSlot {
+    open: Arc<std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl PerSource {
+    pub fn new(max: usize) -> Self {
+        Self {
+            open: Arc::default(),
+            max,
+        }
+    }
+
+    /// A slot for `ip`, unless it has `max` connections open already.
+    fn take(&self, ip: IpAddr) -> Option<SourceSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot {
+            open: self.open.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// How shutdown goes: readiness false at once, keep serving through `delay` (so the Service
@@ -46,8 +97,12 @@ impl Acceptor {
     pub async fn run(self, mut shutdown: Shutdown) {
         let connections = tokio_util::task::TaskTracker::new();
         let (drain_tx, drain_rx) = watch::channel(false);
-        let spawn = |tcp: tokio::net::TcpStream| {
-            // Past the connection limit a new connection is closed at once, not queued.
+        let spawn = |tcp: tokio::net::TcpStream, peer: std::net::SocketAddr| {
+            // Past a connection limit a new connection is closed at once, not queued.
+            let Some(source) = self.per_source.take(peer.ip()) else {
+                self.metrics.error("source_connection_limit");
+                return;
+            };
             let Ok(slot) = self.slots.clone().try_acquire_owned() else {
                 self.metrics.error("connection_limit");
                 return;
@@ -61,13 +116,13 @@ impl Acceptor {
             );
             connections.spawn(async move {
                 conn.await;
-                drop(slot);
+                drop((slot, source));
             });
         };
         loop {
             tokio::select! {
                 _ = stopped(&mut shutdown.stop) => break,
-                Ok((tcp, _)) = self.listener.accept() => spawn(tcp),
+                Ok((tcp, peer)) = self.listener.accept() => spawn(tcp, peer),
             }
         }
         shutdown.draining.store(true, Ordering::Release);
@@ -80,7 +135,7 @@ impl Acceptor {
         loop {
             tokio::select! {
                 _ = &mut delay_end => break,
-                Ok((tcp, _)) = self.listener.accept() => spawn(tcp),
+                Ok((tcp, peer)) = self.listener.accept() => spawn(tcp, peer),
             }
         }
         drop(self.listener);

@@ -44,6 +44,8 @@ pub struct Settings {
     pub limits: Limits,
     pub header_read_timeout: Duration,
     pub max_connections: usize,
+    /// Open connections per source address at most.
+    pub max_connections_per_source: usize,
     pub shutdown_delay: Duration,
     pub drain_timeout: Duration,
     /// Metrics, and the registry `/metrics` exports them from.
@@ -164,6 +166,7 @@ impl Bound {
             })),
             header_timeout: s.header_read_timeout,
             slots: Arc::new(tokio::sync::Semaphore::new(s.max_connections)),
+            per_source: conn::PerSource::new(s.max_connections_per_source),
             metrics: metrics.clone(),
         };
         let (stop, stop_rx) = watch::channel(false);

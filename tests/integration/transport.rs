@@ -438,3 +438,42 @@ async fn the_admin_port_bounds_its_clients() {
     let health = reqwest::get(s.admin_url("/healthz")).await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 }
+
+/// One source cannot take every connection: past its own cap its new connections are closed at
+/// once, while another address still connects and is answered.
+#[tokio::test]
+async fn one_source_cannot_take_every_connection() {
+    let s = TestServer::start(Options {
+        max_connections_per_source: 4,
+        ..Options::default()
+    })
+    .await;
+    let from = |ip: &str| {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        let addr = s.running.addr;
+        async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind((ip, 0).into()).unwrap();
+            socket.connect(addr).await.unwrap()
+        }
+    };
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(from("127.0.0.1").await);
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut fifth = from("127.0.0.1").await;
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_millis(500), fifth.read_to_end(&mut buf)).await;
+    assert!(
+        read.is_ok(),
+        "a fifth connection from one source is closed at once"
+    );
+    // Another source is served: a TLS handshake from 127.0.0.2 completes.
+    let other = from("127.0.0.2").await;
+    let connector = tls_connector(&s.certs.ca_pem(), &[b"http/1.1"]);
+    let tls = connector
+        .connect("localhost".try_into().unwrap(), other)
+        .await;
+    assert!(tls.is_ok(), "{:?}", tls.err());
+}
