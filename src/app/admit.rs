@@ -103,11 +103,12 @@ impl Admission {
         let mut seen = [0usize; 3];
         let mut pins = Vec::new();
         for ((kind, c), class) in spec.all().zip(&classes) {
-            let path = match kind {
-                ContainerKind::Volume => format!(
-                    "/spec/volumes/{}/image/reference",
-                    c.slot.unwrap_or(usize::MAX)
-                ),
+            // Where the reference sits: its list and index (a volume's own index in `volumes`).
+            let (list, index) = match kind {
+                ContainerKind::Volume => match c.slot {
+                    Some(slot) => ("volumes", slot),
+                    None => continue,
+                },
                 _ => {
                     let (list, n) = match kind {
                         ContainerKind::Init => ("initContainers", &mut seen[0]),
@@ -115,19 +116,25 @@ impl Admission {
                         _ => ("ephemeralContainers", &mut seen[2]),
                     };
                     *n += 1;
-                    format!("/spec/{list}/{}/image", *n - 1)
+                    (list, *n - 1)
                 }
             };
             let Classification::Assessed(a) = class else {
                 continue;
             };
-            if let (Some(d), false) = (a.digest(), c.image.contains('@')) {
-                pins.push(Pin {
-                    path,
-                    from: c.image.clone(),
-                    to: format!("{}@{d}", c.image),
-                });
-            }
+            let Some(d) = a.digest().filter(|_| !c.image.contains('@')) else {
+                continue;
+            };
+            let field = if kind == ContainerKind::Volume {
+                "image/reference"
+            } else {
+                "image"
+            };
+            pins.push(Pin {
+                path: format!("/spec/{list}/{index}/{field}"),
+                from: c.image.clone(),
+                to: format!("{}@{d}", c.image),
+            });
         }
         pins
     }

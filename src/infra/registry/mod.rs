@@ -187,27 +187,28 @@ impl Document {
         if !index {
             return Ok(None);
         }
+        // Build attestations (buildx) ride in indexes as `unknown/unknown`: not runnable. One
+        // past the limit is enough to refuse; no names are built for the rest.
         let runnable: Vec<Platform> = (self.manifests.unwrap_or_default().into_iter())
-            .filter_map(|d| {
-                let name = match d.platform {
-                    // Build attestations (buildx) ride in indexes as `unknown/unknown`.
-                    Some(p) if p.os == "unknown" && p.architecture == "unknown" => return None,
+            .filter(|d| {
+                !(d.platform.as_ref())
+                    .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
+            })
+            .take(MAX_PLATFORMS + 1)
+            .map(|d| Platform {
+                name: match d.platform {
                     Some(p) => match p.variant {
                         Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
                         None => format!("{}/{}", p.os, p.architecture),
                     },
                     None => "unspecified".into(),
-                };
-                Some(Platform {
-                    digest: d.digest,
-                    name,
-                })
+                },
+                digest: d.digest,
             })
             .collect();
         if runnable.len() > MAX_PLATFORMS {
             return Err(format!(
-                "lists {} platforms; at most {MAX_PLATFORMS} are checked",
-                runnable.len()
+                "lists more than {MAX_PLATFORMS} platforms; at most {MAX_PLATFORMS} are checked"
             ));
         }
         Ok(Some(runnable))
