@@ -83,7 +83,7 @@ fn reviews(c: &mut Criterion) {
             pods: None,
         },
         metrics,
-        limits: Limits::new(8 << 20, std::time::Duration::from_secs(10), 1024),
+        limits: Limits::new(8 << 20, std::time::Duration::from_secs(10), 1024, 64 << 20),
     });
     let app = router(state);
     let captured = std::fs::read(concat!(

@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
             acceptor.clone(),
             app.clone(),
             Duration::from_secs(10),
+            Duration::from_secs(600),
             stop.clone(),
         ));
     }

@@ -9,6 +9,14 @@ use crate::engine::{Decision, Exemption};
 
 use super::Parsed;
 
+/// Warnings per answer at most: the API server keeps 4096 characters of warnings in all and
+/// 256 of each, and a pod of a thousand containers must not make a megabyte answer.
+pub const MAX_WARNINGS: usize = 16;
+/// Characters of one warning at most.
+pub const MAX_WARNING_CHARS: usize = 256;
+/// Characters of the denial message and of each audit annotation at most.
+pub const MAX_TEXT_CHARS: usize = 4096;
+
 /// An AdmissionReview answer.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -84,7 +92,7 @@ impl ReviewResponse {
                 .audit_annotations
                 .insert("loosened", loosened.join("; "));
         }
-        r
+        r.bounded()
     }
 
     /// Allowed, with the image references rewritten to their verified digests (`test` then
@@ -128,7 +136,7 @@ impl ReviewResponse {
         r.response
             .audit_annotations
             .insert("error", message.to_string());
-        r
+        r.bounded()
     }
 
     /// The engine's decision, as the API server expects it. `errors` are problems the decision
@@ -144,7 +152,39 @@ impl ReviewResponse {
             });
         }
         r.response.warnings = d.warnings;
-        r
+        r.bounded()
+    }
+
+    /// The answer within its bounds: at most [`MAX_WARNINGS`] warnings of
+    /// [`MAX_WARNING_CHARS`], the message and each annotation at most [`MAX_TEXT_CHARS`]. What
+    /// is cut says how much.
+    fn bounded(mut self) -> Self {
+        let r = &mut self.response;
+        if r.warnings.len() > MAX_WARNINGS {
+            let more = r.warnings.len() - (MAX_WARNINGS - 1);
+            r.warnings.truncate(MAX_WARNINGS - 1);
+            r.warnings.push(format!("… and {more} more warnings"));
+        }
+        for w in &mut r.warnings {
+            truncate(w, MAX_WARNING_CHARS);
+        }
+        if let Some(status) = &mut r.status {
+            truncate(&mut status.message, MAX_TEXT_CHARS);
+        }
+        for value in r.audit_annotations.values_mut() {
+            truncate(value, MAX_TEXT_CHARS);
+        }
+        self
+    }
+}
+
+/// Cuts `s` to at most `max` characters, the last an ellipsis, when it is longer.
+fn truncate(s: &mut String, max: usize) {
+    if let Some((cut, _)) = s.char_indices().nth(max.saturating_sub(1))
+        && s[cut..].chars().nth(1).is_some()
+    {
+        s.truncate(cut);
+        s.push('…');
     }
 }
 
@@ -186,4 +226,60 @@ fn audit_annotations(d: &Decision, errors: &[String]) -> BTreeMap<&'static str, 
         None => {}
     }
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_counts_characters_and_marks_the_cut() {
+        let cases = [
+            ("abc", 3, "abc"),
+            ("abcd", 3, "ab…"),
+            ("ééééé", 4, "ééé…"),
+            ("", 1, ""),
+        ];
+        for (input, max, want) in cases {
+            let mut s = input.to_string();
+            truncate(&mut s, max);
+            assert_eq!(s, want, "{input} to {max}");
+        }
+    }
+
+    #[test]
+    fn an_answer_is_bounded_whatever_the_decision_said() {
+        let mut r = ReviewResponse {
+            api_version: super::super::V1,
+            kind: "AdmissionReview",
+            response: Response {
+                uid: "u".into(),
+                allowed: false,
+                status: Some(Status {
+                    code: 403,
+                    reason: "Forbidden",
+                    message: "m".repeat(1 << 20),
+                }),
+                warnings: (0..1000)
+                    .map(|i| format!("{i} {}", "w".repeat(1000)))
+                    .collect(),
+                audit_annotations: BTreeMap::from([("violations", "v".repeat(1 << 20))]),
+                patch: None,
+                patch_type: None,
+            },
+        };
+        r = r.bounded();
+        let w = &r.response.warnings;
+        assert_eq!(w.len(), MAX_WARNINGS);
+        assert_eq!(w[MAX_WARNINGS - 1], "… and 985 more warnings");
+        assert!(w.iter().all(|w| w.chars().count() <= MAX_WARNING_CHARS));
+        assert!(w[0].starts_with("0 www") && w[0].ends_with('…'));
+        let msg = &r.response.status.as_ref().unwrap().message;
+        assert_eq!(msg.chars().count(), MAX_TEXT_CHARS);
+        assert_eq!(
+            r.response.audit_annotations["violations"].chars().count(),
+            MAX_TEXT_CHARS
+        );
+        assert!(serde_json::to_vec(&r).unwrap().len() < 16 * 1024);
+    }
 }

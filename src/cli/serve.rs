@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Time a client has to send a request body.
     #[arg(long, value_parser = duration, default_value = "10s")]
     pub body_read_timeout: Duration,
+    /// Connections older than this are asked to close once their requests are answered
+    /// (clients reconnect; a held connection does not outlive it).
+    #[arg(long, value_parser = duration, default_value = "10m")]
+    pub max_connection_age: Duration,
     /// Open connections at most; more are closed at once.
     #[arg(long, env = "FIPSGATE_MAX_CONNECTIONS", default_value_t = 4096)]
     pub max_connections: usize,
@@ -69,9 +73,14 @@ pub struct ServeArgs {
         default_value_t = 256
     )]
     pub max_connections_per_source: usize,
-    /// Requests decided at once; more are answered 503 at once.
+    /// Requests decided at once; more are answered 503 at once. One source address may take a
+    /// quarter.
     #[arg(long, env = "FIPSGATE_MAX_CONCURRENT_REQUESTS", default_value_t = 1024)]
     pub max_concurrent_requests: usize,
+    /// Request body bytes held at once (at least four largest bodies); more are answered 503
+    /// at once. One source address may take a quarter.
+    #[arg(long, env = "FIPSGATE_MAX_BUFFERED_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_buffered_bytes: usize,
     /// How often the certificate files are checked for changes.
     #[arg(long, value_parser = duration, default_value = "5s")]
     pub cert_reload_interval: Duration,
@@ -139,8 +148,10 @@ impl ServeArgs {
                 self.max_body_bytes,
                 self.body_read_timeout,
                 self.max_concurrent_requests,
+                self.max_buffered_bytes,
             ),
             header_read_timeout: self.header_read_timeout,
+            max_connection_age: self.max_connection_age,
             max_connections: self.max_connections,
             max_connections_per_source: self.max_connections_per_source,
             shutdown_delay: self.shutdown_delay,

@@ -129,12 +129,46 @@ where
         .collect())
 }
 
+/// Entries a list of a pod spec (containers, volumes, pull secrets) may have. Kubernetes sets
+/// no such bound, but an object the API server stores fits in 1.5 MiB: a list past this is
+/// refused while it is read, before it costs memory.
+pub const MAX_LIST_ENTRIES: usize = 1024;
+
+/// A list of at most [`MAX_LIST_ENTRIES`]; `null` is empty.
 fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+    struct Bounded<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Bounded<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "a list of at most {MAX_LIST_ENTRIES} entries, or null")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<T>, D::Error> {
+            d.deserialize_seq(self)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(v) = seq.next_element()? {
+                if out.len() == MAX_LIST_ENTRIES {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "a list has more than {MAX_LIST_ENTRIES} entries, more than fipsgate reads"
+                    )));
+                }
+                out.push(v);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_option(Bounded(std::marker::PhantomData))
 }
 
 /// Object metadata fipsgate reads.
@@ -407,6 +441,33 @@ mod tests {
             .all()
             .map(|(k, c)| (k, c.image.clone()))
             .collect())
+    }
+
+    #[test]
+    fn lists_are_bounded_while_read() {
+        let list = |n: usize| {
+            let c: Vec<_> = (0..n)
+                .map(|i| json!({"name": format!("c{i}"), "image": "a"}))
+                .collect();
+            serde_json::to_string(&json!({"kind": "Pod", "spec": {"containers": c}})).unwrap()
+        };
+        let full: Object = serde_json::from_str(&list(MAX_LIST_ENTRIES)).unwrap();
+        assert_eq!(full.pod_spec().unwrap().len(), MAX_LIST_ENTRIES);
+        let e = serde_json::from_str::<Object>(&list(MAX_LIST_ENTRIES + 1)).unwrap_err();
+        assert!(e.to_string().contains("more than 1024 entries"), "{e}");
+        for field in [
+            "initContainers",
+            "ephemeralContainers",
+            "volumes",
+            "imagePullSecrets",
+        ] {
+            let items: Vec<_> = (0..=MAX_LIST_ENTRIES).map(|_| json!({})).collect();
+            let v = json!({"kind": "Deployment", "spec": {"template": {"spec": {field: items}}}});
+            let e = serde_json::from_str::<Object>(&v.to_string()).unwrap_err();
+            assert!(e.to_string().contains("more than 1024"), "{field}: {e}");
+            let null = json!({"kind": "Pod", "spec": {field: null}});
+            assert!(serde_json::from_value::<Object>(null).is_ok(), "{field}");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::telemetry::metrics::{
 };
 
 use super::read::{Limits, Read, Refusal, ValidateQuery, json_error, read};
+use super::shares::Short;
 
 /// What the admission handler needs.
 pub struct AppState {
@@ -48,7 +49,7 @@ pub async fn validate(
     let Read {
         req,
         deadline,
-        _slot,
+        held: _held,
     } = match read_request(&state, query, request, started).await {
         Ok(read) => read,
         Err(refused) => return refused,
@@ -102,7 +103,7 @@ pub async fn mutate(
     let Read {
         req,
         deadline,
-        _slot,
+        held: _held,
     } = match read_request(&state, query, request, started).await {
         Ok(read) => read,
         Err(refused) => return refused,
@@ -145,16 +146,19 @@ async fn read_request(
     started: Instant,
 ) -> Result<Read, Response> {
     let (parts, body) = request.into_parts();
-    read(&state.limits, query, &parts.headers, body, started)
+    read(&state.limits, query, &parts, body, started)
         .await
         .map_err(|refusal| refused(&state.metrics, refusal, started))
 }
 
 /// A request refused before it could be decided: counted, logged, answered.
 fn refused(metrics: &Metrics, refusal: Refusal, started: Instant) -> Response {
-    if refusal == Refusal::Overloaded {
-        metrics.error("overload");
-        tracing::warn!("too many admission requests in flight; refused with 503");
+    if let Refusal::Overloaded(short) = refusal {
+        metrics.error(match short {
+            Short::Source => "source_overload",
+            Short::Total => "overload",
+        });
+        tracing::warn!(reason = %refusal, "refused with 503");
     } else {
         metrics.error("bad_request");
         tracing::warn!(status = refusal.status().as_u16(), reason = %refusal, "rejected request");

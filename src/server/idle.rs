@@ -32,10 +32,6 @@ impl<T> Talkative<T> {
             idle,
         }
     }
-
-    pub fn get_ref(&self) -> &T {
-        &self.inner
-    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Talkative<T> {

@@ -7,6 +7,7 @@ mod conn;
 mod handler;
 mod idle;
 mod read;
+mod shares;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -43,6 +44,8 @@ pub struct Settings {
     pub admission: Admission,
     pub limits: Limits,
     pub header_read_timeout: Duration,
+    /// Connections older than this are asked to close (clients reconnect).
+    pub max_connection_age: Duration,
     pub max_connections: usize,
     /// Open connections per source address at most.
     pub max_connections_per_source: usize,
@@ -165,8 +168,8 @@ impl Bound {
                 limits: s.limits,
             })),
             header_timeout: s.header_read_timeout,
-            slots: Arc::new(tokio::sync::Semaphore::new(s.max_connections)),
-            per_source: conn::PerSource::new(s.max_connections_per_source),
+            max_age: s.max_connection_age,
+            connections: shares::Shares::new(s.max_connections, s.max_connections_per_source),
             metrics: metrics.clone(),
         };
         let (stop, stop_rx) = watch::channel(false);

@@ -5,7 +5,9 @@
 //!   clients, floods, connection limits);
 //! - `cli`: the `fipsgate` binary as a user runs it; `golden`: everything a user sees,
 //!   byte for byte;
-//! - `hostile`: hostile inputs; `layering`: the crate's layers;
+//! - `hostile`: hostile inputs; `bounds`: every bound on what a caller can make fipsgate hold
+//!   or produce (list entries, answer size, buffered bytes per source, connection age);
+//!   `layering`: the crate's layers;
 //! - `attestations` (a real OCI registry), `deploy` (kustomize, the real binary), `e2e` (a
 //!   real kube-apiserver): `#[ignore]`d, run by `tests/run.sh`.
 
@@ -13,6 +15,7 @@ mod common;
 
 mod admission;
 mod attestations;
+mod bounds;
 mod bypass;
 mod cli;
 mod deploy;

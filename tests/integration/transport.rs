@@ -244,8 +244,12 @@ async fn a_flood_leaves_room_for_a_well_behaved_request() {
             String::from_utf8_lossy(&buf).into_owned()
         }));
     }
-    // 2. A burst of 200 real reviews over 10 HTTP/2 connections, 8 decided at a time.
-    let clients: Vec<_> = (0..10).map(|_| client(&ca, HttpVersion::H2)).collect();
+    // 2. A burst of 200 real reviews over 10 HTTP/2 connections from another address, which
+    //    may have 2 of the 8 decision slots.
+    let flood = std::net::IpAddr::from([127, 0, 0, 2]);
+    let clients: Vec<_> = (0..10)
+        .map(|_| client_from(&ca, HttpVersion::H2, flood))
+        .collect();
     let mut burst = Vec::new();
     for i in 0..200 {
         let c = clients[i % clients.len()].clone();
@@ -260,27 +264,16 @@ async fn a_flood_leaves_room_for_a_well_behaved_request() {
                 .map(|r| r.status())
         }));
     }
-    // 3. The well-behaved request, retried as the API server's client would on 503.
+    // 3. The well-behaved request, from its own address: answered at once, in the flood.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let c = s.client(HttpVersion::H2);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let answer = loop {
-        let (status, _, r) = post(
-            &c,
-            &s.url("/validate?timeout=5s"),
-            fixture("pod-create-dry-run.json"),
-        )
-        .await;
-        if status == StatusCode::OK {
-            break r;
-        }
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(
-            Instant::now() < deadline,
-            "no answer within the 5 s deadline"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (status, _, answer) = post(
+        &c,
+        &s.url("/validate?timeout=5s"),
+        fixture("pod-create-dry-run.json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["response"]["allowed"], false);
     let (mut ok, mut refused) = (0, 0);
     for b in burst {
@@ -290,7 +283,7 @@ async fn a_flood_leaves_room_for_a_well_behaved_request() {
             other => panic!("unexpected answer {other:?}"),
         }
     }
-    assert!(ok >= 8 && ok + refused == 200, "ok {ok}, refused {refused}");
+    assert!(ok >= 2 && ok + refused == 200, "ok {ok}, refused {refused}");
     for sb in slow_bodies {
         let text = sb.await.unwrap();
         assert!(text.starts_with("HTTP/1.1 408"), "{text}");
@@ -303,7 +296,7 @@ async fn a_flood_leaves_room_for_a_well_behaved_request() {
         .await
         .unwrap();
     assert!(
-        metrics.contains(r#"fipsgate_errors_total{kind="overload"}"#),
+        metrics.contains(r#"fipsgate_errors_total{kind="source_overload"}"#),
         "{metrics}"
     );
 }

@@ -88,7 +88,7 @@ impl TestConfig {
                 pods: self.pods.clone(),
             },
             metrics: metrics.clone(),
-            limits: Limits::new(self.max_body_bytes, Duration::from_secs(2), 1024),
+            limits: Limits::new(self.max_body_bytes, Duration::from_secs(2), 1024, 0),
         }));
         InProcess {
             router,
@@ -292,10 +292,12 @@ pub struct Options {
     pub source: Option<Arc<dyn AssessmentSource>>,
     pub max_body_bytes: usize,
     pub header_read_timeout: Duration,
+    pub max_connection_age: Duration,
     pub body_read_timeout: Duration,
     pub max_connections: usize,
     pub max_connections_per_source: usize,
     pub max_concurrent_requests: usize,
+    pub max_buffered_bytes: usize,
     pub drain_timeout: Duration,
     pub shutdown_delay: Duration,
     pub pods: Option<Arc<dyn PodLister>>,
@@ -313,10 +315,12 @@ impl Default for Options {
             source: None,
             max_body_bytes: 8 * 1024 * 1024,
             header_read_timeout: Duration::from_secs(2),
+            max_connection_age: Duration::from_secs(600),
             body_read_timeout: Duration::from_secs(2),
             max_connections: 4096,
             max_connections_per_source: 256,
             max_concurrent_requests: 1024,
+            max_buffered_bytes: 64 * 1024 * 1024,
             drain_timeout: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
             pods: None,
@@ -352,8 +356,10 @@ impl TestServer {
                 opts.max_body_bytes,
                 opts.body_read_timeout,
                 opts.max_concurrent_requests,
+                opts.max_buffered_bytes,
             ),
             header_read_timeout: opts.header_read_timeout,
+            max_connection_age: opts.max_connection_age,
             max_connections: opts.max_connections,
             max_connections_per_source: opts.max_connections_per_source,
             shutdown_delay: opts.shutdown_delay,
@@ -399,10 +405,20 @@ pub enum HttpVersion {
 
 /// A real HTTPS client trusting `ca_pem`, speaking only the given HTTP version.
 pub fn client(ca_pem: &[u8], version: HttpVersion) -> reqwest::Client {
+    client_from(ca_pem, version, [127, 0, 0, 1].into())
+}
+
+/// [`client`] connecting from `source` (any 127.0.0.0/8 address: another "pod").
+pub fn client_from(
+    ca_pem: &[u8],
+    version: HttpVersion,
+    source: std::net::IpAddr,
+) -> reqwest::Client {
     install_provider();
     let ca = reqwest::Certificate::from_pem(ca_pem).unwrap();
     let b = reqwest::Client::builder()
         .tls_certs_only([ca])
+        .local_address(source)
         .timeout(Duration::from_secs(10));
     let b = match version {
         HttpVersion::H1 => b.http1_only(),
