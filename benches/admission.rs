@@ -84,6 +84,7 @@ fn reviews(c: &mut Criterion) {
         },
         metrics,
         limits: Limits::new(8 << 20, std::time::Duration::from_secs(10), 1024, 64 << 20),
+        disclosure: fipsgate::app::relabel::Disclosure::Counts,
     });
     let app = router(state);
     let captured = std::fs::read(concat!(

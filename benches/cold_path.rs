@@ -111,6 +111,7 @@ async fn main() {
             cert: dir.path().join("tls.crt"),
             key: dir.path().join("tls.key"),
         },
+        client_auth: None,
         provider: fipsgate::infra::crypto::install(),
         cert_reload_interval: Duration::from_secs(60),
         admission: fipsgate::app::admit::Admission {

@@ -24,7 +24,7 @@ async fn main() -> anyhow::Result<()> {
         },
         provider.clone(),
     )?);
-    let tls = fipsgate::server::tls::server_config(cert, provider)?;
+    let tls = fipsgate::server::tls::server_config(cert, provider, None)?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     const ALLOW: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"baseline","allowed":true}}"#;
     let app = Router::new().route(

@@ -18,6 +18,15 @@ pub const RELABEL_MAX_TIME: Duration = Duration::from_secs(1);
 /// At most this many pods are named in warnings.
 const RELABEL_MAX_WARNINGS: usize = 10;
 
+/// What relabel warnings may say about pods the caller did not send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disclosure {
+    /// Pod names, containers and images: the callers are authenticated (the API server).
+    Names,
+    /// Counts only: anyone who reaches the webhook could forge a relabel to read them.
+    Counts,
+}
+
 /// What a relabel is answered with.
 #[derive(Debug, Default)]
 pub struct Relabelled {
@@ -38,6 +47,7 @@ impl Admission {
         old: Option<&Labels>,
         new: &Labels,
         deadline: Instant,
+        disclosure: Disclosure,
     ) -> Relabelled {
         let defaults = &self.rules.defaults;
         let new_policy = NamespacePolicy::from_label_map(new, defaults);
@@ -70,7 +80,7 @@ impl Admission {
         let listing = tokio::time::timeout_at(stop, pods.pods(namespace, RELABEL_MAX_PODS));
         match listing.await {
             Ok(Ok((pods, more))) => {
-                let w = self.existing(namespace, pods, more, enforce, stop).await;
+                let w = (self.existing(namespace, pods, more, enforce, stop, disclosure)).await;
                 out.warnings.extend(w);
             }
             Ok(Err(e)) => {
@@ -92,6 +102,7 @@ impl Admission {
         more: bool,
         enforce: Level,
         stop: Instant,
+        disclosure: Disclosure,
     ) -> Vec<String> {
         let total = pods.len();
         let only_enforce = NamespacePolicy {
@@ -139,11 +150,17 @@ impl Admission {
                 continue;
             }
             denied += 1;
-            if lines.len() < RELABEL_MAX_WARNINGS {
+            if disclosure == Disclosure::Names && lines.len() < RELABEL_MAX_WARNINGS {
                 lines.push(would_deny(&pod.name, enforce, &d.findings));
             }
         }
-        if denied > RELABEL_MAX_WARNINGS {
+        if disclosure == Disclosure::Counts && denied > 0 {
+            lines.push(format!(
+                "{denied} of {checked} existing pods checked would be denied under \
+                 enforce={enforce} (not named: fipsgate does not authenticate its callers; \
+                 `fipsgate audit` lists them)"
+            ));
+        } else if denied > RELABEL_MAX_WARNINGS {
             lines.push(format!(
                 "… and {} more pods would be denied",
                 denied - RELABEL_MAX_WARNINGS

@@ -88,7 +88,7 @@ impl AuditArgs {
             Some(pull_secrets),
         )
         .map_err(|e| anyhow::anyhow!("attestations: {e}"))?;
-        let inventory = KubeInventory { client };
+        let inventory = KubeInventory::new(client);
         let audit = Audit {
             rules: &rules,
             source: &source,

@@ -22,7 +22,15 @@ pub struct CertsArgs {
     /// Validity of the serving certificate in days (the CA gets ten times as long).
     #[arg(long, default_value_t = 365)]
     pub days: i64,
+    /// Also issue a client certificate with this name for the API server (client.crt,
+    /// client.key), with the kubeconfig and AdmissionConfiguration that hand it to the API
+    /// server; run fipsgate with `--client-ca ca.crt --client-name NAME`.
+    #[arg(long)]
+    pub client_name: Option<String>,
 }
+
+/// Where the generated AdmissionConfiguration expects the kubeconfig on the control plane.
+pub const APISERVER_KUBECONFIG: &str = "/etc/kubernetes/fipsgate/apiserver-kubeconfig.yaml";
 
 impl CertsArgs {
     pub fn run(self) -> anyhow::Result<()> {
@@ -31,6 +39,7 @@ impl CertsArgs {
             hosts: extra,
             renew,
             days,
+            client_name,
         } = self;
         let mut hosts = vec![
             certs::SERVICE_HOST.to_string(),
@@ -53,6 +62,10 @@ impl CertsArgs {
             days,
         )?;
         certs::write(&out, &bundle)?;
+        if let Some(name) = client_name {
+            let (cert, key) = certs::client(&name, (&bundle.ca_cert, &bundle.ca_key), days)?;
+            write_client(&out, &name, &cert, &key)?;
+        }
         use base64::Engine as _;
         println!(
             "{}",
@@ -65,4 +78,51 @@ impl CertsArgs {
         );
         Ok(())
     }
+}
+
+/// The API server's side: its client certificate, a kubeconfig that presents it to the
+/// webhook's Service (the user is named after the Service's DNS name, which is how the API
+/// server picks credentials), and the AdmissionConfiguration that points at that kubeconfig.
+fn write_client(out: &std::path::Path, name: &str, cert: &str, key: &str) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    let kubeconfig = format!(
+        "# Client credentials the API server presents to fipsgate (--client-name {name}).\n\
+         apiVersion: v1\nkind: Config\nusers:\n  - name: {host}\n    user:\n      \
+         client-certificate-data: {}\n      client-key-data: {}\n",
+        b64(cert),
+        b64(key),
+        host = certs::SERVICE_HOST,
+    );
+    let admission = format!(
+        "# kube-apiserver --admission-control-config-file=<this file>; copy\n\
+         # apiserver-kubeconfig.yaml to {APISERVER_KUBECONFIG} on every control-plane node.\n\
+         apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n\
+         {}{}",
+        plugin("ValidatingAdmissionWebhook"),
+        plugin("MutatingAdmissionWebhook"),
+    );
+    for (file, text, mode) in [
+        ("client.crt", cert, 0o644),
+        ("client.key", key, 0o600),
+        ("apiserver-kubeconfig.yaml", &kubeconfig, 0o600),
+        ("admission-configuration.yaml", &admission, 0o644),
+    ] {
+        let path = out.join(file);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+    }
+    eprintln!(
+        "wrote {0}/{{client.crt,client.key,apiserver-kubeconfig.yaml,admission-configuration.yaml}} for the API server as {name:?}",
+        out.display()
+    );
+    Ok(())
+}
+
+fn plugin(name: &str) -> String {
+    format!(
+        "  - name: {name}\n    configuration:\n      apiVersion: apiserver.config.k8s.io/v1\n      \
+         kind: WebhookAdmissionConfiguration\n      kubeConfigFile: {APISERVER_KUBECONFIG}\n"
+    )
 }

@@ -39,6 +39,15 @@ pub struct ServeArgs {
     /// PEM private key of the webhook (PKCS#8, PKCS#1 or SEC1).
     #[arg(long, env = "FIPSGATE_TLS_KEY", required_unless_present = "dev")]
     pub tls_key: Option<PathBuf>,
+    /// Require callers of the webhook port to present a client certificate issued by this CA
+    /// (PEM): the API server, given one through its AdmissionConfiguration. Relabel warnings
+    /// name other pods only then.
+    #[arg(long, env = "FIPSGATE_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+    /// With --client-ca: a name the client certificate must carry (common name or DNS SAN);
+    /// repeatable. Without it, any certificate the CA issued is accepted.
+    #[arg(long = "client-name", requires = "client_ca")]
+    pub client_names: Vec<String>,
     /// Configuration file (YAML).
     #[arg(long, env = "FIPSGATE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -136,6 +145,10 @@ impl ServeArgs {
             listen: self.listen,
             admin_listen: self.admin_listen,
             tls,
+            client_auth: self.client_ca.clone().map(|ca| server::ClientAuth {
+                ca,
+                names: self.client_names.clone(),
+            }),
             provider: crypto::install(),
             cert_reload_interval: self.cert_reload_interval,
             admission: Admission {
@@ -238,7 +251,7 @@ impl Cluster {
 
     fn pods(&self) -> Option<Arc<dyn PodLister>> {
         let client = self.client.clone()?;
-        Some(Arc::new(KubeInventory { client }))
+        Some(Arc::new(KubeInventory::new(client)))
     }
 
     fn pull_secrets(&self, config: &Config) -> Option<Arc<dyn PullSecrets>> {

@@ -59,13 +59,50 @@ pub fn generate(
         }
     };
     let issuer = Issuer::from_ca_cert_pem(&ca_cert, &ca_key_pair)?;
+    let cn = hosts.first().map_or(SERVICE_HOST, String::as_str);
+    let (cert, key) = leaf(
+        cn,
+        hosts,
+        ExtendedKeyUsagePurpose::ServerAuth,
+        &issuer,
+        days,
+    )?;
+    Ok(Bundle {
+        ca_cert,
+        ca_key: ca_key_pair.serialize_pem(),
+        cert,
+        key,
+    })
+}
+
+/// A client certificate for `name` (common name and DNS name), signed by the CA: what the API
+/// server presents to a webhook that requires client authentication. PEM certificate and key.
+pub fn client(name: &str, ca: (&str, &str), days: i64) -> Result<(String, String), CertError> {
+    let ca_key = KeyPair::from_pem(ca.1)?;
+    let issuer = Issuer::from_ca_cert_pem(ca.0, &ca_key)?;
+    let names = [name.to_string()];
+    leaf(
+        name,
+        &names,
+        ExtendedKeyUsagePurpose::ClientAuth,
+        &issuer,
+        days,
+    )
+}
+
+/// A leaf certificate for `names` (DNS names or IP addresses) with this usage.
+fn leaf(
+    cn: &str,
+    names: &[String],
+    usage: ExtendedKeyUsagePurpose,
+    issuer: &Issuer<'_, &KeyPair>,
+    days: i64,
+) -> Result<(String, String), CertError> {
+    let now = OffsetDateTime::now_utc();
     let key = KeyPair::generate()?;
     let mut p = CertificateParams::new(Vec::<String>::new())?;
-    p.distinguished_name.push(
-        DnType::CommonName,
-        hosts.first().map_or(SERVICE_HOST, String::as_str),
-    );
-    for h in hosts {
+    p.distinguished_name.push(DnType::CommonName, cn);
+    for h in names {
         p.subject_alt_names
             .push(match h.parse::<std::net::IpAddr>() {
                 Ok(ip) => SanType::IpAddress(ip),
@@ -76,16 +113,11 @@ pub fn generate(
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    p.extended_key_usages = vec![usage];
     p.not_before = now - Duration::hours(1);
     p.not_after = now + Duration::days(days.max(1));
-    let cert = p.signed_by(&key, &issuer)?;
-    Ok(Bundle {
-        ca_cert,
-        ca_key: ca_key_pair.serialize_pem(),
-        cert: cert.pem(),
-        key: key.serialize_pem(),
-    })
+    let cert = p.signed_by(&key, issuer)?;
+    Ok((cert.pem(), key.serialize_pem()))
 }
 
 /// Writes the bundle into `dir` (created 0700); keys are 0600.

@@ -14,6 +14,7 @@ use tracing::field::Empty;
 
 use crate::admission::{Action, Parsed, ReviewResponse};
 use crate::app::admit::{Admission, Admitted};
+use crate::app::relabel::Disclosure;
 use crate::domain::policy::Level;
 use crate::engine::{Count, Decision, Exemption, Outcome, Subject};
 use crate::telemetry::metrics::{
@@ -29,6 +30,9 @@ pub struct AppState {
     pub admission: Admission,
     pub metrics: Metrics,
     pub limits: Limits,
+    /// What relabel warnings may say about other pods: names only when callers are
+    /// authenticated by client certificate.
+    pub disclosure: Disclosure,
 }
 
 fn review_response(r: &ReviewResponse) -> Response {
@@ -207,7 +211,14 @@ async fn decide(
         } => {
             let r = state
                 .admission
-                .relabel(namespace, &req.username, old.as_ref(), new, deadline)
+                .relabel(
+                    namespace,
+                    &req.username,
+                    old.as_ref(),
+                    new,
+                    deadline,
+                    state.disclosure,
+                )
                 .await;
             if r.list_failed {
                 state.metrics.error("pod_list");

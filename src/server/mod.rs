@@ -3,6 +3,7 @@
 //! (TLS material, sockets); [`Bound::spawn`] cannot fail. The decisions are `app`'s.
 
 mod admin;
+mod callers;
 mod conn;
 mod handler;
 mod idle;
@@ -25,9 +26,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::app::admit::Admission;
+use crate::app::relabel::Disclosure;
 use crate::telemetry::metrics::Metrics;
 
 pub use admin::MAX_ADMIN_CONNECTIONS;
+pub use callers::ClientAuth;
 pub use conn::{MAX_STREAMS, serve_connection};
 pub use handler::AppState;
 pub use read::{Limits, Refusal};
@@ -38,6 +41,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub tls: CertPaths,
+    /// Require a client certificate of this CA (the API server's) on the webhook port.
+    pub client_auth: Option<ClientAuth>,
     /// The process's crypto provider (the FIPS module in a `fips` build).
     pub provider: Arc<CryptoProvider>,
     pub cert_reload_interval: Duration,
@@ -113,7 +118,11 @@ pub struct Bound {
 pub async fn bind(s: Settings) -> anyhow::Result<Bound> {
     let provider = s.provider.clone();
     let cert = Arc::new(tls::ReloadingCert::load(s.tls.clone(), provider.clone())?);
-    let tls_config = tls::server_config(cert.clone(), provider)?;
+    let clients = match &s.client_auth {
+        Some(c) => Some(c.verifier(provider.clone())?),
+        None => None,
+    };
+    let tls_config = tls::server_config(cert.clone(), provider, clients)?;
     let fips = tls_config.fips();
     if s.require_fips && !fips {
         anyhow::bail!(
@@ -166,6 +175,10 @@ impl Bound {
                 admission: s.admission,
                 metrics: metrics.clone(),
                 limits: s.limits,
+                disclosure: match s.client_auth {
+                    Some(_) => Disclosure::Names,
+                    None => Disclosure::Counts,
+                },
             })),
             header_timeout: s.header_read_timeout,
             max_age: s.max_connection_age,

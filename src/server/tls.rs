@@ -157,15 +157,20 @@ impl ResolvesServerCert for ReloadingCert {
     }
 }
 
-/// A rustls server configuration: TLS 1.2 and 1.3, ALPN `h2` and `http/1.1`.
+/// A rustls server configuration: TLS 1.2 and 1.3, ALPN `h2` and `http/1.1`; clients verified
+/// by `clients` when given.
 pub fn server_config(
     resolver: Arc<ReloadingCert>,
     provider: Arc<CryptoProvider>,
+    clients: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
 ) -> Result<rustls::ServerConfig, rustls::Error> {
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let builder = match clients {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }

@@ -280,6 +280,34 @@ async fn tightening_a_namespace_warns_about_existing_pods() {
 }
 
 #[tokio::test]
+async fn without_client_authentication_a_relabel_names_no_pod() {
+    let pods = vec![
+        listed("secret-name", None, "registry.example/private/tool:1"),
+        listed("other", None, "nginx"),
+    ];
+    let app = TestConfig {
+        pods: Some(Arc::new(fipsgate::app::ports::StaticPods(pods))),
+        disclosure: fipsgate::app::relabel::Disclosure::Counts,
+        ..TestConfig::default()
+    }
+    .app();
+    let (_, r) = app
+        .post("/validate", fixture("namespace-update-enforce-label.json"))
+        .await;
+    assert_eq!(r["response"]["allowed"], true);
+    let w: Vec<String> = serde_json::from_value(r["response"]["warnings"].clone()).unwrap();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].starts_with("2 of 2 existing pods checked would be denied under enforce=strict"),
+        "{w:?}"
+    );
+    let text = r.to_string();
+    for secret in ["secret-name", "registry.example", "nginx", "\"other\""] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}
+
+#[tokio::test]
 async fn bad_inputs_get_precise_answers() {
     let app = TestConfig {
         max_body_bytes: 64 * 1024,

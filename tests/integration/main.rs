@@ -1,6 +1,7 @@
 //! The integration tests, one binary: each module is a tier or a concern.
 //!
 //! - `admission`: the webhook's behaviour, in process (`Router::oneshot`, no socket);
+//! - `callers`: client authentication of the API server, over sockets;
 //! - `transport`: what only a socket shows (TLS, both HTTP versions, rotation, drain, slow
 //!   clients, floods, connection limits);
 //! - `cli`: the `fipsgate` binary as a user runs it; `golden`: everything a user sees,
@@ -17,6 +18,7 @@ mod admission;
 mod attestations;
 mod bounds;
 mod bypass;
+mod callers;
 mod cli;
 mod deploy;
 mod e2e;

@@ -10,6 +10,50 @@ use crate::domain::workload::{Kind, Object, kind_named};
 #[derive(Clone)]
 pub struct KubeInventory {
     pub client: kube::Client,
+    /// Pod listings for relabels: each is up to a few LIST calls that a relabel review (which
+    /// anyone reaching the webhook can send without client authentication) sets off.
+    pub listings: std::sync::Arc<RateLimit>,
+}
+
+impl KubeInventory {
+    /// Lists with `client`; relabel pod listings at most [`LISTINGS_PER_MINUTE`] a minute.
+    pub fn new(client: kube::Client) -> Self {
+        Self {
+            client,
+            listings: std::sync::Arc::new(RateLimit::new(LISTINGS_PER_MINUTE, 60.0)),
+        }
+    }
+}
+
+/// Relabel pod listings a minute at most (a burst of as many).
+pub const LISTINGS_PER_MINUTE: u32 = 30;
+
+/// A token bucket: `burst` tokens, refilled evenly over `per_secs` seconds.
+pub struct RateLimit {
+    burst: f64,
+    per_sec: f64,
+    state: std::sync::Mutex<(f64, std::time::Instant)>,
+}
+
+impl RateLimit {
+    pub fn new(burst: u32, per_secs: f64) -> Self {
+        let burst = f64::from(burst);
+        Self {
+            burst,
+            per_sec: burst / per_secs,
+            state: std::sync::Mutex::new((burst, std::time::Instant::now())),
+        }
+    }
+
+    /// Takes a token if there is one.
+    pub fn try_take(&self) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        let tokens = (s.0 + now.duration_since(s.1).as_secs_f64() * self.per_sec).min(self.burst);
+        let took = tokens >= 1.0;
+        *s = (if took { tokens - 1.0 } else { tokens }, now);
+        took
+    }
 }
 
 /// Reads a listed object; `None` for one without a readable pod spec.
@@ -114,6 +158,11 @@ impl PodLister for KubeInventory {
         max: usize,
     ) -> BoxFuture<'a, Result<(Vec<Listed>, bool), String>> {
         Box::pin(async move {
+            if !self.listings.try_take() {
+                return Err(format!(
+                    "pod listings are limited to {LISTINGS_PER_MINUTE} a minute; try again later"
+                ));
+            }
             let pod = kind_named("Pod").expect("Pod is a supported kind");
             let mut out = Vec::new();
             let mut cont = None;
@@ -137,5 +186,19 @@ impl PodLister for KubeInventory {
             out.truncate(max);
             Ok((out, more))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimit;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_refills() {
+        let r = RateLimit::new(3, 0.2);
+        assert!((0..3).all(|_| r.try_take()));
+        assert!(!r.try_take(), "burst spent");
+        std::thread::sleep(std::time::Duration::from_millis(120));
+        assert!(r.try_take(), "refilled (15 a second)");
     }
 }

@@ -54,6 +54,8 @@ pub struct TestConfig {
     /// Answers for namespaces not labelled through [`InProcess::label`] (the live look-up of
     /// a namespace the watch has not delivered); none: the defaults, as without a cluster.
     pub fetch: Option<Fetch>,
+    /// What relabel warnings may say (names: as behind client authentication).
+    pub disclosure: fipsgate::app::relabel::Disclosure,
 }
 
 impl Default for TestConfig {
@@ -64,6 +66,7 @@ impl Default for TestConfig {
             pods: None,
             max_body_bytes: 8 << 20,
             fetch: None,
+            disclosure: fipsgate::app::relabel::Disclosure::Names,
         }
     }
 }
@@ -89,6 +92,7 @@ impl TestConfig {
             },
             metrics: metrics.clone(),
             limits: Limits::new(self.max_body_bytes, Duration::from_secs(2), 1024, 0),
+            disclosure: self.disclosure,
         }));
         InProcess {
             router,
@@ -298,6 +302,7 @@ pub struct Options {
     pub max_connections_per_source: usize,
     pub max_concurrent_requests: usize,
     pub max_buffered_bytes: usize,
+    pub client_auth: Option<fipsgate::server::ClientAuth>,
     pub drain_timeout: Duration,
     pub shutdown_delay: Duration,
     pub pods: Option<Arc<dyn PodLister>>,
@@ -321,6 +326,7 @@ impl Default for Options {
             max_connections_per_source: 256,
             max_concurrent_requests: 1024,
             max_buffered_bytes: 64 * 1024 * 1024,
+            client_auth: None,
             drain_timeout: Duration::from_secs(10),
             shutdown_delay: Duration::ZERO,
             pods: None,
@@ -335,8 +341,17 @@ pub fn install_provider() {
 
 impl TestServer {
     pub async fn start(opts: Options) -> Self {
+        Self::start_with_certs(opts, Certs::new()).await
+    }
+
+    /// Starts with these certificates (a client CA among them, say).
+    pub async fn start_with_certs(opts: Options, certs: Certs) -> Self {
+        Self::try_start_with_certs(opts, certs).await.unwrap()
+    }
+
+    /// Starts, or says why the server refused to.
+    pub async fn try_start_with_certs(opts: Options, certs: Certs) -> Result<Self, String> {
         let provider = fipsgate::infra::crypto::install();
-        let certs = Certs::new();
         let rules = opts.config.rules().unwrap();
         let namespaces = Arc::new(NamespaceStore::standalone(opts.config.defaults));
         let source = opts.source.unwrap_or_else(|| Arc::new(Catalog::embedded()));
@@ -344,6 +359,7 @@ impl TestServer {
             listen: "127.0.0.1:0".parse().unwrap(),
             admin_listen: "127.0.0.1:0".parse().unwrap(),
             tls: certs.paths(),
+            client_auth: opts.client_auth.clone(),
             provider,
             cert_reload_interval: Duration::from_millis(100),
             admission: Admission {
@@ -371,12 +387,12 @@ impl TestServer {
             }),
         })
         .await
-        .unwrap();
-        Self {
+        .map_err(|e| format!("{e:#}"))?;
+        Ok(Self {
             running,
             certs,
             namespaces,
-        }
+        })
     }
 
     /// Sets a namespace's labels through the interface the cluster watch feeds.
