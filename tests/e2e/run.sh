@@ -26,7 +26,7 @@ log() { printf '[e2e] %s\n' "$*" >&2; }
 
 FIPS_API=us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4
 FIPS_DNS=gcr.io/spectro-images-fips/coredns:v1.12.1
-SCENARIOS=21
+SCENARIOS=22
 DENIED='admission webhook "pods.fipsgate.io" denied the request'
 sabotage=${FIPSGATE_E2E_SABOTAGE:-}
 case $sabotage in
@@ -319,6 +319,8 @@ fipsgate_start() {
       --shutdown-delay 0s \
       --drain-timeout 5s \
       --log-format json \
+      --client-ca "$tls_dir/ca.crt" \
+      --client-name kube-apiserver \
       "$@" </dev/null >>"$work/fipsgate.log" 2>&1 &
     fg_pid=$!
     echo "$fg_pid" >"$work/fipsgate.pid"
@@ -357,25 +359,41 @@ webhook_admits() {
 
 # --- setup --------------------------------------------------------------------------------------
 log "workdir $work${sabotage:+ (SABOTAGE: $sabotage)}"
-cluster_up "$work" || abort "cluster_up failed (logs in $work)"
 
 webhook_port=$(_cluster_free_port) || abort "no free port"
 admin_port=$(_cluster_free_port "$webhook_port") || abort "no free port"
 
 # The self-signed overlay as its README says, in a copy of deploy/ (never a developer's certs/):
-# `fipsgate certs --out overlays/self-signed/certs`, then `kubectl kustomize`. fipsgate serves
-# that tls.crt/tls.key, and the webhook is registered with the rendered caBundle.
+# `fipsgate certs --out overlays/self-signed/certs --client-name kube-apiserver`, then `kubectl
+# kustomize`. fipsgate serves that tls.crt/tls.key, requires the API server's client
+# certificate (--client-ca ca.crt --client-name kube-apiserver), and the webhook is registered
+# with the rendered caBundle. The API server gets its client certificate through the generated
+# AdmissionConfiguration and kubeconfig, whose user is renamed from the Service's DNS name to
+# this local server's host:port (how the API server picks credentials for a URL webhook).
 deploy_copy=$work/deploy
 cp -R "$root/deploy" "$deploy_copy" || abort "cannot copy deploy/"
 rm -rf "$deploy_copy/overlays/self-signed/certs"
 tls_dir=$deploy_copy/overlays/self-signed/certs
 mkdir -p "$work/render"
-printed_bundle=$("$bin" certs --out "$tls_dir" --host 127.0.0.1 2>>"$work/certs.log") ||
-  abort "fipsgate certs failed: $(cat "$work/certs.log")"
+printed_bundle=$("$bin" certs --out "$tls_dir" --host 127.0.0.1 --client-name kube-apiserver \
+  2>>"$work/certs.log") || abort "fipsgate certs failed: $(cat "$work/certs.log")"
 [[ -s $tls_dir/tls.crt && -s $tls_dir/tls.key && -n $printed_bundle ]] ||
   abort "fipsgate certs wrote no certificate or printed no caBundle"
+[[ -s $tls_dir/client.crt && -s $tls_dir/admission-configuration.yaml ]] ||
+  abort "fipsgate certs --client-name wrote no client certificate or AdmissionConfiguration"
+sed "s|name: fipsgate.fipsgate-system.svc$|name: 127.0.0.1:$webhook_port|" \
+  "$tls_dir/apiserver-kubeconfig.yaml" >"$work/apiserver-kubeconfig.yaml" || abort "kubeconfig"
+grep -qF "name: 127.0.0.1:$webhook_port" "$work/apiserver-kubeconfig.yaml" ||
+  abort "the generated kubeconfig has no user named after the Service"
+sed "s|kubeConfigFile: .*|kubeConfigFile: $work/apiserver-kubeconfig.yaml|" \
+  "$tls_dir/admission-configuration.yaml" >"$work/admission-configuration.yaml" ||
+  abort "admission configuration"
 kubectl kustomize "$deploy_copy/overlays/self-signed" >"$work/render/self-signed.yaml" 2>"$work/render/self-signed.err" ||
   abort "kubectl kustomize deploy/overlays/self-signed failed: $(oneline "$(cat "$work/render/self-signed.err")")"
+
+CLUSTER_ADMISSION_CONFIG=$work/admission-configuration.yaml \
+  CLUSTER_RESERVED_PORTS="$webhook_port $admin_port" cluster_up "$work" ||
+  abort "cluster_up failed (logs in $work)"
 
 # Test namespaces and their labels.
 namespaces=(
@@ -990,6 +1008,26 @@ s21_checks() {
   expect_out "the audit log records why" "forbidden" || return
 }
 
+# --- scenario 22: only the API server may call the webhook --------------------------------------
+# Every scenario above went through the API server with its client certificate. A caller that
+# reaches the port without it (any pod, with the CA to trust the server even) is refused in the
+# TLS handshake, a forged namespace relabel included; with the certificate it is answered.
+s22_client_auth() {
+  local url="https://127.0.0.1:$webhook_port/validate" review relabel
+  review=$root/tests/fixtures/admission-reviews/pod-create-dry-run.json
+  relabel=$root/tests/fixtures/admission-reviews/namespace-update-enforce-label.json
+  local post=(curl -sS --max-time 5 --cacert "$tls_dir/ca.crt" -H 'content-type: application/json')
+  try "${post[@]}" --data-binary @"$review" "$url"
+  ((rc != 0)) || fail "a caller without a client certificate was answered: $(oneline "$out")" || return
+  try "${post[@]}" --data-binary @"$relabel" "$url"
+  ((rc != 0)) || fail "a forged relabel without a client certificate was answered: $(oneline "$out")" || return
+  try "${post[@]}" --cert "$tls_dir/client.crt" --key "$tls_dir/client.key" --data-binary @"$review" "$url"
+  expect_ok "the same review with the API server's client certificate" || return
+  expect_out "an AdmissionReview answer" '"allowed":' || return
+  webhook_denies e2e-enforce || fail "the API server itself is no longer served: $(oneline "$out")" || return
+  note="no certificate: refused in the handshake; API server's certificate: answered"
+}
+
 scenario 1 "namespace without labels gets the configured defaults (nginx denied, catalogue image admitted)" s1_defaults
 scenario 2 "fipsgate.io/enforce=strict denies nginx naming container and image; catalogue image admitted" s2_enforce
 scenario 3 "fipsgate.io/warn=strict (enforce=off): pod created, kubectl prints Warning: [strict]" s3_warn
@@ -1011,3 +1049,4 @@ scenario 18 "kubectl label ns enforce=strict: applied, with a warning naming the
 scenario 19 "fipsgate stopped: namespace label and Deployment still admitted (Ignore), pods refused (Fail)" s19_down
 scenario 20 "evidence.binding: require refuses a tag reference (naming the digest to use) and admits it with its digest" s20_binding
 scenario 21 "fipsgate cannot read namespaces (RBAC): a namespace labelled enforce=off is evaluated as strict" s21_namespace_fail_closed
+scenario 22 "--client-ca: a caller without the API server's client certificate is refused, the API server served" s22_client_auth

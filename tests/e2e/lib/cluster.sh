@@ -16,6 +16,9 @@
 #   FIPSGATE_AUDIT_LOG         WORKDIR/audit.log (JSON lines, level Metadata)
 #   FIPSGATE_ADMIN_TOKEN, FIPSGATE_EXEMPT_TOKEN, FIPSGATE_EXEMPT_USER, FIPSGATE_ETCD_URL
 # Logs: WORKDIR/{etcd,kube-apiserver,kube-controller-manager}.log
+# Before cluster_up: CLUSTER_ADMISSION_CONFIG=FILE starts the API server with
+# --admission-control-config-file FILE (webhook client credentials); CLUSTER_RESERVED_PORTS
+# lists ports the cluster must not take.
 
 FIPSGATE_KUBE_VERSION=${FIPSGATE_KUBE_VERSION:-v1.20.2}
 FIPSGATE_KUBE_BIN=${FIPSGATE_KUBE_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/fipsgate-e2e/$FIPSGATE_KUBE_VERSION}
@@ -116,9 +119,11 @@ cluster_up() {
   fi
   : >"$workdir/pids"
 
-  etcd_port=$(_cluster_free_port) || return 1
-  peer_port=$(_cluster_free_port "$etcd_port") || return 1
-  api_port=$(_cluster_free_port "$etcd_port $peer_port") || return 1
+  # CLUSTER_RESERVED_PORTS: ports the caller has picked already (its own servers).
+  local reserved=${CLUSTER_RESERVED_PORTS:-}
+  etcd_port=$(_cluster_free_port "$reserved") || return 1
+  peer_port=$(_cluster_free_port "$reserved $etcd_port") || return 1
+  api_port=$(_cluster_free_port "$reserved $etcd_port $peer_port") || return 1
   url=https://127.0.0.1:$api_port
   ca=$workdir/certs/apiserver.crt
 
@@ -181,6 +186,7 @@ EOF
     --audit-log-path "$workdir/audit.log" \
     --audit-policy-file "$workdir/audit-policy.yaml" \
     --feature-gates EphemeralContainers=true \
+    ${CLUSTER_ADMISSION_CONFIG:+--admission-control-config-file "$CLUSTER_ADMISSION_CONFIG"} \
     --enable-admission-plugins NamespaceLifecycle,ServiceAccount
   # The self-signed cert appears once the apiserver has started serving.
   _cluster_wait "$workdir" "$timeout" "apiserver cert" test -s "$ca" || { cluster_down "$workdir"; return 1; }
