@@ -373,6 +373,8 @@ admin_port=$(_cluster_free_port "$webhook_port") || abort "no free port"
 deploy_copy=$work/deploy
 cp -R "$root/deploy" "$deploy_copy" || abort "cannot copy deploy/"
 rm -rf "$deploy_copy/overlays/self-signed/certs"
+# The locked-down overlay's one cluster-specific value: where the API server connects from.
+echo "API_SERVER_CIDR=127.0.0.1/32" >"$deploy_copy/overlays/locked-down/apiserver.env"
 tls_dir=$deploy_copy/overlays/self-signed/certs
 mkdir -p "$work/render"
 printed_bundle=$("$bin" certs --out "$tls_dir" --host 127.0.0.1 --client-name kube-apiserver \
@@ -753,7 +755,7 @@ s15_manifests() {
   # The Namespace for real: a server-side dry run of namespaced objects needs it to exist.
   try k apply -f <(yaml_docs keep Namespace <"$work/render/self-signed.yaml")
   expect_ok "kubectl apply of the rendered Namespace fipsgate-system" || return
-  for overlay in base self-signed audit-only cert-manager digest-pinning; do
+  for overlay in base self-signed audit-only cert-manager digest-pinning locked-down; do
     s15_render "$overlay" ||
       fail "kubectl kustomize $overlay failed: $(oneline "$(cat "$work/render/$overlay.err")")" || return
     f=$work/render/$overlay.dryrun.yaml
@@ -786,7 +788,7 @@ s15_manifests() {
   n=$(k get validatingwebhookconfiguration fipsgate -o json |
     jq --arg url "https://127.0.0.1:$webhook_port/validate" '[.webhooks[] | select(.clientConfig.url == $url)] | length')
   ((n == 3)) || fail "after the dry run: expected 3 webhooks still calling the local fipsgate, saw $n" || return
-  note="$total objects in the base and 4 overlays, $rewrites apiVersion rewrite(s)"
+  note="$total objects in the base and 5 overlays, $rewrites apiVersion rewrite(s)"
 }
 
 inv_dep_pod() { # the name of the first pod of Deployment inv-busybox

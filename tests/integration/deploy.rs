@@ -21,12 +21,15 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN: &str = env!("CARGO_BIN_EXE_fipsgate");
 const NAMESPACE: &str = "fipsgate-system";
 const SELECTOR_LABEL: &str = "kubernetes.io/metadata.name";
-const OVERLAYS: [&str; 4] = [
+const OVERLAYS: [&str; 5] = [
     "audit-only",
     "cert-manager",
     "digest-pinning",
+    "locked-down",
     "self-signed",
 ];
+/// What the operator writes into the locked-down overlay's apiserver.env.
+const API_SERVER_CIDR: &str = "10.0.0.10/32";
 
 /// Everything rendered once for all tests: `base` and each directory of `deploy/overlays/`.
 struct Rendered {
@@ -35,6 +38,8 @@ struct Rendered {
     ca_crt: Vec<u8>,
     tls_crt: Vec<u8>,
     printed_ca_bundle: String,
+    /// The API server's client certificate and key (`fipsgate certs --client-name`), PEM.
+    client: String,
 }
 
 fn rendered() -> &'static Rendered {
@@ -51,13 +56,20 @@ fn render_all() -> Rendered {
     copy_tree(&Path::new(ROOT).join("deploy"), &deploy, &own_certs);
 
     let certs = deploy.join("overlays/self-signed/certs");
-    let out = run(Command::new(BIN).args(["certs", "--out"]).arg(&certs));
+    let out = run(Command::new(BIN)
+        .args(["certs", "--client-name", "kube-apiserver", "--out"])
+        .arg(&certs));
     assert!(
         out.status.success(),
         "fipsgate certs: {}",
         text(&out.stderr)
     );
     let printed_ca_bundle = text(&out.stdout).trim().to_string();
+    std::fs::write(
+        deploy.join("overlays/locked-down/apiserver.env"),
+        format!("API_SERVER_CIDR={API_SERVER_CIDR}\n"),
+    )
+    .unwrap();
 
     let mut sets = BTreeMap::new();
     sets.insert("base".to_string(), kustomize(&deploy.join("base")));
@@ -73,6 +85,9 @@ fn render_all() -> Rendered {
         ca_crt: std::fs::read(certs.join("ca.crt")).unwrap(),
         tls_crt: std::fs::read(certs.join("tls.crt")).unwrap(),
         printed_ca_bundle,
+        client: ["client.crt", "client.key"]
+            .map(|f| std::fs::read_to_string(certs.join(f)).unwrap())
+            .concat(),
     }
 }
 
@@ -740,13 +755,33 @@ fn review_like_the_api_server(
         .enable_all()
         .build()
         .unwrap();
+    // With --client-ca, the API server presents the client certificate its kubeconfig holds;
+    // without it the handshake fails.
+    let client_auth = serve_args(objs).client_ca.is_some();
     let (status, answer) = runtime.block_on(async {
-        let client = reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
-            .resolve(&host, addr)
-            .timeout(std::time::Duration::from_secs(10))
-            .build()
-            .unwrap();
+        let client = |identity: bool| {
+            let mut b = reqwest::Client::builder()
+                .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+                .resolve(&host, addr)
+                .timeout(std::time::Duration::from_secs(10));
+            if identity {
+                let pem = rendered().client.as_bytes();
+                b = b.identity(reqwest::Identity::from_pem(pem).unwrap());
+            }
+            b.build().unwrap()
+        };
+        if client_auth {
+            let refused = (client(false).post(&url))
+                .header("content-type", "application/json")
+                .body(review.clone())
+                .send()
+                .await;
+            assert!(
+                refused.is_err(),
+                "{name}: served without a client certificate"
+            );
+        }
+        let client = client(client_auth);
         let resp = client
             .post(&url)
             .header("content-type", "application/json")
@@ -947,6 +982,52 @@ fn audit_only_is_the_base_in_dry_run() {
 
 #[test]
 #[ignore = "needs kubectl for kustomize: run tests/run.sh"]
+fn locked_down_admits_only_the_api_server() {
+    for (name, objs) in sets() {
+        let args = serve_args(objs);
+        let policies = of_kind(objs, "NetworkPolicy");
+        if name != "locked-down" {
+            assert!(args.client_ca.is_none() && policies.is_empty(), "{name}");
+            continue;
+        }
+        // The client CA is the ca.crt of the mounted TLS Secret, which issued the client's.
+        let ca = args.client_ca.unwrap();
+        assert_eq!(ca, Path::new("/etc/fipsgate/tls/ca.crt"));
+        assert_eq!(args.client_names, ["kube-apiserver"]);
+        let secret = named(objs, "Secret", "fipsgate-tls");
+        assert!(secret["data"]["ca.crt"].is_string());
+        // The webhook port from the API server's addresses only; the admin port for probes.
+        let policy = named(objs, "NetworkPolicy", "fipsgate");
+        let spec = &policy["spec"];
+        let labels = pod_labels(objs);
+        for (k, v) in spec["podSelector"]["matchLabels"].as_object().unwrap() {
+            assert_eq!(&labels[k], v, "the policy selects fipsgate's pods");
+        }
+        assert_eq!(spec["policyTypes"], json!(["Ingress"]));
+        let ingress = spec["ingress"].as_array().unwrap();
+        assert_eq!(ingress.len(), 2);
+        assert_eq!(
+            ingress[0]["from"],
+            json!([{"ipBlock": {"cidr": API_SERVER_CIDR}}])
+        );
+        assert_eq!(container_port(objs, &ingress[0]["ports"][0]["port"]), 8443);
+        assert!(ingress[1].get("from").is_none());
+        assert_eq!(container_port(objs, &ingress[1]["ports"][0]["port"]), 8080);
+        // The replacement's source is never applied.
+        assert!(
+            (of_kind(objs, "ConfigMap").iter())
+                .all(|c| c["metadata"]["name"] != "fipsgate-apiserver")
+        );
+    }
+}
+
+fn pod_labels(objs: &[Value]) -> Value {
+    let d = named(objs, "Deployment", "fipsgate");
+    d["spec"]["template"]["metadata"]["labels"].clone()
+}
+
+#[test]
+#[ignore = "needs kubectl for kustomize: run tests/run.sh"]
 fn cert_manager_overlay_issues_the_serving_certificate_and_injects_its_ca() {
     const INJECT: &str = "cert-manager.io/inject-ca-from";
     for (name, objs) in sets() {
@@ -1023,7 +1104,7 @@ fn self_signed_overlay_bundles_the_generated_ca() {
     assert_eq!(volume["secret"]["secretName"], secret["metadata"]["name"]);
 
     for (name, objs) in sets() {
-        if name != "self-signed" && name != "cert-manager" {
+        if !["self-signed", "cert-manager", "locked-down"].contains(&name) {
             let hook = &one(objs, "ValidatingWebhookConfiguration")["webhooks"][0];
             assert!(hook["clientConfig"].get("caBundle").is_none(), "{name}");
         }
