@@ -5,7 +5,8 @@
 //!   clients, floods, connection limits);
 //! - `cli`: the `fipsgate` binary as a user runs it; `golden`: everything a user sees,
 //!   byte for byte;
-//! - `hostile`: hostile inputs; `layering`: the crate's layers;
+//! - `hostile`: hostile inputs; `registry_bounds`: a hostile registry, in process;
+//!   `layering`: the crate's layers;
 //! - `attestations` (a real OCI registry), `deploy` (kustomize, the real binary), `e2e` (a
 //!   real kube-apiserver): `#[ignore]`d, run by `tests/run.sh`.
 
@@ -20,4 +21,5 @@ mod e2e;
 mod golden;
 mod hostile;
 mod layering;
+mod registry_bounds;
 mod transport;
