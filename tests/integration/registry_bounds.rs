@@ -311,6 +311,50 @@ async fn a_token_realm_elsewhere_is_not_contacted() {
     assert_eq!(reg.requests().len(), 2, "{:?}", reg.requests());
 }
 
+/// `attestations.registries`: an image on a registry outside the list gets no registry
+/// evidence and costs no request; the reason names the list. The same image on a listed
+/// registry is looked up.
+#[tokio::test]
+async fn a_registry_outside_the_list_is_never_contacted() {
+    let reg = Hostile::start().await;
+    let h = reg.host.as_str();
+    let image = format!("{h}/team/app:v1");
+    let (outside, _d1) = chain(&[h], &["registry.example.com", "*.example.com"]);
+    let (res, _) = assess(&outside, &image).await;
+    assert_eq!(
+        res.problem(),
+        Some(
+            format!(
+                "no FIPS attestation looked up for {image}: registry {h} is not in \
+                 attestations.registries (registry.example.com, *.example.com)"
+            )
+            .as_str()
+        ),
+        "{res:?}"
+    );
+    // No evidence, not a look-up failure: the failure behaviour does not apply.
+    assert_eq!(
+        (res.status(), res.evidence()),
+        (Status::None, Evidence::None)
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(reg.requests(), Vec::<String>::new());
+
+    let (listed, _d2) = chain(&[h], &["registry.example.com", h]);
+    let (res, _) = assess(&listed, &image).await;
+    let problem = res.problem().unwrap_or_default();
+    assert!(
+        problem.starts_with("no FIPS attestation for sha256:"),
+        "{res:?}"
+    );
+    assert!(
+        reg.requests()
+            .contains(&"/v2/team/app/manifests/v1".to_string()),
+        "{:?}",
+        reg.requests()
+    );
+}
+
 /// The token flow: a 401 names a realm; fipsgate asks it for a pull token of the repository
 /// (whatever scope the challenge asked for), with its credentials for that registry, and sends
 /// the registry only the token, which it reuses for every later call of the look-up.

@@ -279,6 +279,11 @@ impl RegistryAttestations {
 }
 
 impl RegistryEvidence for RegistryAttestations {
+    fn declines(&self, image: &ImageRef) -> Option<String> {
+        (self.registry.declines(image.registry()))
+            .map(|why| format!("no FIPS attestation looked up for {image}: {why}"))
+    }
+
     fn resolve<'a>(
         &'a self,
         image: &'a ImageRef,
