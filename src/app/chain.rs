@@ -54,6 +54,10 @@ impl SourceChain {
                 }
                 SourceKind::Attestations => {
                     let Some(reg) = &self.registry else { continue };
+                    if let Some(why) = reg.declines(image) {
+                        problem = Some(why);
+                        continue;
+                    }
                     let resolved = match reg.resolve(image, ctx).await {
                         Ok(Some(r)) => r,
                         Ok(None) => {
@@ -200,6 +204,57 @@ mod tests {
         ) -> BoxFuture<'a, Result<Found, Arc<str>>> {
             unreachable!("assess_now asked the registry")
         }
+    }
+
+    /// A registry outside the ones fipsgate may contact: declined, never asked.
+    struct Declines;
+
+    impl RegistryEvidence for Declines {
+        fn declines(&self, image: &ImageRef) -> Option<String> {
+            Some(format!("{} is not allowed", image.registry()))
+        }
+
+        fn resolve<'a>(
+            &'a self,
+            _: &'a ImageRef,
+            _: &'a LookupContext,
+        ) -> BoxFuture<'a, Result<Option<crate::app::ports::Resolved>, Arc<str>>> {
+            unreachable!("a declined registry was asked")
+        }
+
+        fn attestations<'a>(
+            &'a self,
+            _: &'a ImageRef,
+            _: &'a crate::app::ports::Resolved,
+            _: &'a LookupContext,
+            _: &'a (dyn Fn(Attested) -> Assessment + Send + Sync),
+        ) -> BoxFuture<'a, Result<Found, Arc<str>>> {
+            unreachable!("a declined registry was asked")
+        }
+    }
+
+    /// A declined registry is no evidence and no failure: the reason is the problem, and the
+    /// catalogue still says what it knows.
+    #[tokio::test]
+    async fn a_declined_registry_is_not_asked_and_says_why() {
+        use crate::domain::fips::Status;
+        let registry = Some(Arc::new(Declines) as Arc<dyn RegistryEvidence>);
+        let chain = SourceChain::new(
+            catalog(),
+            vec![Attestations, Patterns],
+            Evidence::Attestation,
+            registry,
+        );
+        let ctx = LookupContext::default();
+        let r = chain
+            .assess(&ImageRef::parse("r.io/app:v1").unwrap(), &ctx)
+            .await;
+        assert_eq!((r.status(), r.evidence()), (Status::None, Evidence::None));
+        assert_eq!(r.problem(), Some("r.io is not allowed"));
+        let fips = "us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4";
+        let r = chain.assess(&ImageRef::parse(fips).unwrap(), &ctx).await;
+        assert_eq!(r.evidence(), Evidence::Repository);
+        assert_eq!(r.problem(), Some("us-docker.pkg.dev is not allowed"));
     }
 
     /// What is decided without IO: the catalogue sources before the registry, everything

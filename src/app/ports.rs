@@ -82,6 +82,13 @@ pub enum Found {
 /// Signed attestations in OCI registries (cached and coalesced by the adapter). Errors are
 /// look-up failures, never verdicts.
 pub trait RegistryEvidence: Send + Sync {
+    /// Why the registry of `image` is not to be asked, when it is not (it is outside the
+    /// registries fipsgate may contact): the image then has no registry evidence, and the
+    /// reason is its problem.
+    fn declines(&self, _image: &ImageRef) -> Option<String> {
+        None
+    }
+
     /// The digests `image` stands for; `Ok(None)` when the registry has no such manifest.
     fn resolve<'a>(
         &'a self,

@@ -4,6 +4,7 @@
 
 mod duration;
 pub mod load;
+mod registries;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use crate::engine::{self, Rules};
 
 pub use duration::parse_duration;
 pub use load::Loaded;
+pub use registries::AllowedRegistries;
 use yaml::YamlError;
 
 /// The whole configuration; every key is optional.
@@ -77,6 +79,9 @@ pub struct AttestationsConfig {
     pub predicate_types: Vec<String>,
     /// `host[:port]`s spoken to over plain HTTP (tests, air-gapped mirrors; never by default).
     pub insecure_registries: Vec<String>,
+    /// The registries fipsgate may contact (`host[:port]`, `*.example.com`); empty: any. An
+    /// image on another registry gets no registry evidence, without a call.
+    pub registries: Vec<String>,
     /// A mounted Docker `config.json` with registry credentials.
     pub docker_config: Option<PathBuf>,
     /// Read the pod's `imagePullSecrets` through the Kubernetes API (needs `get` on secrets).
@@ -96,6 +101,7 @@ impl Default for AttestationsConfig {
                 crate::attest::DHI_PREDICATE.to_string(),
             ],
             insecure_registries: Vec::new(),
+            registries: Vec::new(),
             docker_config: None,
             pull_secrets: false,
             call_timeout: "3s".into(),
@@ -200,6 +206,12 @@ impl Default for CacheSettings {
 }
 
 impl AttestationsConfig {
+    /// `registries`, compiled.
+    pub fn allowed_registries(&self) -> Result<AllowedRegistries, String> {
+        AllowedRegistries::new(&self.registries)
+            .map_err(|e| format!("attestations.registries: {e}"))
+    }
+
     /// The per-call timeout and cache settings, parsed.
     pub fn durations(&self) -> Result<(Duration, CacheSettings), String> {
         let d =
@@ -348,6 +360,7 @@ impl Config {
             return Err(invalid("sources: at least one source is needed".into()));
         }
         config.attestations.durations().map_err(invalid)?;
+        config.attestations.allowed_registries().map_err(invalid)?;
         for k in &config.attestations.keys {
             k.scope()
                 .map_err(|e| invalid(format!("attestations.keys: {e}")))?;
@@ -432,6 +445,29 @@ catalog: {includeDefault: false, files: [/etc/fipsgate/catalog.yaml]}
         let bad = "attestations:\n  keys: [{key: /k, repositories: [\"Bad Pattern\"]}]\n";
         let e = Config::parse(bad, "c.yaml").unwrap_err().to_string();
         assert!(e.contains("attestations.keys"), "{e}");
+    }
+
+    #[test]
+    fn allowed_registries_are_checked_at_load() {
+        let c = Config::parse(
+            "attestations:\n  registries: [r.example.com, \"*.pkg.dev\", \"mirror:5000\"]\n",
+            "c.yaml",
+        )
+        .unwrap();
+        let allowed = c.attestations.allowed_registries().unwrap();
+        assert!(allowed.allows("us-docker.pkg.dev") && allowed.allows("mirror:5000"));
+        assert!(!allowed.allows("ghcr.io"));
+        assert!(Config::default().attestations.registries.is_empty());
+        let e = Config::parse(
+            "attestations:\n  registries: [\"https://r.example.com\"]\n",
+            "c.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "c.yaml: attestations.registries: \"https://r.example.com\": a registry is host[:port], without a scheme"
+        );
     }
 
     #[test]

@@ -35,8 +35,9 @@ pub fn source_chain(
                 .map_err(|e| format!("{}: {e}", p.display()))?,
             None => Credentials::default(),
         };
+        let allowed = a.allowed_registries()?;
         let registry = RegistryAttestations::new(
-            Registry::new(&a.insecure_registries, call_timeout),
+            Registry::new(&a.insecure_registries, allowed, call_timeout)?,
             keys,
             a.predicate_types.clone(),
             mounted,

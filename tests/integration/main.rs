@@ -8,6 +8,7 @@
 //!   byte for byte;
 //! - `hostile`: hostile inputs; `bounds`: every bound on what a caller can make fipsgate hold
 //!   or produce (list entries, answer size, buffered bytes per source, connection age);
+//!   `registry_bounds`: a hostile registry, in process;
 //!   `layering`: the crate's layers;
 //! - `attestations` (a real OCI registry), `deploy` (kustomize, the real binary), `e2e` (a
 //!   real kube-apiserver): `#[ignore]`d, run by `tests/run.sh`.
@@ -25,4 +26,5 @@ mod e2e;
 mod golden;
 mod hostile;
 mod layering;
+mod registry_bounds;
 mod transport;

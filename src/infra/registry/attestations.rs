@@ -13,7 +13,7 @@ use crate::domain::fips::Status;
 use crate::domain::image::ImageRef;
 use crate::telemetry::metrics::Metrics;
 
-use super::{Credentials, Discovered, PullSecrets, Registry, auth_for};
+use super::{Credentials, Discovered, PullSecrets, Registry, RegistryAuth, auth_for};
 
 /// A cached answer; `Err` is a look-up error (kept briefly, never a verdict).
 type Cached<T> = Result<T, Arc<str>>;
@@ -209,7 +209,7 @@ impl RegistryAttestations {
         &self,
         image: &ImageRef,
         digest: &str,
-        auth: &oci_client::secrets::RegistryAuth,
+        auth: &RegistryAuth,
     ) -> Cached<Discovered> {
         let verify = |env: &[u8]| {
             attest::verify(env, digest, &self.keys, &self.accepted)?.within_scope(image.name())
@@ -224,7 +224,7 @@ impl RegistryAttestations {
         &self,
         image: &ImageRef,
         r: &Resolved,
-        auth: &oci_client::secrets::RegistryAuth,
+        auth: &RegistryAuth,
         assess: &(dyn Fn(Attested) -> Assessment + Send + Sync),
     ) -> Cached<Found> {
         let discover = |digest| self.discover(image, digest, auth);
@@ -279,6 +279,11 @@ impl RegistryAttestations {
 }
 
 impl RegistryEvidence for RegistryAttestations {
+    fn declines(&self, image: &ImageRef) -> Option<String> {
+        (self.registry.declines(image.registry()))
+            .map(|why| format!("no FIPS attestation looked up for {image}: {why}"))
+    }
+
     fn resolve<'a>(
         &'a self,
         image: &'a ImageRef,

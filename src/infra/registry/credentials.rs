@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use base64::Engine as _;
-use oci_client::secrets::RegistryAuth;
 use serde::Deserialize;
 
 use crate::app::ports::BoxFuture;
@@ -15,6 +14,26 @@ pub trait PullSecrets: Send + Sync {
         namespace: &'a str,
         names: &'a [String],
     ) -> BoxFuture<'a, Result<Credentials, String>>;
+}
+
+/// Who fipsgate is to a registry.
+#[derive(Clone, PartialEq, Eq)]
+pub enum RegistryAuth {
+    Anonymous,
+    /// User and password: sent as HTTP Basic, or to the token endpoint the registry names.
+    Basic(String, String),
+    /// A registry token, sent as is.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryAuth::Anonymous => f.write_str("Anonymous"),
+            RegistryAuth::Basic(u, _) => write!(f, "Basic({u:?}, ***)"),
+            RegistryAuth::Bearer(_) => f.write_str("Bearer(***)"),
+        }
+    }
 }
 
 /// Registry credentials from a Docker `config.json` (`auths`).

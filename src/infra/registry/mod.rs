@@ -1,25 +1,24 @@
-//! OCI registries through oci-client: tag → digest resolution, platform digests of multi-arch
-//! indexes, and attestation discovery (OCI 1.1 referrers and cosign's `sha256-<hex>.att` tag)
-//! that returns verified statements. [`attestations`] caches it all behind the app's port;
-//! [`credentials`] says who fipsgate is to each registry.
+//! OCI registries over HTTP ([`http`]: bounded reads, token auth): tag → digest resolution,
+//! platform digests of multi-arch indexes, and attestation discovery (OCI 1.1 referrers and
+//! cosign's `sha256-<hex>.att` tag) that returns verified statements. [`attestations`] caches
+//! it all behind the app's port; [`credentials`] says who fipsgate is to each registry.
 
 mod attestations;
 mod credentials;
+mod http;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
 use serde::Deserialize;
 
 use crate::app::ports::{Platform, Resolved};
 use crate::attest::{Attested, DSSE_MEDIA_TYPE, Rejection};
-use crate::domain::image::ImageRef;
+use crate::config::AllowedRegistries;
+use crate::domain::image::{Digest, ImageRef};
 
 pub use attestations::RegistryAttestations;
-pub use credentials::{Credentials, PullSecrets, auth_for};
+pub use credentials::{Credentials, PullSecrets, RegistryAuth, auth_for};
+use http::{FetchError, Http, MAX_MANIFEST_BYTES, MAX_REFERRERS_BYTES, Repo};
 
 /// Manifests fipsgate reads: images and indexes, OCI and Docker.
 const MANIFEST_TYPES: &[&str] = &[
@@ -31,59 +30,11 @@ const MANIFEST_TYPES: &[&str] = &[
 /// At most this many platform manifests of an index are considered.
 const MAX_PLATFORMS: usize = 16;
 /// Attestation layers larger than this are not read.
-const MAX_ENVELOPE_BYTES: i64 = 1024 * 1024;
+const MAX_ENVELOPE_BYTES: usize = 1024 * 1024;
 /// At most this many attestation manifests are read per digest.
 const MAX_ATTESTATIONS: usize = 16;
 /// At most this many envelopes are read from one attestation manifest.
 const MAX_ENVELOPES_PER_MANIFEST: usize = 8;
-
-/// A buffer that refuses to grow past its cap: a blob larger than declared fails the read.
-struct Capped {
-    buf: Vec<u8>,
-    cap: usize,
-}
-
-impl Capped {
-    fn new(cap: usize) -> Self {
-        Self {
-            buf: Vec::new(),
-            cap,
-        }
-    }
-
-    fn into_inner(self) -> Vec<u8> {
-        self.buf
-    }
-}
-
-impl tokio::io::AsyncWrite for Capped {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        data: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        if self.buf.len() + data.len() > self.cap {
-            let e = format!("blob is larger than {} bytes", self.cap);
-            return std::task::Poll::Ready(Err(std::io::Error::other(e)));
-        }
-        self.buf.extend_from_slice(data);
-        std::task::Poll::Ready(Ok(data.len()))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-}
 
 /// A registry call that failed: not a verdict, reported and handled by the failure behaviour.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,18 +72,39 @@ impl Discovered {
     }
 }
 
-/// An OCI registry client per set of credentials (oci-client keeps one login per host).
+/// The OCI registries fipsgate reads, through one HTTP client.
 pub struct Registry {
-    protocol: oci_client::client::ClientProtocol,
+    http: Http,
+    allowed: AllowedRegistries,
     call_timeout: Duration,
-    clients: moka::sync::Cache<String, Arc<Client>>,
 }
 
 /// An attestation manifest, read for its layers.
 #[derive(Deserialize)]
 struct ManifestView {
     #[serde(default)]
-    layers: Vec<oci_client::manifest::OciDescriptor>,
+    layers: Vec<LayerView>,
+}
+
+#[derive(Deserialize)]
+struct LayerView {
+    #[serde(default, rename = "mediaType")]
+    media_type: String,
+    digest: String,
+    #[serde(default)]
+    size: i64,
+}
+
+/// A referrers list (an index), read for the digests it lists.
+#[derive(Deserialize)]
+struct IndexView {
+    #[serde(default)]
+    manifests: Vec<ListedView>,
+}
+
+#[derive(Deserialize)]
+struct ListedView {
+    digest: String,
 }
 
 /// What a resolved reference is: an image manifest or an index. The fields tell them apart
@@ -216,55 +188,87 @@ impl Document {
 }
 
 impl Registry {
-    /// `insecure` lists `host[:port]`s spoken to over plain HTTP.
-    pub fn new(insecure: &[String], call_timeout: Duration) -> Self {
-        let protocol = if insecure.is_empty() {
-            oci_client::client::ClientProtocol::Https
-        } else {
-            oci_client::client::ClientProtocol::HttpsExcept(insecure.to_vec())
-        };
-        Self {
-            protocol,
+    /// `insecure` lists `host[:port]`s spoken to over plain HTTP; only `allowed` registries
+    /// are contacted.
+    pub fn new(
+        insecure: &[String],
+        allowed: AllowedRegistries,
+        call_timeout: Duration,
+    ) -> Result<Self, String> {
+        Ok(Self {
+            http: Http::new(insecure, allowed.clone(), call_timeout)?,
+            allowed,
             call_timeout,
-            clients: moka::sync::Cache::new(64),
+        })
+    }
+
+    /// Why `registry` is not contacted, when it is not: `attestations.registries` omits it.
+    pub fn declines(&self, registry: &str) -> Option<String> {
+        (!self.allowed.allows(registry)).then(|| {
+            format!(
+                "registry {registry} is not in attestations.registries ({})",
+                self.allowed
+            )
+        })
+    }
+
+    fn error(registry: &str, message: String) -> RegistryError {
+        RegistryError {
+            registry: registry.to_string(),
+            message,
         }
     }
 
-    fn client(&self, auth: &RegistryAuth) -> Arc<Client> {
-        let key = match auth {
-            RegistryAuth::Anonymous => String::new(),
-            RegistryAuth::Basic(u, p) => format!("basic:{u}:{p}"),
-            RegistryAuth::Bearer(t) => format!("bearer:{t}"),
-        };
-        self.clients.get_with(key, || {
-            Arc::new(Client::new(oci_client::client::ClientConfig {
-                protocol: self.protocol.clone(),
-                connect_timeout: Some(self.call_timeout),
-                read_timeout: Some(self.call_timeout),
-                user_agent: concat!("fipsgate/", env!("CARGO_PKG_VERSION")),
-                ..Default::default()
-            }))
-        })
+    /// The repository of `image` as `auth`, when its registry may be contacted.
+    fn repo<'a>(
+        &self,
+        image: &'a ImageRef,
+        auth: &'a RegistryAuth,
+    ) -> Result<Repo<'a>, RegistryError> {
+        match self.declines(image.registry()) {
+            Some(why) => Err(Self::error(image.registry(), why)),
+            None => Ok(Repo {
+                registry: image.registry(),
+                repository: image.repository(),
+                auth,
+            }),
+        }
     }
 
     async fn call<T>(
         &self,
         registry: &str,
-        fut: impl std::future::Future<Output = Result<T, OciDistributionError>>,
+        fut: impl std::future::Future<Output = Result<Option<T>, FetchError>>,
     ) -> Result<Option<T>, RegistryError> {
-        let err = |message: String| RegistryError {
-            registry: registry.to_string(),
-            message,
-        };
         match tokio::time::timeout(self.call_timeout, fut).await {
-            Err(_) => Err(err(format!(
-                "no answer within {} ms",
-                self.call_timeout.as_millis()
-            ))),
-            Ok(Ok(v)) => Ok(Some(v)),
-            Ok(Err(e)) if not_found(&e) => Ok(None),
-            Ok(Err(e)) => Err(err(e.to_string())),
+            Err(_) => Err(Self::error(
+                registry,
+                format!("no answer within {} ms", self.call_timeout.as_millis()),
+            )),
+            Ok(r) => r.map_err(|e| Self::error(registry, e.to_string())),
         }
+    }
+
+    /// `GET /v2/<repository>/manifests/<reference>`, within [`MAX_MANIFEST_BYTES`], its digest
+    /// checked (`what` names it in errors): the body and that digest.
+    async fn manifest(
+        &self,
+        repo: &Repo<'_>,
+        reference: &str,
+        what: &(dyn Fn() -> String + Sync),
+    ) -> Result<Option<(Vec<u8>, String)>, RegistryError> {
+        let path = format!("manifests/{reference}");
+        let accept = MANIFEST_TYPES.join(", ");
+        let get = self
+            .http
+            .get(repo, &path, Some(&accept), MAX_MANIFEST_BYTES, what);
+        let Some(body) = self.call(repo.registry, get).await? else {
+            return Ok(None);
+        };
+        let by_digest = Digest::parse(reference).ok();
+        let digest = content_digest(&body, by_digest.as_ref().map(Digest::as_str))
+            .map_err(|e| Self::error(repo.registry, format!("{} {e}", what())))?;
+        Ok(Some((body.bytes, digest)))
     }
 
     /// The digest the reference names (its own digest, or the tag's), and the runnable
@@ -275,27 +279,26 @@ impl Registry {
         image: &ImageRef,
         auth: &RegistryAuth,
     ) -> Result<Option<Resolved>, RegistryError> {
-        let reference = oci_reference(image);
-        let client = self.client(auth);
-        let Some((body, digest)) = self
-            .call(
-                image.registry(),
-                client.pull_manifest_raw(&reference, auth, MANIFEST_TYPES),
-            )
-            .await?
-        else {
+        let repo = self.repo(image, auth)?;
+        let reference = match (image.digest(), image.tag()) {
+            (Some(d), _) => d.as_str(),
+            (None, Some(t)) => t,
+            (None, None) => "latest",
+        };
+        let what = || format!("manifest of {image}");
+        let Some((body, digest)) = self.manifest(&repo, reference, &what).await? else {
             return Ok(None);
         };
-        let refused = |why: String| RegistryError {
-            registry: image.registry().to_string(),
-            message: format!("manifest of {image} {why}"),
-        };
+        let refused = |why: String| Self::error(image.registry(), format!("{} {why}", what()));
         let doc: Document = serde_json::from_slice(&body)
             .map_err(|e| refused(format!("is not valid JSON: {e}")))?;
         let (index, platforms) = match doc.platforms().map_err(refused)? {
             Some(p) => (true, p),
             None => (false, Vec::new()),
         };
+        if let Some(p) = platforms.iter().find(|p| Digest::parse(&p.digest).is_err()) {
+            return Err(refused(format!("lists an invalid digest {:?}", p.digest)));
+        }
         Ok(Some(Resolved {
             digest,
             index,
@@ -315,43 +318,22 @@ impl Registry {
         auth: &RegistryAuth,
         verify: impl Fn(&[u8]) -> Result<Attested, Rejection>,
     ) -> Result<Discovered, RegistryError> {
-        let client = self.client(auth);
-        let (registry, repository) = (image.registry(), image.repository());
-        let subject =
-            Reference::with_digest(registry.into(), repository.into(), digest.to_string());
-        let cosign = Reference::with_tag(
-            registry.into(),
-            repository.into(),
-            format!("{}.att", digest.replace(':', "-")),
-        );
+        let repo = self.repo(image, auth)?;
+        let repo = &repo;
         let referrers = std::pin::pin!(async {
-            let Some(index) = self
-                .call(registry, client.pull_referrers(&subject, None))
-                .await?
-            else {
-                return Ok(Vec::new());
-            };
-            let fetches = index
-                .manifests
-                .iter()
-                .take(MAX_ATTESTATIONS)
-                .map(|m| subject.clone_with_digest(m.digest.clone()))
-                .map(|r| async {
-                    let layers = self.manifest_layers(registry, &client, &r, auth).await?;
-                    Ok::<_, RegistryError>((r, layers))
-                });
-            let sources = futures::future::join_all(fetches)
+            let listed = self.referrers(repo, digest).await?;
+            let fetches = (listed.iter().take(MAX_ATTESTATIONS))
+                .map(|d| self.manifest_layers(repo, d.as_str()));
+            let manifests = futures::future::join_all(fetches)
                 .await
                 .into_iter()
                 .collect::<Result<Vec<_>, _>>()?;
-            self.dsse_blobs(registry, &client, &sources).await
+            self.dsse_blobs(repo, &manifests).await
         });
         let by_tag = std::pin::pin!(async {
-            let layers = self
-                .manifest_layers(registry, &client, &cosign, auth)
-                .await?;
-            self.dsse_blobs(registry, &client, &[(cosign.clone(), layers)])
-                .await
+            let tag = format!("{}.att", digest.replace(':', "-"));
+            let layers = self.manifest_layers(repo, &tag).await?;
+            self.dsse_blobs(repo, &[layers]).await
         });
         let judge = |found: Result<Vec<Vec<u8>>, RegistryError>| {
             found.map(|envelopes| Discovered::judge(&envelopes, &verify))
@@ -373,26 +355,77 @@ impl Registry {
             _ => Discovered::Missing,
         })
     }
+}
 
-    /// The DSSE layers of these manifests, fetched at once.
+impl Registry {
+    /// The manifests that refer to `digest`, within [`MAX_REFERRERS_BYTES`]: the OCI 1.1
+    /// referrers API, else (404) the index of the referrers tag schema, `sha256-<hex>`.
+    async fn referrers(&self, repo: &Repo<'_>, digest: &str) -> Result<Vec<Digest>, RegistryError> {
+        let what = || format!("referrers list of {}@{digest}", repo.repository);
+        let accept = Some(MANIFEST_TYPES[0]);
+        let api = format!("referrers/{digest}");
+        let get = self
+            .http
+            .get(repo, &api, accept, MAX_REFERRERS_BYTES, &what);
+        let body = match self.call(repo.registry, get).await? {
+            Some(b) => b,
+            None => {
+                let tag = format!("manifests/{}", digest.replace(':', "-"));
+                let get = self
+                    .http
+                    .get(repo, &tag, accept, MAX_REFERRERS_BYTES, &what);
+                match self.call(repo.registry, get).await? {
+                    Some(b) => b,
+                    None => return Ok(Vec::new()),
+                }
+            }
+        };
+        let index: IndexView = serde_json::from_slice(&body.bytes).map_err(|e| {
+            Self::error(repo.registry, format!("{} is not valid JSON: {e}", what()))
+        })?;
+        // A listed digest that is not one names nothing fipsgate can fetch.
+        Ok((index.manifests.iter())
+            .filter_map(|m| Digest::parse(&m.digest).ok())
+            .collect())
+    }
+
+    /// The layers of a manifest; none when it does not exist or is not a manifest.
+    async fn manifest_layers(
+        &self,
+        repo: &Repo<'_>,
+        reference: &str,
+    ) -> Result<Vec<LayerView>, RegistryError> {
+        let what = || format!("attestation manifest {}:{reference}", repo.repository);
+        let Some((body, _)) = self.manifest(repo, reference, &what).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(serde_json::from_slice::<ManifestView>(&body)
+            .map(|v| v.layers)
+            .unwrap_or_default())
+    }
+
+    /// The DSSE layers of these manifests, fetched at once, each within
+    /// [`MAX_ENVELOPE_BYTES`] whatever size it declares, and checked against its digest.
     async fn dsse_blobs(
         &self,
-        registry: &str,
-        client: &Client,
-        sources: &[(Reference, Vec<oci_client::manifest::OciDescriptor>)],
+        repo: &Repo<'_>,
+        manifests: &[Vec<LayerView>],
     ) -> Result<Vec<Vec<u8>>, RegistryError> {
-        let blobs = sources.iter().flat_map(|(r, layers)| {
-            layers
-                .iter()
-                .filter(|l| l.media_type == DSSE_MEDIA_TYPE && l.size <= MAX_ENVELOPE_BYTES)
+        let blobs = manifests.iter().flat_map(|layers| {
+            (layers.iter())
+                .filter(|l| l.media_type == DSSE_MEDIA_TYPE && l.size <= MAX_ENVELOPE_BYTES as i64)
+                .filter(|l| Digest::parse(&l.digest).is_ok())
                 .take(MAX_ENVELOPES_PER_MANIFEST)
                 .map(move |l| async move {
-                    // The declared size is the registry's word: the cap holds while reading.
-                    let mut buf = Capped::new(MAX_ENVELOPE_BYTES as usize);
-                    let got = self
-                        .call(registry, client.pull_blob(r, l, &mut buf))
-                        .await?;
-                    Ok::<_, RegistryError>(got.map(|()| buf.into_inner()))
+                    let what = || format!("attestation blob {}", l.digest);
+                    let path = format!("blobs/{}", l.digest);
+                    let get = self.http.get(repo, &path, None, MAX_ENVELOPE_BYTES, &what);
+                    let Some(blob) = self.call(repo.registry, get).await? else {
+                        return Ok(None);
+                    };
+                    verify_digest(&blob.bytes, &l.digest)
+                        .map_err(|e| Self::error(repo.registry, format!("{} {e}", what())))?;
+                    Ok::<_, RegistryError>(Some(blob.bytes))
                 })
         });
         let mut out = Vec::new();
@@ -405,54 +438,50 @@ impl Registry {
     }
 }
 
-impl Registry {
-    /// The layers of a manifest; none when it does not exist or is not a manifest.
-    async fn manifest_layers(
-        &self,
-        registry: &str,
-        client: &Client,
-        reference: &Reference,
-        auth: &RegistryAuth,
-    ) -> Result<Vec<oci_client::manifest::OciDescriptor>, RegistryError> {
-        let Some((body, _)) = self
-            .call(
-                registry,
-                client.pull_manifest_raw(reference, auth, MANIFEST_TYPES),
-            )
-            .await?
-        else {
-            return Ok(Vec::new());
-        };
-        Ok(serde_json::from_slice::<ManifestView>(&body)
-            .map(|v| v.layers)
-            .unwrap_or_default())
+/// A manifest's digest, checked against its body: the reference's when it names one, and the
+/// registry's `Docker-Content-Digest` when it sends one (then that digest is the one returned,
+/// as the registry's canonical digest); else the body's sha256.
+fn content_digest(body: &http::Body, reference: Option<&str>) -> Result<String, String> {
+    if let Some(r) = reference {
+        verify_digest(&body.bytes, r)?;
     }
-}
-
-fn not_found(e: &OciDistributionError) -> bool {
-    match e {
-        OciDistributionError::ServerError { code: 404, .. } => true,
-        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
-            matches!(
-                e.code,
-                OciErrorCode::ManifestUnknown
-                    | OciErrorCode::NameUnknown
-                    | OciErrorCode::BlobUnknown
-                    | OciErrorCode::NotFound
-            )
+    match &body.digest {
+        Some(header) => {
+            let d = Digest::parse(header)
+                .map_err(|_| format!("comes with an invalid Docker-Content-Digest {header:?}"))?;
+            verify_digest(&body.bytes, d.as_str())?;
+            Ok(d.as_str().to_string())
+        }
+        None => Ok(match reference {
+            Some(r) => r.to_string(),
+            None => format!("sha256:{}", hash(&aws_lc_rs::digest::SHA256, &body.bytes)),
         }),
-        OciDistributionError::ImageManifestNotFoundError(_) => true,
-        _ => false,
     }
 }
 
-fn oci_reference(image: &ImageRef) -> Reference {
-    let (reg, repo) = (image.registry().to_string(), image.repository().to_string());
-    match (image.digest(), image.tag()) {
-        (Some(d), _) => Reference::with_digest(reg, repo, d.to_string()),
-        (None, Some(t)) => Reference::with_tag(reg, repo, t.to_string()),
-        (None, None) => Reference::with_tag(reg, repo, "latest".into()),
+/// Checks `bytes` against a `sha256`, `sha384` or `sha512` digest.
+fn verify_digest(bytes: &[u8], digest: &str) -> Result<(), String> {
+    use aws_lc_rs::digest::{SHA256, SHA384, SHA512};
+    let (algorithm, hex) = digest.split_once(':').unwrap_or((digest, ""));
+    let alg = match algorithm {
+        "sha256" => &SHA256,
+        "sha384" => &SHA384,
+        "sha512" => &SHA512,
+        _ => {
+            return Err(format!(
+                "cannot be checked against {digest}: unsupported algorithm"
+            ));
+        }
+    };
+    if hash(alg, bytes) == hex {
+        Ok(())
+    } else {
+        Err(format!("does not match its digest {digest}"))
     }
+}
+
+fn hash(alg: &'static aws_lc_rs::digest::Algorithm, bytes: &[u8]) -> String {
+    crate::attest::hex(aws_lc_rs::digest::digest(alg, bytes).as_ref())
 }
 
 #[cfg(test)]
@@ -471,14 +500,31 @@ mod tests {
         })
     }
 
-    #[tokio::test]
-    async fn a_capped_buffer_refuses_what_is_past_its_cap() {
-        use tokio::io::AsyncWriteExt as _;
-        let mut b = Capped::new(8);
-        b.write_all(b"12345678").await.unwrap();
-        let e = b.write_all(b"9").await.unwrap_err();
-        assert!(e.to_string().contains("larger than 8 bytes"), "{e}");
-        assert_eq!(b.into_inner(), b"12345678");
+    #[test]
+    fn manifest_digests_are_checked_against_the_body() {
+        use aws_lc_rs::digest::{SHA256, SHA512};
+        let body = |digest: Option<&str>| super::http::Body {
+            bytes: b"{}".to_vec(),
+            digest: digest.map(str::to_string),
+        };
+        let d256 = format!("sha256:{}", hash(&SHA256, b"{}"));
+        let d512 = format!("sha512:{}", hash(&SHA512, b"{}"));
+        let other = format!("sha256:{}", hash(&SHA256, b"[]"));
+        // By tag: the registry's digest when it sends one, checked; else the body's.
+        assert_eq!(content_digest(&body(None), None), Ok(d256.clone()));
+        assert_eq!(content_digest(&body(Some(&d256)), None), Ok(d256.clone()));
+        let e = content_digest(&body(Some(&other)), None).unwrap_err();
+        assert_eq!(e, format!("does not match its digest {other}"));
+        // By digest: the body is what the reference names.
+        assert_eq!(content_digest(&body(None), Some(&d512)), Ok(d512.clone()));
+        assert_eq!(content_digest(&body(Some(&d256)), Some(&d512)), Ok(d256));
+        assert!(content_digest(&body(None), Some(&other)).is_err());
+        assert!(content_digest(&body(Some(&d512)), Some(&other)).is_err());
+        let e = content_digest(&body(Some("sha256:beef")), None).unwrap_err();
+        assert!(e.contains("invalid Docker-Content-Digest"), "{e}");
+        let blake3 = format!("blake3:{}", "a".repeat(64));
+        let e = content_digest(&body(None), Some(&blake3)).unwrap_err();
+        assert!(e.contains("unsupported algorithm"), "{e}");
     }
 
     #[test]
