@@ -9,11 +9,13 @@ use crate::engine::{Decision, Exemption};
 
 use super::Parsed;
 
-/// Warnings per answer at most: the API server keeps 4096 characters of warnings in all and
-/// 256 of each, and a pod of a thousand containers must not make a megabyte answer.
+/// Warnings per answer at most: a pod of a thousand containers must not make a megabyte
+/// answer.
 pub const MAX_WARNINGS: usize = 16;
-/// Characters of one warning at most.
-pub const MAX_WARNING_CHARS: usize = 256;
+/// Characters of one warning at most (a reference with its digest fits).
+pub const MAX_WARNING_CHARS: usize = 1024;
+/// Characters of all warnings at most: past this the API server cuts every warning to 256.
+pub const MAX_WARNINGS_TOTAL_CHARS: usize = 4096;
 /// Characters of the denial message and of each audit annotation at most.
 pub const MAX_TEXT_CHARS: usize = 4096;
 
@@ -156,17 +158,26 @@ impl ReviewResponse {
     }
 
     /// The answer within its bounds: at most [`MAX_WARNINGS`] warnings of
-    /// [`MAX_WARNING_CHARS`], the message and each annotation at most [`MAX_TEXT_CHARS`]. What
-    /// is cut says how much.
+    /// [`MAX_WARNING_CHARS`], [`MAX_WARNINGS_TOTAL_CHARS`] in all, the message and each
+    /// annotation at most [`MAX_TEXT_CHARS`]. What is cut says how much.
     fn bounded(mut self) -> Self {
         let r = &mut self.response;
-        if r.warnings.len() > MAX_WARNINGS {
-            let more = r.warnings.len() - (MAX_WARNINGS - 1);
-            r.warnings.truncate(MAX_WARNINGS - 1);
-            r.warnings.push(format!("… and {more} more warnings"));
-        }
         for w in &mut r.warnings {
             truncate(w, MAX_WARNING_CHARS);
+        }
+        // Room is kept for the line that says how many were left out.
+        let (mut kept, mut total) = (0, 0);
+        for w in &r.warnings {
+            let n = w.chars().count();
+            if kept == MAX_WARNINGS - 1 || total + n > MAX_WARNINGS_TOTAL_CHARS - 64 {
+                break;
+            }
+            (kept, total) = (kept + 1, total + n);
+        }
+        if kept < r.warnings.len() && r.warnings.len() > 1 + kept {
+            let more = r.warnings.len() - kept;
+            r.warnings.truncate(kept);
+            r.warnings.push(format!("… and {more} more warnings"));
         }
         if let Some(status) = &mut r.status {
             truncate(&mut status.message, MAX_TEXT_CHARS);
@@ -247,6 +258,26 @@ mod tests {
         }
     }
 
+    impl ReviewResponse {
+        fn allow_with_warnings(warnings: Vec<String>) -> Self {
+            let mut r = ReviewResponse {
+                api_version: super::super::V1,
+                kind: "AdmissionReview",
+                response: Response {
+                    uid: "u".into(),
+                    allowed: true,
+                    status: None,
+                    warnings: Vec::new(),
+                    audit_annotations: BTreeMap::new(),
+                    patch: None,
+                    patch_type: None,
+                },
+            };
+            r.response.warnings = warnings;
+            r
+        }
+    }
+
     #[test]
     fn an_answer_is_bounded_whatever_the_decision_said() {
         let mut r = ReviewResponse {
@@ -270,10 +301,12 @@ mod tests {
         };
         r = r.bounded();
         let w = &r.response.warnings;
-        assert_eq!(w.len(), MAX_WARNINGS);
-        assert_eq!(w[MAX_WARNINGS - 1], "… and 985 more warnings");
-        assert!(w.iter().all(|w| w.chars().count() <= MAX_WARNING_CHARS));
-        assert!(w[0].starts_with("0 www") && w[0].ends_with('…'));
+        // Four warnings of 1002 characters fit in 4096 (with room for the last line).
+        assert_eq!(w.len(), 5, "{w:?}");
+        assert_eq!(w[4], "… and 996 more warnings");
+        let total: usize = w.iter().map(|w| w.chars().count()).sum();
+        assert!(total <= MAX_WARNINGS_TOTAL_CHARS, "{total}");
+        assert!(w[0].starts_with("0 www") && !w[0].ends_with('…'));
         let msg = &r.response.status.as_ref().unwrap().message;
         assert_eq!(msg.chars().count(), MAX_TEXT_CHARS);
         assert_eq!(
@@ -281,5 +314,16 @@ mod tests {
             MAX_TEXT_CHARS
         );
         assert!(serde_json::to_vec(&r).unwrap().len() < 16 * 1024);
+        // Short warnings: at most sixteen lines.
+        let mut r = ReviewResponse::allow_with_warnings((0..40).map(|i| format!("w{i}")).collect());
+        r = r.bounded();
+        assert_eq!(r.response.warnings.len(), MAX_WARNINGS);
+        assert_eq!(r.response.warnings[15], "… and 25 more warnings");
+        // One long warning is cut, the cut marked.
+        let mut r = ReviewResponse::allow_with_warnings(vec!["x".repeat(5000)]);
+        r = r.bounded();
+        assert_eq!(r.response.warnings.len(), 1);
+        assert_eq!(r.response.warnings[0].chars().count(), MAX_WARNING_CHARS);
+        assert!(r.response.warnings[0].ends_with('…'));
     }
 }
