@@ -44,6 +44,9 @@ struct Hostile {
     authorizations: Mutex<Vec<(String, String)>>,
     /// The realm the `elsewhere` repository names in its challenge.
     realm: Mutex<String>,
+    /// Requests of the `slow` repository being answered, and the most at once.
+    active: AtomicU64,
+    peak: AtomicU64,
 }
 
 impl Hostile {
@@ -138,6 +141,13 @@ async fn handler(
             .into_response()
     };
     let att = attestation();
+    if path.starts_with("/v2/slow/") {
+        let now = st.active.fetch_add(1, Ordering::SeqCst) + 1;
+        st.peak.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        st.active.fetch_sub(1, Ordering::SeqCst);
+        return json(OCI_IMAGE, image());
+    }
     match path.as_str() {
         "/token" => st.huge("application/json", false),
         "/v2/big/manifests/v1" => st.huge(OCI_IMAGE, false),
@@ -401,4 +411,22 @@ async fn a_bearer_challenge_is_answered_with_a_pull_token_reused_while_it_lives(
             .all(|(_, a)| a == "Bearer good-token"),
         "{log:?}"
     );
+}
+
+/// However many images of one registry a pod names, at most a few reads of that registry are
+/// in flight at once (each may hold a capped body); the rest wait their turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_of_one_registry_take_turns() {
+    let reg = Hostile::start().await;
+    let h = reg.host.as_str();
+    let (chain, _dir) = chain(&[h], &[]);
+    let all = (0..40).map(|i| {
+        let chain = &chain;
+        async move { assess(chain, &format!("{h}/slow:v{i}")).await }
+    });
+    let results = futures::future::join_all(all).await;
+    assert_eq!(results.len(), 40);
+    let peak = reg.peak.load(Ordering::SeqCst);
+    assert!(peak >= 2, "reads ran one at a time: {peak}");
+    assert!(peak <= 4, "{peak} reads of one registry at once");
 }

@@ -25,6 +25,11 @@ const MAX_ERROR_BYTES: usize = 16 * 1024;
 /// A body is given at most this much room before its bytes arrive, whatever it declares.
 const MAX_PRESIZE: usize = 64 * 1024;
 const MAX_REDIRECTS: usize = 3;
+/// Registry reads in flight at once, and per registry host: each may hold a capped body, so
+/// these bound the memory the registry side can take (16 × 4 MiB) whatever pods name; more
+/// wait for their turn within their admission deadline.
+pub(super) const MAX_FETCHES: usize = 16;
+pub(super) const MAX_FETCHES_PER_HOST: usize = 4;
 /// How long a token is used when its endpoint does not say.
 const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(60);
 /// How long Basic credentials a registry asked for are sent without being asked again.
@@ -89,6 +94,9 @@ pub(super) struct Http {
     insecure: Vec<String>,
     allowed: AllowedRegistries,
     authorizations: moka::future::Cache<String, Authorization>,
+    fetches: Arc<tokio::sync::Semaphore>,
+    /// Per host; a host evicted while busy only gets a fresh allowance.
+    host_fetches: moka::sync::Cache<String, Arc<tokio::sync::Semaphore>>,
 }
 
 impl Http {
@@ -115,6 +123,8 @@ impl Http {
                 .max_capacity(1024)
                 .expire_after(Lifetime)
                 .build(),
+            fetches: Arc::new(tokio::sync::Semaphore::new(MAX_FETCHES)),
+            host_fetches: moka::sync::Cache::new(1024),
         })
     }
 
@@ -129,6 +139,13 @@ impl Http {
         what: &(dyn Fn() -> String + Sync),
     ) -> Result<Option<Body>, FetchError> {
         let url = self.url(repo, path)?;
+        // The host's turn first, so a busy host waits without holding a global one.
+        let host = (self.host_fetches).get_with(repo.registry.to_string(), || {
+            Arc::new(tokio::sync::Semaphore::new(MAX_FETCHES_PER_HOST))
+        });
+        let closed = |_| FetchError::Refused("registry client is shutting down".into());
+        let _host = host.acquire_owned().await.map_err(closed)?;
+        let _turn = self.fetches.clone().acquire_owned().await.map_err(closed)?;
         let res = self.send(repo, &url, accept).await?;
         let status = res.status();
         if status == StatusCode::OK {
