@@ -88,7 +88,7 @@ pub struct ServeArgs {
     pub max_concurrent_requests: usize,
     /// Request body bytes held at once (at least four largest bodies); more are answered 503
     /// at once. One source address may take a quarter.
-    #[arg(long, env = "FIPSGATE_MAX_BUFFERED_BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, env = "FIPSGATE_MAX_BUFFERED_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_buffered_bytes: usize,
     /// How often the certificate files are checked for changes.
     #[arg(long, value_parser = duration, default_value = "5s")]

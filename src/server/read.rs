@@ -169,7 +169,7 @@ pub async fn read(
     }
     let size = declared.unwrap_or(limits.max_body_bytes);
     let bytes = (limits.buffered.take(source, size)).map_err(Refusal::Overloaded)?;
-    let body = read_body(limits, body, size).await?;
+    let body = read_body(limits, body, size, declared).await?;
     // Taken after the body is in: slow uploads cannot hold decision slots.
     let slot = (limits.in_flight.take(source, 1)).map_err(Refusal::Overloaded)?;
     let req = if body.len() < BLOCKING_PARSE_BYTES {
@@ -187,19 +187,31 @@ pub async fn read(
     })
 }
 
-/// The body, within `max` bytes and the read timeout.
-async fn read_body(limits: &Limits, body: axum::body::Body, max: usize) -> Result<Bytes, Refusal> {
-    let read = axum::body::to_bytes(body, max);
-    match tokio::time::timeout(limits.body_read_timeout, read).await {
-        Ok(Ok(b)) => Ok(b),
-        Ok(Err(e)) => {
-            let e = e.into_inner();
-            if e.is::<http_body_util::LengthLimitError>() {
-                Err(Refusal::TooLarge(limits.max_body_bytes))
-            } else {
-                Err(Refusal::Unreadable(e.to_string()))
+/// The body, within `max` bytes and the read timeout. A declared length (already checked
+/// against the limit) is allocated once, so a large body never costs twice its size while
+/// its buffer grows.
+async fn read_body(
+    limits: &Limits,
+    mut body: axum::body::Body,
+    max: usize,
+    declared: Option<usize>,
+) -> Result<Bytes, Refusal> {
+    use http_body_util::BodyExt as _;
+    let read = async {
+        let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(max));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Refusal::Unreadable(e.to_string()))?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > max {
+                    return Err(Refusal::TooLarge(limits.max_body_bytes));
+                }
+                buf.extend_from_slice(&data);
             }
         }
+        Ok(Bytes::from(buf))
+    };
+    match tokio::time::timeout(limits.body_read_timeout, read).await {
+        Ok(r) => r,
         Err(_) => Err(Refusal::TooSlow(limits.body_read_timeout.as_millis())),
     }
 }
@@ -235,10 +247,10 @@ mod tests {
         let limits = Limits::new(4, Duration::from_secs(1), 1, 0);
         let body = axum::body::Body::from("too long");
         assert_eq!(
-            read_body(&limits, body, 4).await.unwrap_err(),
+            read_body(&limits, body, 4, None).await.unwrap_err(),
             Refusal::TooLarge(4)
         );
         let body = axum::body::Body::from("fine");
-        assert_eq!(read_body(&limits, body, 4).await.unwrap(), "fine");
+        assert_eq!(read_body(&limits, body, 4, None).await.unwrap(), "fine");
     }
 }

@@ -1157,6 +1157,12 @@ fn dockerfile_builds_locked_and_runs_as_the_deployment_user() {
         !runtime.iter().any(|(i, _)| i == "RUN"),
         "the runtime stage has no shell"
     );
+    // glibc with a fixed mmap threshold returns freed request bodies (benches/hostile.rs).
+    assert!(
+        (runtime.iter())
+            .any(|(i, a)| i == "ENV" && a == "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072"),
+        "{runtime:?}"
+    );
 
     // The Deployment runs as that user and keeps the entrypoint.
     let raw = std::fs::read_to_string(Path::new(ROOT).join("deploy/base/deployment.yaml")).unwrap();
