@@ -222,7 +222,7 @@ fn pod_review(uid: &str, images: &[String]) -> serde_json::Value {
     review
 }
 
-/// Posts `body`; the status, or the error's kind.
+/// Posts `body`; the status (with the verdict of a review answered), or the error's kind.
 async fn post(client: &reqwest::Client, url: &str, body: impl Into<reqwest::Body>) -> String {
     match (client.post(url))
         .header("content-type", "application/json")
@@ -230,6 +230,14 @@ async fn post(client: &reqwest::Client, url: &str, body: impl Into<reqwest::Body
         .send()
         .await
     {
+        Ok(r) if r.status() == 200 => {
+            let v: serde_json::Value = r.json().await.unwrap_or_default();
+            match v["response"]["allowed"].as_bool() {
+                Some(true) => "200 allowed".into(),
+                Some(false) => "200 denied".into(),
+                None => "200 without a verdict".into(),
+            }
+        }
         Ok(r) => r.status().as_u16().to_string(),
         Err(e) if e.is_timeout() => "timeout".into(),
         Err(_) => "connection error".into(),
