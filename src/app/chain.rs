@@ -183,35 +183,15 @@ mod tests {
         Arc::new(Catalog::build(vec![("default".into(), default), ("user".into(), user)]).unwrap())
     }
 
-    /// A registry that is never reached: `assess_now` must not need it.
-    struct Unreachable;
-
-    impl RegistryEvidence for Unreachable {
-        fn resolve<'a>(
-            &'a self,
-            _: &'a ImageRef,
-            _: &'a LookupContext,
-        ) -> BoxFuture<'a, Result<Option<crate::app::ports::Resolved>, Arc<str>>> {
-            unreachable!("assess_now asked the registry")
-        }
-
-        fn attestations<'a>(
-            &'a self,
-            _: &'a ImageRef,
-            _: &'a crate::app::ports::Resolved,
-            _: &'a LookupContext,
-            _: &'a (dyn Fn(Attested) -> Assessment + Send + Sync),
-        ) -> BoxFuture<'a, Result<Found, Arc<str>>> {
-            unreachable!("assess_now asked the registry")
-        }
+    /// A registry that must never be asked: `assess_now` does not need it, and a declined
+    /// one is not contacted.
+    struct NeverAsked {
+        declined: bool,
     }
 
-    /// A registry outside the ones fipsgate may contact: declined, never asked.
-    struct Declines;
-
-    impl RegistryEvidence for Declines {
+    impl RegistryEvidence for NeverAsked {
         fn declines(&self, image: &ImageRef) -> Option<String> {
-            Some(format!("{} is not allowed", image.registry()))
+            (self.declined).then(|| format!("{} is not allowed", image.registry()))
         }
 
         fn resolve<'a>(
@@ -219,7 +199,7 @@ mod tests {
             _: &'a ImageRef,
             _: &'a LookupContext,
         ) -> BoxFuture<'a, Result<Option<crate::app::ports::Resolved>, Arc<str>>> {
-            unreachable!("a declined registry was asked")
+            unreachable!("the registry was asked")
         }
 
         fn attestations<'a>(
@@ -229,7 +209,7 @@ mod tests {
             _: &'a LookupContext,
             _: &'a (dyn Fn(Attested) -> Assessment + Send + Sync),
         ) -> BoxFuture<'a, Result<Found, Arc<str>>> {
-            unreachable!("a declined registry was asked")
+            unreachable!("the registry was asked")
         }
     }
 
@@ -238,7 +218,7 @@ mod tests {
     #[tokio::test]
     async fn a_declined_registry_is_not_asked_and_says_why() {
         use crate::domain::fips::Status;
-        let registry = Some(Arc::new(Declines) as Arc<dyn RegistryEvidence>);
+        let registry = Some(Arc::new(NeverAsked { declined: true }) as Arc<dyn RegistryEvidence>);
         let chain = SourceChain::new(
             catalog(),
             vec![Attestations, Patterns],
@@ -301,8 +281,8 @@ mod tests {
             (&[Patterns], true, "nginx", Some(Evidence::None)),
         ];
         for &(order, with_registry, image, want) in cases {
-            let registry =
-                with_registry.then(|| Arc::new(Unreachable) as Arc<dyn RegistryEvidence>);
+            let registry = with_registry
+                .then(|| Arc::new(NeverAsked { declined: false }) as Arc<dyn RegistryEvidence>);
             let chain = SourceChain::new(catalog(), order.to_vec(), Evidence::None, registry);
             let got = chain
                 .assess_now(&ImageRef::parse(image).unwrap())

@@ -89,14 +89,7 @@ async fn a_crafted_update_of_a_thousand_containers_is_compared_and_judged() {
 
 /// An HTTP/1.1 request over raw TLS: what the server answered, up to `wait`.
 async fn raw_request(s: &TestServer, head: &str, body: &[u8], wait: Duration) -> String {
-    let connector = tls_connector(&s.certs.ca_pem(), &[b"http/1.1"]);
-    let tcp = tokio::net::TcpStream::connect(s.running.addr)
-        .await
-        .unwrap();
-    let mut tls = connector
-        .connect("localhost".try_into().unwrap(), tcp)
-        .await
-        .unwrap();
+    let mut tls = s.tls(b"http/1.1").await;
     tls.write_all(head.as_bytes()).await.unwrap();
     tls.write_all(body).await.unwrap();
     let mut buf = vec![0; 4096];
@@ -183,16 +176,8 @@ async fn connections_are_closed_at_their_maximum_age() {
         ..Options::default()
     })
     .await;
-    let ca = s.certs.ca_pem();
     // HTTP/2: a GOAWAY ends the connection once its requests are answered.
-    let connector = tls_connector(&ca, &[b"h2"]);
-    let tcp = tokio::net::TcpStream::connect(s.running.addr)
-        .await
-        .unwrap();
-    let tls = connector
-        .connect("localhost".try_into().unwrap(), tcp)
-        .await
-        .unwrap();
+    let tls = s.tls(b"h2").await;
     let (mut client, conn) = h2::client::handshake(tls).await.unwrap();
     let started = Instant::now();
     let conn = tokio::spawn(conn);
@@ -209,14 +194,7 @@ async fn connections_are_closed_at_their_maximum_age() {
     assert!(started.elapsed() >= Duration::from_millis(900));
     // HTTP/1.1: an idle keep-alive connection is closed.
     let head = "GET /nothing HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    let connector = tls_connector(&ca, &[b"http/1.1"]);
-    let tcp = tokio::net::TcpStream::connect(s.running.addr)
-        .await
-        .unwrap();
-    let mut tls = connector
-        .connect("localhost".try_into().unwrap(), tcp)
-        .await
-        .unwrap();
+    let mut tls = s.tls(b"http/1.1").await;
     tls.write_all(head.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut buf)).await;

@@ -411,6 +411,17 @@ impl TestServer {
     pub fn client(&self, version: HttpVersion) -> reqwest::Client {
         client(&self.certs.ca_pem(), version)
     }
+
+    /// A raw TLS connection to the webhook port offering `alpn`.
+    pub async fn tls(&self, alpn: &[u8]) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        let connector = tls_connector(&self.certs.ca_pem(), &[alpn]);
+        let tcp = tokio::net::TcpStream::connect(self.running.addr)
+            .await
+            .unwrap();
+        (connector.connect("localhost".try_into().unwrap(), tcp))
+            .await
+            .unwrap()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
