@@ -134,7 +134,13 @@ impl SourceChain {
         if let Some(refused) = a.refused_by_scope(image.name(), Some(&c.id)) {
             return Assessment::not_listed().with_problem(refused.to_string());
         }
-        Assessment::attested(c, a.modules, a.exceptions).pooled(&self.pool)
+        // The catalogue's certificate table overrides what the attestation says of a known
+        // certificate (a status gone stale since it was signed).
+        let table = self.catalog.certificates();
+        let modules = (a.modules.into_iter())
+            .map(|m| m.certified_by(table))
+            .collect();
+        Assessment::attested(c, modules, a.exceptions).pooled(&self.pool)
     }
 }
 

@@ -397,6 +397,7 @@ fn dhi_modules(predicate: serde_json::Value) -> Result<Vec<CryptoModule>, Reject
                 certificate_status,
                 sunset: m.sunset_date,
                 build: None,
+                previous_certificates: Vec::new(),
             })
         })
         .collect()

@@ -11,7 +11,7 @@ pub use crate::domain::pattern::{Pattern, PatternError};
 
 use crate::domain::assessment::Assessment;
 pub use crate::domain::fips::{
-    Category, CertificateStatus, Component, CryptoModule, Evidence, Status,
+    Category, Certificate, CertificateStatus, Component, CryptoModule, Evidence, Status,
 };
 use crate::domain::image::{Digest, ImageRef};
 
@@ -35,6 +35,10 @@ pub struct CatalogFile {
     pub registries: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<Mirror>,
+    /// CMVP certificates, keyed by number; one with an existing number replaces it. Module
+    /// statuses (of components and of attestations) are taken from here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<Certificate>,
     /// Components to add; one with an existing id replaces it.
     #[serde(default)]
     pub components: Vec<Component>,
@@ -90,6 +94,17 @@ impl Catalog {
                 validate_root(&m.mirror).map_err(invalid)?;
                 merged.mirrors.push(m.clone());
             }
+            for c in part.certificates {
+                validate_certificate(&c).map_err(invalid)?;
+                match merged
+                    .certificates
+                    .iter_mut()
+                    .find(|e| e.number == c.number)
+                {
+                    Some(existing) => *existing = c,
+                    None => merged.certificates.push(c),
+                }
+            }
             let mut seen = std::collections::HashSet::new();
             for c in part.components {
                 validate_component(&c).map_err(invalid)?;
@@ -141,8 +156,17 @@ impl Catalog {
             .iter()
             .map(|m| (m.mirror.clone(), m.original.clone()))
             .collect();
+        // Every module's certificate facts come from the table.
+        let components = (file.components.iter().cloned())
+            .map(|mut c| {
+                c.modules = (c.modules.into_iter())
+                    .map(|m| m.certified_by(&file.certificates))
+                    .collect();
+                Arc::new(c)
+            })
+            .collect();
         Ok(Self {
-            components: file.components.iter().cloned().map(Arc::new).collect(),
+            components,
             file,
             by_last,
             wildcard,
@@ -159,6 +183,27 @@ impl Catalog {
     /// The merged catalogue as a file (what `fipsgate catalog --output yaml` prints).
     pub fn as_file(&self) -> &CatalogFile {
         &self.file
+    }
+
+    /// The certificate with this CMVP number (`#` optional).
+    pub fn certificate(&self, number: &str) -> Option<&Certificate> {
+        let n = number.trim_start_matches('#');
+        self.file.certificates.iter().find(|c| c.number == n)
+    }
+
+    /// A component's patterns as they are matched: relative ones under every registry root.
+    pub fn patterns_of(&self, c: &Component) -> Vec<String> {
+        if c.host_only {
+            return Vec::new();
+        }
+        (c.images.iter())
+            .flat_map(|i| expand(i, &self.file.registries))
+            .collect()
+    }
+
+    /// The certificate table.
+    pub fn certificates(&self) -> &[Certificate] {
+        &self.file.certificates
     }
 
     /// The component with this id.
@@ -230,6 +275,28 @@ fn validate_root(root: &str) -> Result<(), String> {
     }
 }
 
+fn validate_certificate(c: &Certificate) -> Result<(), String> {
+    if c.number.is_empty() || !c.number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "certificate {:?}: the number is CMVP digits (no '#')",
+            c.number
+        ));
+    }
+    if !matches!(c.standard.as_str(), "FIPS 140-2" | "FIPS 140-3") {
+        return Err(format!(
+            "certificate {}: standard must be \"FIPS 140-2\" or \"FIPS 140-3\", not {:?}",
+            c.number, c.standard
+        ));
+    }
+    if c.source.trim().is_empty() {
+        return Err(format!(
+            "certificate {}: say where its facts come from (source)",
+            c.number
+        ));
+    }
+    Ok(())
+}
+
 fn validate_component(c: &Component) -> Result<(), String> {
     let ctx = |m: String| format!("component {:?}: {m}", c.id);
     if c.id.is_empty() || !c.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
@@ -275,96 +342,104 @@ mod tests {
         let cat = Catalog::embedded();
         let ids: Vec<_> = cat.components().iter().map(|c| c.id.as_str()).collect();
         for id in [
+            "ubuntu-pro",
             "kube-apiserver",
             "kubelet",
             "coredns",
+            "ingress-nginx",
             "calico",
             "longhorn-manager",
             "runc",
             "vsphere-csi",
             "aws-ebs-csi-driver",
+            "csi-sidecars",
             "management-plane",
         ] {
             assert!(ids.contains(&id), "{id} missing");
+        }
+        // One ingress-nginx component; no catch-all nginx.
+        for gone in [
+            "nginx-server",
+            "nginx-ingress-controller",
+            "ingress-controller",
+        ] {
+            assert!(!ids.contains(&gone), "{gone}");
         }
         let lh = cat.get("longhorn-manager").unwrap();
         assert_eq!(lh.status, Status::Partial);
         assert_eq!(
             lh.exceptions,
-            ["openssl", "curl", "nfs-utils", "bind-tools"]
+            [
+                "openssl",
+                "curl",
+                "nfs-utils (nfs-client)",
+                "bind-tools (bind-utils)"
+            ]
         );
-        for host in ["containerd", "kubelet", "kubeadm", "runc", "crictl", "ctr"] {
+        for host in [
+            "ubuntu-pro",
+            "containerd",
+            "kubelet",
+            "kubeadm",
+            "runc",
+            "crictl",
+            "ctr",
+        ] {
             assert!(cat.get(host).unwrap().host_only, "{host}");
         }
-        let m = &cat.get("coredns").unwrap().modules[0];
-        assert_eq!(m.certificate.as_deref(), Some("4349"));
+        // The module is stated for the management plane only; the rest say how they are built.
+        for c in cat.components() {
+            assert!(c.source.is_some(), "{}: no source", c.id);
+            if c.id == "management-plane" {
+                let m = &c.modules[0];
+                assert_eq!(m.certificate.as_deref(), Some("5061"));
+                assert_eq!(m.standard, "FIPS 140-3");
+                assert_eq!(m.previous_certificates, ["4349"]);
+            } else {
+                assert!(c.modules.is_empty() && c.crypto.is_some(), "{}", c.id);
+            }
+        }
+        for cert in cat.certificates() {
+            assert!(!cert.source.is_empty(), "#{}", cert.number);
+        }
     }
 
+    /// Every real path of the vendor's FIPS images, their non-FIPS twins and look-alikes.
     #[test]
     fn matching_table() {
         let cat = Catalog::embedded();
-        let fips = "us-docker.pkg.dev/palette-images-fips";
-        let gcr = "gcr.io/spectro-images-fips";
-        let cases: Vec<(String, Option<&str>, Status)> = vec![
-            (
-                format!("{fips}/k8s/kube-apiserver:v1.30.4"),
-                Some("kube-apiserver"),
-                Status::Full,
-            ),
-            (format!("{gcr}/coredns:v1"), Some("coredns"), Status::Full),
-            (
-                format!("{gcr}/calico/node:v3"),
-                Some("calico"),
-                Status::Full,
-            ),
-            (
-                format!("{fips}/longhornio/csi-attacher:v4"),
-                Some("longhorn-attacher"),
-                Status::Full,
-            ),
-            (
-                format!("{fips}/sig-storage/csi-attacher:v4"),
-                Some("aws-ebs-csi-external-attacher"),
-                Status::Full,
-            ),
-            (
-                format!("{fips}/longhornio/longhorn-manager:v1"),
-                Some("longhorn-manager"),
-                Status::Partial,
-            ),
-            ("nginx".into(), None, Status::None),
-            ("busybox:1.36".into(), None, Status::None),
-            (
-                "registry.k8s.io/coredns/coredns:v1.11.1".into(),
-                None,
-                Status::None,
-            ),
-            // look-alikes
-            (
-                "docker.io/palette-images-fips/kube-apiserver".into(),
-                None,
-                Status::None,
-            ),
-            (format!("evil.io/{fips}/kube-apiserver"), None, Status::None),
-            (
-                format!("{fips}/k8s/kube-apiserver-evil"),
-                None,
-                Status::None,
-            ),
-            (format!("{fips}-evil/kube-apiserver"), None, Status::None),
-            (
-                "us-docker.pkg.dev/palette-images/kube-apiserver".into(),
-                None,
-                Status::None,
-            ),
-            // host-only components never match
-            (format!("{fips}/containerd"), None, Status::None),
-            (format!("{fips}/kubelet"), None, Status::None),
-        ];
-        for (image, id, status) in cases {
+        for (image, id) in real_paths() {
             let (got_id, got_status, _) = lookup(&cat, &image);
-            assert_eq!((got_id.as_deref(), got_status), (id, status), "{image}");
+            assert_eq!(got_id.as_deref(), id, "{image}");
+            let want = if id.is_some() {
+                Status::Full
+            } else {
+                Status::None
+            };
+            assert!(
+                got_status == want || got_status == Status::Partial,
+                "{image}"
+            );
         }
+        let p = "us-docker.pkg.dev/palette-images-fips";
+        let (_, status, _) = lookup(
+            &cat,
+            &format!("{p}/packs/csi-longhorn/1.5.3/longhorn-manager"),
+        );
+        assert_eq!(status, Status::Partial);
+    }
+
+    /// The vendor's real paths, their twins and look-alikes, with the component each is
+    /// (none: not FIPS as the document means it).
+    fn real_paths() -> Vec<(String, Option<&'static str>)> {
+        let table = include_str!("../../tests/fixtures/real-paths.tsv");
+        (table.lines())
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let (image, id) = l.split_once('\t').expect("image<TAB>component");
+                (image.to_string(), (id != "-").then_some(id))
+            })
+            .collect()
     }
 
     fn user(yaml_text: &str) -> CatalogFile {
@@ -492,22 +567,59 @@ components:
     }
 
     #[test]
-    fn certificate_status_on_date() {
+    fn certificate_status_follows_the_calendar() {
         let cat = Catalog::embedded();
-        let m = &cat.get("etcd").unwrap().modules[0];
-        assert_eq!(
-            m.status_on(jiff::civil::date(2026, 11, 26)),
-            CertificateStatus::Historical
+        let c = cat.certificate("#4349").unwrap();
+        assert_eq!(c.standard, "FIPS 140-2");
+        let on = |y, m, d| c.status_on(jiff::civil::date(y, m, d));
+        assert_eq!(on(2026, 9, 20), CertificateStatus::Active);
+        assert_eq!(on(2026, 9, 21), CertificateStatus::Historical);
+        let current = cat.certificate("5061").unwrap();
+        assert_eq!(current.standard, "FIPS 140-3");
+        let today = jiff::civil::date(2026, 11, 28);
+        assert_eq!(current.status_on(today), CertificateStatus::Active);
+        // A module's facts come from the table, whatever the entry (or an attestation) says.
+        let m = &cat.get("management-plane").unwrap().modules[0];
+        assert_eq!(m.status_on(today), CertificateStatus::Active);
+        let stale = CryptoModule {
+            certificate_status: CertificateStatus::InProcess,
+            standard: "FIPS 140-2".into(),
+            ..m.clone()
+        };
+        let fresh = stale.certified_by(cat.certificates());
+        assert_eq!(fresh.certificate_status, CertificateStatus::Active);
+        assert_eq!(fresh.standard, "FIPS 140-3");
+    }
+
+    #[test]
+    fn user_certificates_extend_and_override_the_table() {
+        let extra = user(
+            "certificates:\n  - {number: \"5061\", module: M, standard: FIPS 140-3, status: revoked, source: site}\n  - {number: \"9999\", module: N, standard: FIPS 140-3, status: active, source: site}\n",
         );
-        let mut active = m.clone();
-        active.certificate_status = CertificateStatus::Active;
-        assert_eq!(
-            active.status_on(jiff::civil::date(2026, 9, 20)),
-            CertificateStatus::Active
-        );
-        assert_eq!(
-            active.status_on(jiff::civil::date(2026, 9, 21)),
-            CertificateStatus::Historical
-        );
+        let cat = Catalog::build(vec![
+            ("default".into(), Catalog::default_file()),
+            ("user.yaml".into(), extra),
+        ])
+        .unwrap();
+        assert_eq!(cat.certificate("9999").unwrap().module, "N");
+        let m = &cat.get("management-plane").unwrap().modules[0];
+        assert_eq!(m.certificate_status, CertificateStatus::Revoked);
+        for (text, want) in [
+            (
+                "certificates: [{number: \"#1\", module: M, standard: FIPS 140-3, status: active, source: s}]",
+                "CMVP digits",
+            ),
+            (
+                "certificates: [{number: \"1\", module: M, standard: FIPS 140-1, status: active, source: s}]",
+                "standard",
+            ),
+            (
+                "certificates: [{number: \"1\", module: M, standard: FIPS 140-3, status: active, source: \" \"}]",
+                "source",
+            ),
+        ] {
+            let err = Catalog::build(vec![("u.yaml".into(), user(text))]).unwrap_err();
+            assert!(err.to_string().contains(want), "{text}: {err}");
+        }
     }
 }

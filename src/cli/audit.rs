@@ -103,11 +103,16 @@ impl AuditArgs {
         let report = audit.run(&mut |e| spinner.show(e)).await?;
         drop(spinner);
         match output {
-            AuditOutput::Table => print!("{}", table(&report)),
-            AuditOutput::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            AuditOutput::Table => super::emit(&table(&report))?,
+            AuditOutput::Json => {
+                super::emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?
+            }
             AuditOutput::Policyreport => {
                 for r in policy_reports(&report, jiff::Timestamp::now()) {
-                    println!("---\n{}", serde_saphyr::to_string(&r)?.trim_end());
+                    super::emit(&format!(
+                        "---\n{}\n",
+                        serde_saphyr::to_string(&r)?.trim_end()
+                    ))?;
                 }
             }
         }

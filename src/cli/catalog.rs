@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use serde::Serialize;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Certificate, CertificateStatus, Component, CryptoModule, Mirror};
 use crate::config::Loaded;
 
 use super::table::render_table;
@@ -24,25 +25,127 @@ pub struct CatalogArgs {
     pub config: Option<PathBuf>,
     #[arg(short, long, value_enum, default_value_t = CatalogOutput::Table)]
     pub output: CatalogOutput,
+    /// The day certificate statuses are evaluated on (YYYY-MM-DD; default today, UTC).
+    #[arg(long)]
+    pub date: Option<jiff::civil::Date>,
 }
 
 impl CatalogArgs {
     pub fn run(self) -> anyhow::Result<()> {
-        let Self { config, output } = self;
+        let Self {
+            config,
+            output,
+            date,
+        } = self;
         let catalog = Loaded::from_file(config.as_deref())?.catalog;
+        let today = date.unwrap_or_else(crate::app::today_utc);
         match output {
-            CatalogOutput::Yaml => print!("{}", serde_saphyr::to_string(catalog.as_file())?),
+            CatalogOutput::Yaml => super::emit(&serde_saphyr::to_string(catalog.as_file())?)?,
             CatalogOutput::Json => {
-                println!("{}", serde_json::to_string_pretty(catalog.as_file())?)
+                let view = serde_json::to_string_pretty(&View::of(&catalog, today))?;
+                super::emit(&format!("{view}\n"))?
             }
-            CatalogOutput::Table => print!("{}", table(&catalog)?),
+            CatalogOutput::Table => super::emit(&table(&catalog, today)?)?,
         }
         Ok(())
     }
 }
 
+/// The catalogue as `-o json` shows it: per component its full patterns, its modules with their
+/// certificates (status recorded and on the evaluation day, sunset, source) and its source.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct View<'a> {
+    evaluated_on: jiff::civil::Date,
+    registries: &'a [String],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    mirrors: &'a [Mirror],
+    certificates: Vec<CertificateView>,
+    components: Vec<ComponentView<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CertificateView {
+    number: String,
+    module: String,
+    standard: String,
+    status: CertificateStatus,
+    status_today: CertificateStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sunset: Option<jiff::civil::Date>,
+    source: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ComponentView<'a> {
+    #[serde(flatten)]
+    component: &'a Component,
+    /// The patterns as matched: relative ones under every registry root.
+    patterns: Vec<String>,
+    #[serde(rename = "moduleCertificates", skip_serializing_if = "Vec::is_empty")]
+    certificates: Vec<ModuleView>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ModuleView {
+    module: String,
+    certificate: Option<CertificateView>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    previous: Vec<CertificateView>,
+}
+
+impl<'a> View<'a> {
+    fn of(catalog: &'a Catalog, today: jiff::civil::Date) -> Self {
+        let cert = |c: &Certificate| CertificateView {
+            number: c.number.clone(),
+            module: c.module.clone(),
+            standard: c.standard.clone(),
+            status: c.status,
+            status_today: c.status_on(today),
+            sunset: c.sunset,
+            source: c.source.clone(),
+        };
+        // A certificate the table does not know is shown as the entry states it.
+        let of_number = |m: &CryptoModule, n: &str| match catalog.certificate(n) {
+            Some(c) => cert(c),
+            None => CertificateView {
+                number: n.to_string(),
+                module: m.name.clone(),
+                standard: m.standard.clone(),
+                status: m.certificate_status,
+                status_today: m.status_on(today),
+                sunset: m.sunset,
+                source: "the catalogue entry (not in the certificate table)".into(),
+            },
+        };
+        let module = |m: &CryptoModule| ModuleView {
+            module: m.name.clone(),
+            certificate: m.certificate.as_deref().map(|n| of_number(m, n)),
+            previous: (m.previous_certificates.iter())
+                .map(|n| of_number(m, n))
+                .collect(),
+        };
+        Self {
+            evaluated_on: today,
+            registries: &catalog.as_file().registries,
+            mirrors: &catalog.as_file().mirrors,
+            certificates: catalog.certificates().iter().map(cert).collect(),
+            components: (catalog.components().iter())
+                .map(|c| ComponentView {
+                    component: c,
+                    patterns: catalog.patterns_of(c),
+                    certificates: c.modules.iter().map(module).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One row per component, then the registry roots and mirrors.
-fn table(catalog: &Catalog) -> anyhow::Result<String> {
+fn table(catalog: &Catalog, today: jiff::civil::Date) -> anyhow::Result<String> {
     let mut rows =
         vec![["ID", "NAME", "CATEGORY", "STATUS", "IMAGES", "CERTIFICATES"].map(String::from)];
     for c in catalog.components() {
@@ -53,7 +156,9 @@ fn table(catalog: &Catalog) -> anyhow::Result<String> {
         } else {
             c.images.join(" ")
         };
-        let certs: Vec<String> = c.modules.iter().map(|m| m.label()).collect();
+        let certs: Vec<String> = (c.modules.iter())
+            .map(|m| format!("{} {}", m.label(), m.status_on(today).as_str()))
+            .collect();
         rows.push([
             c.id.clone(),
             c.name.clone(),

@@ -67,10 +67,8 @@ impl CertsArgs {
             write_client(&out, &name, &cert, &key)?;
         }
         use base64::Engine as _;
-        println!(
-            "{}",
-            base64::engine::general_purpose::STANDARD.encode(bundle.ca_cert.as_bytes())
-        );
+        let bundle64 = base64::engine::general_purpose::STANDARD.encode(bundle.ca_cert.as_bytes());
+        super::emit(&format!("{bundle64}\n"))?;
         eprintln!(
             "wrote {}/{{ca.crt,ca.key,tls.crt,tls.key}} for {}",
             out.display(),

@@ -119,8 +119,10 @@ impl CheckArgs {
             today_utc(),
         );
         match output {
-            CheckOutput::Table => print!("{}", table(&reports)),
-            CheckOutput::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+            CheckOutput::Table => super::emit(&table(&reports))?,
+            CheckOutput::Json => {
+                super::emit(&format!("{}\n", serde_json::to_string_pretty(&reports)?))?
+            }
         }
         let denied = reports.iter().any(|r| r.outcome == Outcome::Deny);
         Ok(if denied {

@@ -75,3 +75,14 @@ pub fn main() -> ExitCode {
         ExitCode::from(2)
     })
 }
+
+/// Writes `text` to stdout; a reader that went away (`| head`) ends the output quietly
+/// instead of a panic.
+pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}

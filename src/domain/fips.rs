@@ -73,6 +73,8 @@ impl fmt::Display for Evidence {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Category {
+    /// The nodes' operating system (host only).
+    Os,
     Core,
     Auxiliary,
     Runtime,
@@ -89,6 +91,18 @@ pub enum CertificateStatus {
     Historical,
     Revoked,
     InProcess,
+}
+
+impl CertificateStatus {
+    /// The one spelling, as in catalogues and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateStatus::Active => "active",
+            CertificateStatus::Historical => "historical",
+            CertificateStatus::Revoked => "revoked",
+            CertificateStatus::InProcess => "in-process",
+        }
+    }
 }
 
 /// A cryptographic module a component is built with.
@@ -108,17 +122,66 @@ pub struct CryptoModule {
     pub sunset: Option<jiff::civil::Date>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<String>,
+    /// Earlier certificates of the same module (informational: the current one is judged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_certificates: Vec<String>,
+}
+
+/// A CMVP certificate as the catalogue knows it: the table that module statuses are taken
+/// from, whatever a catalogue entry or an attestation carries.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Certificate {
+    /// The CMVP number, without `#`.
+    pub number: String,
+    pub module: String,
+    /// `FIPS 140-2` or `FIPS 140-3`.
+    pub standard: String,
+    /// The status as recorded; past `sunset` it is historical whatever is recorded.
+    pub status: CertificateStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sunset: Option<jiff::civil::Date>,
+    /// Where these facts come from.
+    pub source: String,
+}
+
+impl Certificate {
+    /// The status on `today`: past its sunset an active certificate is historical.
+    pub fn status_on(&self, today: jiff::civil::Date) -> CertificateStatus {
+        dated(self.status, self.sunset, today)
+    }
+}
+
+fn dated(
+    status: CertificateStatus,
+    sunset: Option<jiff::civil::Date>,
+    today: jiff::civil::Date,
+) -> CertificateStatus {
+    match (status, sunset) {
+        (CertificateStatus::Active, Some(sunset)) if today >= sunset => {
+            CertificateStatus::Historical
+        }
+        (s, _) => s,
+    }
 }
 
 impl CryptoModule {
     /// The status on `today`: a module past its sunset date is historical.
     pub fn status_on(&self, today: jiff::civil::Date) -> CertificateStatus {
-        match (self.certificate_status, self.sunset) {
-            (CertificateStatus::Active, Some(sunset)) if today >= sunset => {
-                CertificateStatus::Historical
-            }
-            (s, _) => s,
+        dated(self.certificate_status, self.sunset, today)
+    }
+
+    /// The module with its certificate's facts from `table` (standard, status, sunset), when
+    /// the table knows the certificate.
+    pub fn certified_by(mut self, table: &[Certificate]) -> Self {
+        let known = (self.certificate.as_deref())
+            .and_then(|n| table.iter().find(|c| c.number == n.trim_start_matches('#')));
+        if let Some(c) = known {
+            self.standard = c.standard.clone();
+            self.certificate_status = c.status;
+            self.sunset = c.sunset;
         }
+        self
     }
 
     /// `#4349 (FIPS 140-2)` or the module name when it has no certificate.
@@ -157,6 +220,12 @@ pub struct Component {
     /// Image digests known to be this component, whatever repository they are pulled from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub digests: Vec<String>,
+    /// What the source says of its cryptography when it names no module.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crypto: Option<String>,
+    /// Where the component, its status and its patterns come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 #[cfg(test)]
@@ -175,6 +244,10 @@ mod tests {
         for e in [E::None, E::Repository, E::Digest, E::Attestation] {
             assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());
             assert_eq!(e.to_string(), e.as_str());
+        }
+        use CertificateStatus as C;
+        for c in [C::Active, C::Historical, C::Revoked, C::InProcess] {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
         }
     }
 }

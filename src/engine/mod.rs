@@ -381,7 +381,29 @@ mod tests {
         user: &str,
         enforceable: bool,
     ) -> Decision {
-        let cat = Catalog::embedded();
+        run_in(
+            &Catalog::embedded(),
+            rules,
+            spec,
+            labels,
+            ns,
+            user,
+            enforceable,
+            TODAY,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_in(
+        cat: &Catalog,
+        rules: &Rules,
+        spec: &PodSpec,
+        labels: &[(&str, &str)],
+        ns: &str,
+        user: &str,
+        enforceable: bool,
+        today: jiff::civil::Date,
+    ) -> Decision {
         let res: Vec<_> = spec
             .all()
             .map(|(_, c)| match rules.triage(&c.image) {
@@ -398,7 +420,7 @@ mod tests {
             enforceable,
             previous: None,
         };
-        evaluate(rules, &subject, spec, &res, &policy, TODAY)
+        evaluate(rules, &subject, spec, &res, &policy, today)
     }
 
     fn ignore_historical() -> Rules {
@@ -469,7 +491,9 @@ mod tests {
         assert!(d.allowed());
         assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
         assert!(
-            d.warnings[0].contains("not FIPS: openssl, curl, nfs-utils, bind-tools"),
+            d.warnings[0].contains(
+                "not FIPS: openssl, curl, nfs-utils (nfs-client), bind-tools (bind-utils)"
+            ),
             "{:?}",
             d.warnings
         );
@@ -642,10 +666,36 @@ mod tests {
         assert!(d.message.unwrap().contains("partially"));
     }
 
+    /// The embedded catalogue with kube-apiserver and coredns built on certificate #4349
+    /// (FIPS 140-2, active until the 140-2 sunset in the certificate table).
+    fn on_4349() -> Catalog {
+        let mut file = Catalog::default_file();
+        for c in &mut file.components {
+            if c.id == "kube-apiserver" || c.id == "coredns" {
+                c.modules = vec![crate::catalog::CryptoModule {
+                    name: "Spectro Cloud Cryptographic Module".into(),
+                    version: None,
+                    standard: "FIPS 140-3".into(),
+                    certificate: Some("4349".into()),
+                    certificate_status: CertificateStatus::InProcess,
+                    sunset: None,
+                    build: None,
+                    previous_certificates: Vec::new(),
+                }];
+            }
+        }
+        Catalog::build(vec![("test".into(), file)]).unwrap()
+    }
+
     #[test]
-    fn historical_certificates() {
+    fn historical_certificates_follow_the_calendar() {
+        let cat = on_4349();
         let spec = pod(&[], &[FIPS_API, FIPS_DNS], &[]);
-        let d = run(&Rules::default(), &spec, &[]);
+        let at = |rules: &Rules, today| run_in(&cat, rules, &spec, &[], "ns", "alice", true, today);
+        // Before the 140-2 sunset the table's "active" holds, whatever the entry said.
+        let d = at(&Rules::default(), jiff::civil::date(2026, 9, 20));
+        assert!(d.allowed() && d.warnings.is_empty(), "{:?}", d.warnings);
+        let d = at(&Rules::default(), TODAY);
         assert!(d.allowed());
         assert_eq!(
             d.warnings,
@@ -657,15 +707,18 @@ mod tests {
             historical: CertificateAction::Deny,
             ..Rules::default()
         };
-        let d = run(&deny, &spec, &[]);
+        let d = at(&deny, TODAY);
         assert_eq!(d.outcome, Outcome::Deny);
         assert!(
             d.message
                 .unwrap()
                 .contains("certificate #4349 (fips 140-2) which is historical")
         );
-        let d = run(&ignore_historical(), &spec, &[]);
+        let d = at(&ignore_historical(), TODAY);
         assert!(d.warnings.is_empty());
+        // The embedded catalogue names no module for them: nothing to date.
+        let d = run(&Rules::default(), &spec, &[]);
+        assert!(d.allowed() && d.warnings.is_empty(), "{:?}", d.warnings);
     }
 
     #[test]

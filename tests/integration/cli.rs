@@ -538,3 +538,28 @@ async fn fips_mode_is_visible_at_readiness_and_in_metrics() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// A reader that goes away early (`fipsgate catalog -o json | head`) ends the output quietly:
+/// exit 0, no panic.
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::Read as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fipsgate"))
+        .args(["catalog", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

