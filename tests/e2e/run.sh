@@ -26,7 +26,7 @@ log() { printf '[e2e] %s\n' "$*" >&2; }
 
 FIPS_API=us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4
 FIPS_DNS=gcr.io/spectro-images-fips/coredns:v1.12.1
-SCENARIOS=22
+SCENARIOS=23
 DENIED='admission webhook "pods.fipsgate.io" denied the request'
 sabotage=${FIPSGATE_E2E_SABOTAGE:-}
 case $sabotage in
@@ -1030,6 +1030,28 @@ s22_client_auth() {
   note="no certificate: refused in the handshake; API server's certificate: answered"
 }
 
+# --- scenario 23: the vendor's real paths -----------------------------------------------------
+# Every line of tests/fixtures/real-paths.tsv through the API server under enforce=strict: a
+# full FIPS component admitted, the partial Longhorn Manager, the non-FIPS twins and the
+# look-alikes denied.
+s23_real_paths() {
+  local image id want n=0 admitted=0
+  while IFS=$'\t' read -r image id; do
+    [[ -z $image || $image == \#* ]] && continue
+    want=denied
+    [[ $id != - && $id != longhorn-manager ]] && want=admitted
+    try k -n e2e-enforce run "s23-$n" --image="$image" --dry-run=server
+    n=$((n + 1))
+    if [[ $want == admitted ]]; then
+      expect_ok "$image ($id) under enforce=strict" || return
+      admitted=$((admitted + 1))
+    else
+      expect_denied "$image ($id) under enforce=strict" || return
+    fi
+  done <"$root/tests/fixtures/real-paths.tsv"
+  note="$n paths: $admitted admitted, $((n - admitted)) denied, each as the document implies"
+}
+
 scenario 1 "namespace without labels gets the configured defaults (nginx denied, catalogue image admitted)" s1_defaults
 scenario 2 "fipsgate.io/enforce=strict denies nginx naming container and image; catalogue image admitted" s2_enforce
 scenario 3 "fipsgate.io/warn=strict (enforce=off): pod created, kubectl prints Warning: [strict]" s3_warn
@@ -1052,3 +1074,4 @@ scenario 19 "fipsgate stopped: namespace label and Deployment still admitted (Ig
 scenario 20 "evidence.binding: require refuses a tag reference (naming the digest to use) and admits it with its digest" s20_binding
 scenario 21 "fipsgate cannot read namespaces (RBAC): a namespace labelled enforce=off is evaluated as strict" s21_namespace_fail_closed
 scenario 22 "--client-ca: a caller without the API server's client certificate is refused, the API server served" s22_client_auth
+scenario 23 "the vendor's real FIPS paths, their non-FIPS twins and look-alikes: the document's verdict under enforce=strict" s23_real_paths

@@ -463,3 +463,16 @@ async fn no_look_up_when_every_level_is_off() {
     assert_eq!(r["response"]["allowed"], true, "{r}");
     assert_eq!(source.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// Every real path of the vendor's FIPS images gets the verdict the document implies under
+/// `strict`; their non-FIPS twins and look-alikes are denied.
+#[tokio::test]
+async fn real_vendor_paths_get_the_documents_verdict() {
+    let app = TestConfig::default().app();
+    app.label("ns", &[("fipsgate.io/enforce", "strict")]);
+    for (i, (image, id, admitted)) in real_paths().into_iter().enumerate() {
+        let review = pod_review(&format!("u{i}"), "ns", &[("c", image.as_str())]);
+        let (_, r) = app.post("/validate", bytes(&review)).await;
+        assert_eq!(r["response"]["allowed"], admitted, "{image} ({id:?}): {r}");
+    }
+}

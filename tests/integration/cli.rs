@@ -563,3 +563,34 @@ fn a_closed_pipe_ends_the_output_quietly() {
     assert!(status.success(), "{status}: {err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// `check` judges the vendor's real paths as admission does.
+#[test]
+fn check_judges_real_vendor_paths_as_admission_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = real_paths();
+    let docs: Vec<String> = (paths.iter().enumerate())
+        .map(|(i, (image, _, _))| {
+            format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}}}\nspec:\n  containers: [{{name: c, image: \"{image}\"}}]\n")
+        })
+        .collect();
+    let file = dir.path().join("pods.yaml");
+    std::fs::write(&file, docs.join("---\n")).unwrap();
+    let out = fipsgate(&[
+        "check",
+        "-f",
+        file.to_str().unwrap(),
+        "--enforce",
+        "strict",
+        "-o",
+        "json",
+    ]);
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (i, (image, id, admitted)) in paths.iter().enumerate() {
+        let r = (reports.as_array().unwrap().iter())
+            .find(|r| r["name"] == format!("p{i}"))
+            .unwrap();
+        let allowed = r["outcome"] == "allow";
+        assert_eq!(allowed, *admitted, "{image} ({id:?}): {r}");
+    }
+}

@@ -28,6 +28,22 @@ pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"
 /// An image the embedded catalogue knows as FIPS-compliant.
 pub const FIPS_API: &str = "us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4";
 
+/// `tests/fixtures/real-paths.tsv`: the vendor's real FIPS paths, twins and look-alikes, each
+/// with the component it is, and whether `strict` admits it (a full component does; a partial
+/// one and a non-component do not).
+pub fn real_paths() -> Vec<(String, Option<String>, bool)> {
+    let text = std::fs::read_to_string(format!("{FIXTURES}/real-paths.tsv")).unwrap();
+    (text.lines())
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (image, id) = l.split_once('\t').unwrap();
+            let id = (id != "-").then(|| id.to_string());
+            let admitted = id.as_deref().is_some_and(|i| i != "longhorn-manager");
+            (image.to_string(), id, admitted)
+        })
+        .collect()
+}
+
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/admission-reviews/{name}")).unwrap()
 }
