@@ -2,12 +2,15 @@
 //! replace it, registry mirrors and digest pins, and the look-up that turns an image reference
 //! into an [`Assessment`].
 
+mod diff;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 pub use crate::domain::pattern::{Pattern, PatternError};
+pub use diff::{CatalogDiff, CertificateChange, ComponentChange, ImageChange, diff};
 
 use crate::domain::assessment::Assessment;
 pub use crate::domain::fips::{

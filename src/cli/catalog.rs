@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::catalog::{Catalog, Certificate, CertificateStatus, Component, CryptoModule, Mirror};
 use crate::config::Loaded;
+use crate::domain::image::ImageRef;
 
 use super::table::render_table;
 
@@ -19,7 +20,10 @@ pub enum CatalogOutput {
 
 /// `fipsgate catalog`
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CatalogArgs {
+    #[command(subcommand)]
+    pub action: Option<CatalogAction>,
     /// Configuration file naming user catalogue files.
     #[arg(long, env = "FIPSGATE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -30,13 +34,47 @@ pub struct CatalogArgs {
     pub date: Option<jiff::civil::Date>,
 }
 
+/// What `fipsgate catalog` does besides printing.
+#[derive(Debug, clap::Subcommand)]
+pub enum CatalogAction {
+    /// What a catalogue change admits or denies: roots, components (with the patterns they now
+    /// admit or no longer admit), certificates, and the verdict of each given image. Exit 1
+    /// when the catalogues differ.
+    Diff(DiffArgs),
+}
+
+/// `fipsgate catalog diff OLD NEW`
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The catalogue in use: a file, or `embedded` for the built-in one.
+    pub old: String,
+    /// The catalogue to take: a file, or `embedded`.
+    pub new: String,
+    /// Apply each file onto the embedded default, as `catalog.files` does.
+    #[arg(long)]
+    pub onto_embedded: bool,
+    /// An image to judge under both (repeatable).
+    #[arg(long = "image")]
+    pub images: Vec<String>,
+    /// A file of images to judge under both, one per line (`#` comments).
+    #[arg(long)]
+    pub images_from: Option<PathBuf>,
+    #[arg(short, long, value_enum, default_value_t = CatalogOutput::Table)]
+    pub output: CatalogOutput,
+}
+
 impl CatalogArgs {
-    pub fn run(self) -> anyhow::Result<()> {
+    /// Prints the catalogue, or runs the diff; the exit code follows.
+    pub fn run(self) -> anyhow::Result<std::process::ExitCode> {
         let Self {
+            action,
             config,
             output,
             date,
         } = self;
+        if let Some(CatalogAction::Diff(d)) = action {
+            return d.run();
+        }
         let catalog = Loaded::from_file(config.as_deref())?.catalog;
         let today = date.unwrap_or_else(crate::app::today_utc);
         match output {
@@ -47,8 +85,93 @@ impl CatalogArgs {
             }
             CatalogOutput::Table => super::emit(&table(&catalog, today)?)?,
         }
-        Ok(())
+        Ok(std::process::ExitCode::SUCCESS)
     }
+}
+
+impl DiffArgs {
+    fn run(self) -> anyhow::Result<std::process::ExitCode> {
+        let load = |which: &str| -> anyhow::Result<Catalog> {
+            let mut parts = Vec::new();
+            if which == "embedded" || self.onto_embedded {
+                parts.push(("embedded default".to_string(), Catalog::default_file()));
+            }
+            if which != "embedded" {
+                let text =
+                    std::fs::read_to_string(which).map_err(|e| anyhow::anyhow!("{which}: {e}"))?;
+                parts.push((
+                    which.to_string(),
+                    crate::config::yaml::from_str(&text, which)?,
+                ));
+            }
+            Ok(Catalog::build(parts)?)
+        };
+        let (old, new) = (load(&self.old)?, load(&self.new)?);
+        let mut names = self.images.clone();
+        if let Some(f) = &self.images_from {
+            let text =
+                std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+            let lines = text
+                .lines()
+                .map(|l| l.split('\t').next().unwrap_or(l).trim());
+            names.extend(
+                lines
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from),
+            );
+        }
+        let images = (names.iter())
+            .map(|n| ImageRef::parse(n).map_err(|e| anyhow::anyhow!("image {n:?}: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let d = crate::catalog::diff(&old, &new, &images);
+        match self.output {
+            CatalogOutput::Json => {
+                super::emit(&format!("{}\n", serde_json::to_string_pretty(&d)?))?
+            }
+            _ => super::emit(&diff_text(&d))?,
+        }
+        Ok(if d.is_empty() {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::from(1)
+        })
+    }
+}
+
+/// The diff as lines a reviewer reads.
+fn diff_text(d: &crate::catalog::CatalogDiff) -> String {
+    let mut out = String::new();
+    for r in &d.registries_added {
+        out.push_str(&format!("registry root added: {r}\n"));
+    }
+    for r in &d.registries_removed {
+        out.push_str(&format!("registry root removed: {r}\n"));
+    }
+    for c in &d.components {
+        out.push_str(&format!("component {} {}\n", c.id, c.change));
+        for p in &c.admits {
+            out.push_str(&format!("  admits now: {p}\n"));
+        }
+        for p in &c.no_longer_admits {
+            out.push_str(&format!("  no longer admits: {p}\n"));
+        }
+        for f in &c.fields {
+            out.push_str(&format!("  {f}\n"));
+        }
+    }
+    for c in &d.certificates {
+        out.push_str(&format!("certificate #{} {}\n", c.number, c.change));
+        for f in &c.fields {
+            out.push_str(&format!("  {f}\n"));
+        }
+    }
+    for i in &d.images {
+        out.push_str(&format!("image {}: {} -> {}\n", i.image, i.old, i.new));
+    }
+    if out.is_empty() {
+        out.push_str("no differences\n");
+    }
+    out
 }
 
 /// The catalogue as `-o json` shows it: per component its full patterns, its modules with their

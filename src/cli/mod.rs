@@ -43,7 +43,7 @@ impl Command {
         match self {
             Command::Serve(args) => args.run(),
             Command::Check(args) => args.run(),
-            Command::Catalog(args) => args.run().map(|()| ExitCode::SUCCESS),
+            Command::Catalog(args) => args.run(),
             Command::Audit(args) => args.run(),
             Command::Certs(args) => args.run().map(|()| ExitCode::SUCCESS),
         }
