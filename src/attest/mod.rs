@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use rustls_pki_types::pem::PemObject as _;
 use serde::Deserialize;
 
-use crate::domain::fips::{CertificateStatus, CryptoModule};
+use crate::domain::fips::{CertificateStatus, CryptoModule, UNKNOWN_STANDARD};
 use crate::domain::pattern::Pattern;
 
 /// fipsgate's own predicate type.
@@ -452,7 +452,7 @@ fn dhi_modules(predicate: serde_json::Value) -> Result<Vec<CryptoModule>, Reject
             Ok(CryptoModule {
                 name: m.name,
                 version: m.version,
-                standard: m.standard.unwrap_or_else(|| "FIPS 140-3".into()),
+                standard: m.standard.unwrap_or_else(|| UNKNOWN_STANDARD.into()),
                 certificate,
                 certificate_status,
                 sunset: m.sunset_date,
@@ -899,6 +899,42 @@ pub(crate) mod tests {
             verify(&env, DIGEST, &keys, &accepted),
             Err(Rejection::Statement(e)) if e.contains("missing field `component`")
         ));
+    }
+
+    /// DHI modules: the standard is what the module says, else unknown.
+    #[test]
+    fn dhi_module_without_standard_is_unknown() {
+        let key = TestKey::ecdsa();
+        let keys = vec![key.public()];
+        let pred = serde_json::json!([
+            {"name": "A", "standard": "FIPS 140-2", "certification": "CMVP #4282"},
+            {"name": "B", "certification": "CMVP #4985", "status": "active"},
+            {"name": "C", "standard": null},
+        ]);
+        let stmt = statement(DIGEST, DHI_PREDICATE, pred);
+        let a = verify(
+            &envelope(&key, "", &stmt),
+            DIGEST,
+            &keys,
+            &[DHI_PREDICATE.to_string()],
+        )
+        .unwrap();
+        let got: Vec<(&str, String)> = a
+            .modules
+            .iter()
+            .map(|m| (m.standard.as_str(), m.label()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("FIPS 140-2", "#4282 (FIPS 140-2)".to_string()),
+                (UNKNOWN_STANDARD, "#4985 (standard unknown)".to_string()),
+                (
+                    UNKNOWN_STANDARD,
+                    "C (standard unknown, no certificate)".to_string()
+                ),
+            ]
+        );
     }
 
     #[test]
