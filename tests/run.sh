@@ -10,6 +10,20 @@ if ! command -v docker-registry >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry
 fi
+# A Python venv with securesystemslib, a second DSSE implementation, for the interop test.
+SSLIB_VERSION=1.6.0
+CRYPTOGRAPHY_VERSION=50.0.2
+venv=${XDG_CACHE_HOME:-$HOME/.cache}/fipsgate-tests/venv
+if ! "$venv/bin/python" -c "import securesystemslib, sys; sys.exit(securesystemslib.__version__ != '$SSLIB_VERSION')" 2>/dev/null; then
+  if ! python3 -m venv --clear "$venv" 2>/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+    python3 -m venv --clear "$venv"
+  fi
+  "$venv/bin/pip" install -q --disable-pip-version-check \
+    "securesystemslib[crypto]==$SSLIB_VERSION" "cryptography==$CRYPTOGRAPHY_VERSION"
+fi
+export FIPSGATE_TEST_PYTHON=$venv/bin/python
 cargo test --locked -- --include-ignored
 # The FIPS build: AWS-LC's FIPS module (needs cmake and Go; install.sh brings Go), with the
 # tests that need no cluster or registry, including the one that proves FIPS mode.

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use rustls_pki_types::pem::PemObject as _;
 use serde::Deserialize;
 
-use crate::domain::fips::{CertificateStatus, CryptoModule};
+use crate::domain::fips::{CertificateStatus, CryptoModule, UNKNOWN_STANDARD};
 use crate::domain::pattern::Pattern;
 
 /// fipsgate's own predicate type.
@@ -147,9 +147,9 @@ pub enum Rejection {
     PayloadType(String),
     #[error("attestation is not signed")]
     Unsigned,
-    #[error("attestation is signed by an unknown key (keyid {0})")]
-    UnknownKey(String),
-    #[error("attestation signature does not verify (payload tampered or wrong key)")]
+    #[error(
+        "attestation signature does not verify with any configured key (payload tampered or another key)"
+    )]
     BadSignature,
     #[error("attestation subject does not match image digest {0}")]
     WrongSubject(String),
@@ -174,10 +174,14 @@ struct Envelope {
 
 #[derive(Deserialize)]
 struct Signature {
+    /// An unauthenticated hint: it orders the keys tried, never decides.
     #[serde(default)]
-    keyid: String,
+    keyid: Option<String>,
     sig: String,
 }
+
+/// At most this many signatures of one envelope are tried.
+pub const MAX_SIGNATURES: usize = 16;
 
 /// DSSE's pre-authentication encoding: what the signature covers.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
@@ -210,34 +214,73 @@ struct Subject {
     digest: std::collections::BTreeMap<String, String>,
 }
 
+/// A configured key that verified a signature of the envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    pub key_id: String,
+    /// What it may vouch for (`None`: anything).
+    pub scope: Option<Arc<KeyScope>>,
+}
+
 /// What a verified attestation states.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attested {
-    /// The scope of the key that verified it (`None`: unscoped).
-    pub scope: Option<Arc<KeyScope>>,
+    /// Every configured key that verified it, the first to verify first; never empty.
+    pub signers: Vec<Signer>,
     pub predicate_type: String,
     /// Catalogue component id (fipsgate predicate); DHI predicates name none.
     pub component: Option<String>,
     pub modules: Vec<CryptoModule>,
     pub exceptions: Vec<String>,
-    /// Which key verified it.
-    pub key_id: String,
 }
 
-/// fipsgate's predicate (`https://fipsgate.io/attestation/fips/v1`).
+/// fipsgate's predicate (`https://fipsgate.io/attestation/fips/v1`). Unknown fields, here and
+/// in its modules, are ignored (in-toto: consumers must ignore what they do not recognise).
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct FipsPredicate {
     pub component: String,
     #[serde(default)]
     pub build: Option<serde_json::Value>,
     #[serde(default)]
-    pub modules: Vec<CryptoModule>,
+    pub modules: Vec<PredicateModule>,
     #[serde(default)]
     pub exceptions: Vec<String>,
 }
 
-/// One module of Docker Hardened Images' FIPS predicate.
+/// A module of fipsgate's predicate: the fields of [`CryptoModule`], extensions ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PredicateModule {
+    pub name: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    pub standard: String,
+    #[serde(default)]
+    pub certificate: Option<String>,
+    pub certificate_status: CertificateStatus,
+    #[serde(default)]
+    pub sunset: Option<jiff::civil::Date>,
+    #[serde(default)]
+    pub build: Option<String>,
+}
+
+impl From<PredicateModule> for CryptoModule {
+    fn from(m: PredicateModule) -> Self {
+        CryptoModule {
+            name: m.name,
+            version: m.version,
+            standard: m.standard,
+            certificate: m.certificate,
+            certificate_status: m.certificate_status,
+            sunset: m.sunset,
+            build: m.build,
+            previous_certificates: Vec::new(),
+        }
+    }
+}
+
+/// One module of Docker Hardened Images' FIPS predicate; other fields are ignored.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DhiModule {
@@ -273,31 +316,10 @@ pub fn verify(
     if env.signatures.is_empty() {
         return Err(Rejection::Unsigned);
     }
-    let message = pae(&env.payload_type, &payload);
-    let (mut key_id, mut known_key, mut unknown) = (None::<&PublicKey>, false, None);
-    for s in &env.signatures {
-        let Ok(sig) = B64.decode(s.sig.as_bytes()) else {
-            continue;
-        };
-        let mut candidates = keys
-            .iter()
-            .filter(|k| s.keyid.is_empty() || k.id == s.keyid)
-            .peekable();
-        if candidates.peek().is_none() {
-            unknown = Some(s.keyid.clone());
-            continue;
-        }
-        known_key = true;
-        if let Some(k) = candidates.find(|k| k.verify(&message, &sig)) {
-            key_id = Some(k);
-            break;
-        }
+    let signers = signers(&pae(&env.payload_type, &payload), &env.signatures, keys);
+    if signers.is_empty() {
+        return Err(Rejection::BadSignature);
     }
-    let key = match (key_id, known_key, unknown) {
-        (Some(k), _, _) => k,
-        (None, false, Some(id)) => return Err(Rejection::UnknownKey(id)),
-        _ => return Err(Rejection::BadSignature),
-    };
     // Only what the signature covers is read from here on.
     let st: Statement =
         serde_json::from_slice(&payload).map_err(|e| Rejection::Statement(e.to_string()))?;
@@ -322,19 +344,51 @@ pub fn verify(
         FIPSGATE_PREDICATE => {
             let p: FipsPredicate = serde_json::from_value(st.predicate)
                 .map_err(|e| Rejection::Statement(format!("{FIPSGATE_PREDICATE}: {e}")))?;
-            (Some(p.component), p.modules, p.exceptions)
+            let modules = p.modules.into_iter().map(CryptoModule::from).collect();
+            (Some(p.component), modules, p.exceptions)
         }
         DHI_PREDICATE => (None, dhi_modules(st.predicate)?, Vec::new()),
         other => return Err(Rejection::Predicate(other.to_string())),
     };
     Ok(Attested {
-        scope: key.scope.clone(),
+        signers,
         predicate_type: st.predicate_type,
         component,
         modules,
         exceptions,
-        key_id: key.id.clone(),
     })
+}
+
+/// The configured keys that verify a signature over `message`, in the order they verified
+/// (keys sharing one public key together). A signature's `keyid` only puts the key it names
+/// first: any configured key may verify any signature, whatever id it carries.
+fn signers(message: &[u8], signatures: &[Signature], keys: &[PublicKey]) -> Vec<Signer> {
+    let mut verified: Vec<&str> = Vec::new();
+    for s in signatures.iter().take(MAX_SIGNATURES) {
+        let Ok(sig) = B64.decode(s.sig.as_bytes()) else {
+            continue;
+        };
+        let hint = s.keyid.as_deref().filter(|id| !id.is_empty());
+        let (named, others): (Vec<&PublicKey>, Vec<&PublicKey>) =
+            keys.iter().partition(|k| hint == Some(k.id.as_str()));
+        // One signature verifies under one public key at most.
+        if let Some(k) = named
+            .into_iter()
+            .chain(others)
+            .filter(|k| !verified.contains(&k.id.as_str()))
+            .find(|k| k.verify(message, &sig))
+        {
+            verified.push(&k.id);
+        }
+    }
+    verified
+        .iter()
+        .flat_map(|id| keys.iter().filter(move |k| k.id == *id))
+        .map(|k| Signer {
+            key_id: k.id.clone(),
+            scope: k.scope.clone(),
+        })
+        .collect()
 }
 
 impl Attested {
@@ -348,14 +402,21 @@ impl Attested {
         }
     }
 
-    /// Why the key's scope refuses this attestation as `component`, if it does.
+    /// Why no verifying key may vouch for this attestation as `component`, if none may: the
+    /// first signer's reason.
     pub fn refused_by_scope(&self, repository: &str, component: Option<&str>) -> Option<Rejection> {
-        let scope = self.scope.as_ref()?;
-        let what = scope.refuses(&self.predicate_type, repository, component)?;
-        Some(Rejection::OutOfScope {
-            key: self.key_id.clone(),
-            what,
-        })
+        let mut first = None;
+        for s in &self.signers {
+            let what = s
+                .scope
+                .as_ref()?
+                .refuses(&self.predicate_type, repository, component)?;
+            first.get_or_insert(Rejection::OutOfScope {
+                key: s.key_id.clone(),
+                what,
+            });
+        }
+        first
     }
 }
 
@@ -392,7 +453,7 @@ fn dhi_modules(predicate: serde_json::Value) -> Result<Vec<CryptoModule>, Reject
             Ok(CryptoModule {
                 name: m.name,
                 version: m.version,
-                standard: m.standard.unwrap_or_else(|| "FIPS 140-3".into()),
+                standard: m.standard.unwrap_or_else(|| UNKNOWN_STANDARD.into()),
                 certificate,
                 certificate_status,
                 sunset: m.sunset_date,
@@ -518,7 +579,7 @@ pub(crate) mod tests {
         let cases: Vec<(Vec<u8>, Rejection)> = vec![
             (
                 envelope(&other, &other.public().id, &stmt),
-                Rejection::UnknownKey(other.public().id),
+                Rejection::BadSignature,
             ),
             (envelope(&other, "", &stmt), Rejection::BadSignature),
             (
@@ -603,6 +664,279 @@ pub(crate) mod tests {
             ),
             Err(Rejection::Predicate(_))
         ));
+    }
+
+    /// An envelope over `payload` with these `(key, keyid)` signatures; `None`: no `keyid`.
+    fn signed_by(payload: &[u8], sigs: &[(&TestKey, Option<serde_json::Value>)]) -> Vec<u8> {
+        let sigs: Vec<serde_json::Value> = sigs
+            .iter()
+            .map(|(k, id)| {
+                let mut s = serde_json::json!({
+                    "sig": B64.encode(k.sign(&pae(INTOTO_PAYLOAD_TYPE, payload)))
+                });
+                if let Some(id) = id {
+                    s["keyid"] = id.clone();
+                }
+                s
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({
+            "payload": B64.encode(payload),
+            "payloadType": INTOTO_PAYLOAD_TYPE,
+            "signatures": sigs,
+        }))
+        .unwrap()
+    }
+
+    /// `keyid` orders the keys tried and never decides: a configured key's valid signature
+    /// verifies whatever id it carries, and no id makes a foreign or broken signature verify.
+    #[test]
+    fn keyid_is_only_a_hint() {
+        let (good, ed, stranger) = (TestKey::ecdsa(), TestKey::ed25519(), TestKey::ecdsa());
+        let keys = vec![good.public(), ed.public()];
+        let accepted = vec![FIPSGATE_PREDICATE.to_string()];
+        let stmt = statement(DIGEST, FIPSGATE_PREDICATE, fips("coredns"));
+        let id = |k: &PublicKey| Some(serde_json::Value::from(k.id.clone()));
+        let json = |v: &str| Some(serde_json::Value::from(v));
+        let sslib = json("2f6cf1fa3e0e1a7d2cfd1a1e8b0f3c4b5e6a7d8c9b0a1f2e3d4c5b6a7f8e9d0c");
+        let mut tampered: serde_json::Value =
+            serde_json::from_slice(&signed_by(&stmt, &[(&good, id(&keys[0]))])).unwrap();
+        tampered["payload"] = B64
+            .encode(statement(DIGEST, FIPSGATE_PREDICATE, fips("etcd")))
+            .into();
+        let tampered = serde_json::to_vec(&tampered).unwrap();
+        let good_key = Ok(vec![keys[0].id.clone()]);
+        type Want = Result<Vec<String>, Rejection>;
+        let cases: Vec<(&str, Vec<u8>, Want)> = vec![
+            (
+                "own id",
+                signed_by(&stmt, &[(&good, id(&keys[0]))]),
+                good_key.clone(),
+            ),
+            (
+                "foreign id",
+                signed_by(&stmt, &[(&good, sslib.clone())]),
+                good_key.clone(),
+            ),
+            (
+                "another configured key's id",
+                signed_by(&stmt, &[(&good, id(&keys[1]))]),
+                good_key.clone(),
+            ),
+            (
+                "empty id",
+                signed_by(&stmt, &[(&good, json(""))]),
+                good_key.clone(),
+            ),
+            (
+                "no id",
+                signed_by(&stmt, &[(&good, None)]),
+                good_key.clone(),
+            ),
+            (
+                "null id",
+                signed_by(&stmt, &[(&good, Some(serde_json::Value::Null))]),
+                good_key.clone(),
+            ),
+            (
+                "ed25519, foreign id",
+                signed_by(&stmt, &[(&ed, sslib.clone())]),
+                Ok(vec![keys[1].id.clone()]),
+            ),
+            (
+                "a stranger's signature first, then a configured key's",
+                signed_by(&stmt, &[(&stranger, id(&keys[0])), (&good, sslib.clone())]),
+                good_key.clone(),
+            ),
+            (
+                "two configured keys",
+                signed_by(&stmt, &[(&ed, None), (&good, id(&keys[1]))]),
+                Ok(vec![keys[1].id.clone(), keys[0].id.clone()]),
+            ),
+            (
+                "not configured, no id",
+                signed_by(&stmt, &[(&stranger, None)]),
+                Err(Rejection::BadSignature),
+            ),
+            (
+                "not configured, own id",
+                signed_by(&stmt, &[(&stranger, id(&stranger.public()))]),
+                Err(Rejection::BadSignature),
+            ),
+            (
+                "not configured, a configured key's id",
+                signed_by(&stmt, &[(&stranger, id(&keys[0]))]),
+                Err(Rejection::BadSignature),
+            ),
+            ("tampered payload", tampered, Err(Rejection::BadSignature)),
+        ];
+        for (name, env, want) in cases {
+            let got = verify(&env, DIGEST, &keys, &accepted)
+                .map(|a| a.signers.into_iter().map(|s| s.key_id).collect::<Vec<_>>());
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    /// The first [`MAX_SIGNATURES`] signatures are tried, the rest ignored.
+    #[test]
+    fn signatures_past_the_bound_are_not_tried() {
+        let (good, stranger) = (TestKey::ecdsa(), TestKey::ecdsa());
+        let keys = vec![good.public()];
+        let stmt = statement(DIGEST, FIPSGATE_PREDICATE, fips("coredns"));
+        let mut sigs = vec![(&stranger, None); MAX_SIGNATURES - 1];
+        sigs.push((&good, None));
+        let accepted = [FIPSGATE_PREDICATE.to_string()];
+        assert!(verify(&signed_by(&stmt, &sigs), DIGEST, &keys, &accepted).is_ok());
+        sigs.insert(0, (&stranger, None));
+        assert_eq!(
+            verify(&signed_by(&stmt, &sigs), DIGEST, &keys, &accepted).unwrap_err(),
+            Rejection::BadSignature
+        );
+    }
+
+    /// Scopes survive any `keyid`: an attestation is within scope when one key that verified
+    /// it may vouch for it, whichever signature comes first.
+    #[test]
+    fn every_signer_is_held_to_its_scope() {
+        let (apps, infra) = (TestKey::ecdsa(), TestKey::ed25519());
+        let scope = |repo: &str| KeyScope {
+            repositories: vec![Pattern::new(repo).unwrap()],
+            ..KeyScope::default()
+        };
+        let keys = vec![
+            apps.public().scoped(scope("r.io/apps/**")),
+            infra.public().scoped(scope("r.io/infra/**")),
+        ];
+        let accepted = [FIPSGATE_PREDICATE.to_string()];
+        let stmt = statement(DIGEST, FIPSGATE_PREDICATE, fips("coredns"));
+        let infra_id = Some(serde_json::Value::from(keys[1].id.clone()));
+        // Signed by `apps` alone, whatever key the hint names: only `apps`' scope counts.
+        let only_apps = signed_by(&stmt, &[(&apps, infra_id.clone())]);
+        let a = verify(&only_apps, DIGEST, &keys, &accepted).unwrap();
+        assert!(a.clone().within_scope("r.io/apps/dns").is_ok());
+        assert_eq!(
+            a.within_scope("r.io/infra/dns").unwrap_err(),
+            Rejection::OutOfScope {
+                key: keys[0].id.clone(),
+                what: "repository r.io/infra/dns".into()
+            }
+        );
+        // Signed by both: either scope admits it; neither admits a third repository.
+        for sigs in [
+            [(&apps, None), (&infra, None)],
+            [(&infra, None), (&apps, infra_id)],
+        ] {
+            let a = verify(&signed_by(&stmt, &sigs), DIGEST, &keys, &accepted).unwrap();
+            assert!(a.clone().within_scope("r.io/apps/dns").is_ok());
+            assert!(a.clone().within_scope("r.io/infra/dns").is_ok());
+            assert!(matches!(
+                a.within_scope("r.io/evil/dns"),
+                Err(Rejection::OutOfScope { .. })
+            ));
+        }
+    }
+
+    /// in-toto consumers ignore the fields they do not know, at every level.
+    #[test]
+    fn extension_fields_are_ignored() {
+        let key = TestKey::ecdsa();
+        let keys = vec![key.public()];
+        let accepted = vec![FIPSGATE_PREDICATE.to_string(), DHI_PREDICATE.to_string()];
+        let hex = DIGEST.strip_prefix("sha256:").unwrap();
+        let module = serde_json::json!({"name": "BoringCrypto", "standard": "FIPS 140-3",
+            "certificate": "4735", "certificateStatus": "active", "x-vendor": {"fipsMode": true}});
+        let fips_ext = serde_json::json!({"component": "coredns", "modules": [module],
+            "exceptions": [], "builder": {"id": "ci"}, "x-vendor": [1, 2]});
+        let dhi_ext = serde_json::json!({"modules": [{"name": "OpenSSL FIPS Provider",
+            "standard": "FIPS 140-3", "certification": "CMVP #4985", "vendor": "OpenSSL",
+            "cves": []}], "generatedBy": "dhi"});
+        let stmt = |kind: &str, predicate_type: &str, predicate: &serde_json::Value| {
+            serde_json::to_vec(&serde_json::json!({
+                "_type": kind, "predicateType": predicate_type, "predicate": predicate,
+                "subject": [{"name": "img", "digest": {"sha256": hex, "sha512": "00"},
+                    "annotations": {"arch": "amd64"}, "uri": "oci://r.io/img"}],
+                "createdBy": "an extension of the statement", "x-ext": {"n": 1},
+            }))
+            .unwrap()
+        };
+        let cases = [
+            (
+                "https://in-toto.io/Statement/v1",
+                FIPSGATE_PREDICATE,
+                &fips_ext,
+                "4735",
+            ),
+            (
+                "https://in-toto.io/Statement/v0.1",
+                FIPSGATE_PREDICATE,
+                &fips_ext,
+                "4735",
+            ),
+            (
+                "https://in-toto.io/Statement/v1",
+                DHI_PREDICATE,
+                &dhi_ext,
+                "4985",
+            ),
+        ];
+        for (kind, predicate_type, predicate, cert) in cases {
+            let env = envelope(&key, "", &stmt(kind, predicate_type, predicate));
+            let a = verify(&env, DIGEST, &keys, &accepted)
+                .unwrap_or_else(|e| panic!("{kind} {predicate_type}: {e}"));
+            assert_eq!(a.modules[0].certificate.as_deref(), Some(cert));
+            assert_eq!(a.modules[0].standard, "FIPS 140-3");
+        }
+        // Ignoring extensions is not ignoring what is required.
+        let no_component = serde_json::json!({"modules": [], "x-vendor": 1});
+        let env = envelope(
+            &key,
+            "",
+            &stmt(
+                "https://in-toto.io/Statement/v1",
+                FIPSGATE_PREDICATE,
+                &no_component,
+            ),
+        );
+        assert!(matches!(
+            verify(&env, DIGEST, &keys, &accepted),
+            Err(Rejection::Statement(e)) if e.contains("missing field `component`")
+        ));
+    }
+
+    /// DHI modules: the standard is what the module says, else unknown.
+    #[test]
+    fn dhi_module_without_standard_is_unknown() {
+        let key = TestKey::ecdsa();
+        let keys = vec![key.public()];
+        let pred = serde_json::json!([
+            {"name": "A", "standard": "FIPS 140-2", "certification": "CMVP #4282"},
+            {"name": "B", "certification": "CMVP #4985", "status": "active"},
+            {"name": "C", "standard": null},
+        ]);
+        let stmt = statement(DIGEST, DHI_PREDICATE, pred);
+        let a = verify(
+            &envelope(&key, "", &stmt),
+            DIGEST,
+            &keys,
+            &[DHI_PREDICATE.to_string()],
+        )
+        .unwrap();
+        let got: Vec<(&str, String)> = a
+            .modules
+            .iter()
+            .map(|m| (m.standard.as_str(), m.label()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("FIPS 140-2", "#4282 (FIPS 140-2)".to_string()),
+                (UNKNOWN_STANDARD, "#4985 (standard unknown)".to_string()),
+                (
+                    UNKNOWN_STANDARD,
+                    "C (standard unknown, no certificate)".to_string()
+                ),
+            ]
+        );
     }
 
     #[test]

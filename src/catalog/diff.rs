@@ -125,8 +125,9 @@ fn components(old: &Catalog, new: &Catalog) -> Vec<ComponentChange> {
             no_longer_admits: op.difference(&np).cloned().collect(),
             fields: fields(o, n),
         };
-        if !(change.admits.is_empty() && change.no_longer_admits.is_empty())
-            || !change.fields.is_empty()
+        if !(change.admits.is_empty()
+            && change.no_longer_admits.is_empty()
+            && change.fields.is_empty())
         {
             out.push(change);
         }

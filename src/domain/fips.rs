@@ -105,6 +105,9 @@ impl CertificateStatus {
     }
 }
 
+/// The standard of a module whose attestation does not say which.
+pub const UNKNOWN_STANDARD: &str = "unknown";
+
 /// A cryptographic module a component is built with.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -112,7 +115,7 @@ pub struct CryptoModule {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    /// `FIPS 140-2` or `FIPS 140-3`.
+    /// `FIPS 140-2`, `FIPS 140-3`, or [`UNKNOWN_STANDARD`] when an attestation does not say.
     pub standard: String,
     /// CMVP certificate number; none while in process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,9 +189,13 @@ impl CryptoModule {
 
     /// `#4349 (FIPS 140-2)` or the module name when it has no certificate.
     pub fn label(&self) -> String {
+        let standard = match self.standard.as_str() {
+            UNKNOWN_STANDARD => "standard unknown",
+            s => s,
+        };
         match &self.certificate {
-            Some(c) => format!("#{c} ({})", self.standard),
-            None => format!("{} ({}, no certificate)", self.name, self.standard),
+            Some(c) => format!("#{c} ({standard})"),
+            None => format!("{} ({standard}, no certificate)", self.name),
         }
     }
 }

@@ -955,3 +955,142 @@ async fn a_key_vouches_only_within_its_scope() {
         assert!(res.problem().unwrap().contains(&why), "{image}: {res:?}");
     }
 }
+
+/// The venv interpreter with securesystemslib, from `tests/run.sh`.
+const PYTHON_ENV: &str = "FIPSGATE_TEST_PYTHON";
+
+/// Envelopes signed by securesystemslib: its own ECDSA P-256 key and key id, and extension
+/// fields at every level of the statement (see `tests/interop/sign.py`).
+struct ForeignSigner {
+    dir: tempfile::TempDir,
+    keyid: String,
+}
+
+impl ForeignSigner {
+    /// Signs the fipsgate predicate about `fips` and a DHI predicate about `dhi`.
+    fn sign(fips: &str, dhi: &str) -> Self {
+        let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| {
+            panic!("{PYTHON_ENV}: the venv interpreter of tests/run.sh (with securesystemslib)")
+        });
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/sign.py");
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(&python)
+            .args([script, dir.path().to_str().unwrap(), fips, dhi])
+            .output()
+            .unwrap_or_else(|e| panic!("{python}: {e}"));
+        assert!(
+            out.status.success(),
+            "sign.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let keyid = std::fs::read_to_string(dir.path().join("keyid")).unwrap();
+        Self { dir, keyid }
+    }
+
+    fn envelope(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.path().join(format!("{name}.dsse.json"))).unwrap()
+    }
+}
+
+/// A third-party DSSE implementation's attestations are admitted through the source chain and
+/// the webhook: its key id is not fipsgate's, its predicates carry extension fields, and its
+/// DHI module names no standard. A copy whose payload was altered is refused.
+#[tokio::test]
+#[ignore = "needs docker-registry and the Python venv of tests/run.sh"]
+async fn securesystemslib_envelopes_are_admitted_and_tampering_refused() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use fipsgate::config::ScopedKey;
+    let reg = TestRegistry::start(None);
+    let h = &reg.host;
+    let dns = reg.push_image("interop/dns", "v1").await;
+    let nginx = reg.push_image("interop/dhi/nginx", "v1").await;
+    let signer = ForeignSigner::sign(&dns, &nginx);
+    let fips_env = signer.envelope("fips");
+    let env: serde_json::Value = serde_json::from_slice(&fips_env).unwrap();
+    // securesystemslib's key id (a hash of its own key format) is not fipsgate's.
+    let pem = std::fs::read(signer.dir.path().join("key.pub")).unwrap();
+    let own_id = fipsgate::attest::PublicKey::from_pem(&pem).unwrap().id;
+    assert_eq!(env["signatures"][0]["keyid"], signer.keyid.as_str());
+    assert_ne!(signer.keyid, own_id);
+    reg.push_attestation("interop/dns", &dns, &[fips_env]).await;
+    reg.push_attestation("interop/dhi/nginx", &nginx, &[signer.envelope("dhi")])
+        .await;
+
+    // The same envelope on another image, its payload re-pointed there: signature and key id kept.
+    let other = reg.push_image("interop/tampered", "v1").await;
+    let mut tampered = env.clone();
+    let mut payload: serde_json::Value =
+        serde_json::from_slice(&B64.decode(env["payload"].as_str().unwrap()).unwrap()).unwrap();
+    payload["subject"][0]["digest"]["sha256"] = other.trim_start_matches("sha256:").into();
+    tampered["payload"] = B64.encode(serde_json::to_vec(&payload).unwrap()).into();
+    reg.push_attestation(
+        "interop/tampered",
+        &other,
+        &[serde_json::to_vec(&tampered).unwrap()],
+    )
+    .await;
+
+    // The key is scoped as an operator would scope a vendor's key.
+    let mut s = setup(&reg, &[]);
+    let pem = s._dir.path().join("sslib.pub");
+    std::fs::copy(signer.dir.path().join("key.pub"), &pem).unwrap();
+    s.config.attestations.keys = vec![KeyConfig::Scoped(ScopedKey {
+        key: pem,
+        components: vec!["coredns".into(), "dhi-nginx".into()],
+        repositories: vec![format!("{h}/interop/**")],
+        predicate_types: vec![],
+    })];
+    let cat = s._dir.path().join("cat.yaml");
+    std::fs::write(&cat, format!("components:\n  - {{id: dhi-nginx, name: DHI nginx, category: auxiliary, images: [\"{h}/interop/dhi/**\"], status: full}}\n")).unwrap();
+    s.config.catalog.files = vec![cat];
+    let catalog = Arc::new(fipsgate::config::load::catalog(&s.config.catalog).unwrap());
+    let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
+    let r = Arc::new(source_chain(&s.config, catalog, metrics, None).unwrap());
+
+    let res = assess(&r, &format!("{h}/interop/dns:v1")).await;
+    assert_eq!(
+        (res.status(), res.evidence()),
+        (Status::Full, Evidence::Attestation),
+        "{res:?}"
+    );
+    assert_eq!(res.component().unwrap().id, "coredns");
+    assert_eq!(res.modules()[0].certificate.as_deref(), Some("4735"));
+    let res = assess(&r, &format!("{h}/interop/dhi/nginx:v1")).await;
+    assert_eq!(
+        (res.status(), res.evidence()),
+        (Status::Full, Evidence::Attestation),
+        "{res:?}"
+    );
+    let m = &res.modules()[0];
+    assert_eq!(
+        (m.standard.as_str(), m.certificate.as_deref()),
+        ("unknown", Some("4985"))
+    );
+    let res = assess(&r, &format!("{h}/interop/tampered:v1")).await;
+    assert_ne!(res.evidence(), Evidence::Attestation, "{res:?}");
+    assert!(
+        res.problem()
+            .unwrap()
+            .contains("signature does not verify with any configured key"),
+        "{res:?}"
+    );
+
+    // Through the webhook, under minimum evidence `attestation`.
+    let app = TestConfig {
+        config: s.config.clone(),
+        source: Some(r.clone() as Arc<dyn AssessmentSource>),
+        ..TestConfig::default()
+    }
+    .app();
+    app.label("strict", &[("fipsgate.io/enforce", "strict")]);
+    let post = |image: String| {
+        let review = mk_review("u", "strict", "CREATE", mk_pod("p", &[("c", &image)]), None);
+        let app = &app;
+        async move { app.post("/validate", bytes(&review)).await.1 }
+    };
+    let r = post(format!("{h}/interop/dns@{dns}")).await;
+    assert_eq!(r["response"]["allowed"], true, "{r}");
+    let r = post(format!("{h}/interop/tampered@{other}")).await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+}
