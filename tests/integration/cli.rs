@@ -594,3 +594,51 @@ fn check_judges_real_vendor_paths_as_admission_does() {
         assert_eq!(allowed, *admitted, "{image} ({id:?}): {r}");
     }
 }
+
+/// `catalog diff` says what a newer catalogue admits or denies, and exits 1 when it differs.
+#[test]
+fn catalog_diff_shows_what_a_change_admits_and_denies() {
+    let same = fipsgate(&["catalog", "diff", "embedded", "embedded"]);
+    assert_eq!(same.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&same.stdout), "no differences\n");
+    let dir = tempfile::tempdir().unwrap();
+    let next = dir.path().join("next.yaml");
+    std::fs::write(
+        &next,
+        "registries: [registry.example.com/fips]\ncomponents:\n  - {id: etcd, name: Etcd, category: auxiliary, images: [\"**/etcd-fips\"], status: full}\n",
+    )
+    .unwrap();
+    let out = fipsgate(&[
+        "catalog",
+        "diff",
+        "embedded",
+        next.to_str().unwrap(),
+        "--onto-embedded",
+        "--image",
+        "gcr.io/spectro-images-fips/etcd:v3.5",
+        "--image",
+        "registry.example.com/fips/etcd-fips:v3.5",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "registry root added: registry.example.com/fips",
+        "component etcd changed",
+        "  admits now: registry.example.com/fips/**/etcd-fips",
+        "  no longer admits: gcr.io/spectro-images-fips/**/etcd",
+        "image gcr.io/spectro-images-fips/etcd:v3.5: etcd (full) -> not listed",
+        "image registry.example.com/fips/etcd-fips:v3.5: not listed -> etcd (full)",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line:?} missing in:\n{text}"
+        );
+    }
+    let bad = fipsgate(&["catalog", "diff", "embedded", "/nonexistent.yaml"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
