@@ -27,7 +27,9 @@ log() { printf '[e2e] %s\n' "$*" >&2; }
 FIPS_API=us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4
 FIPS_DNS=gcr.io/spectro-images-fips/coredns:v1.12.1
 SCENARIOS=23
-DENIED='admission webhook "pods.fipsgate.io" denied the request'
+# Pods are judged by pods.fipsgate.io (namespaces that opted into enforcement, fail closed) or
+# pods-default.fipsgate.io (the rest, fail open); both deny with this.
+DENIED='.fipsgate.io" denied the request'
 sabotage=${FIPSGATE_E2E_SABOTAGE:-}
 case $sabotage in
   "" | allow-all) ;;
@@ -205,8 +207,9 @@ expect_ok() { # expect_ok WHAT
   ((rc == 0)) || fail "$1: expected success, saw exit $rc: $(oneline "$out")"
 }
 expect_denied() { # expect_denied WHAT
-  ((rc != 0)) || fail "$1: expected a denial by pods.fipsgate.io, but it succeeded: $(oneline "$out")"
-  [[ $out == *"$DENIED"* ]] || fail "$1: expected a denial by pods.fipsgate.io, saw exit $rc: $(oneline "$out")"
+  ((rc != 0)) || fail "$1: expected a denial by fipsgate's pod webhook, but it succeeded: $(oneline "$out")"
+  [[ $out == *'admission webhook "pods'*"$DENIED"* ]] ||
+    fail "$1: expected a denial by fipsgate's pod webhook, saw exit $rc: $(oneline "$out")"
 }
 expect_out() { # expect_out WHAT TEXT
   [[ $out == *"$2"* ]] || fail "$1: expected output containing '$2', saw: $(oneline "$out")"
@@ -232,12 +235,14 @@ audit_annotations() {
       and .objectRef.namespace == $ns and .objectRef.name == $n) | .annotations // {}' \
     "$FIPSGATE_AUDIT_LOG" | tail -n 1
 }
-# audit_has NS NAME KEY SUBSTRING: that create carries pods.fipsgate.io/KEY containing SUBSTRING.
+# audit_has NS NAME KEY SUBSTRING: that create carries KEY, under the prefix of either pod
+# webhook (pods.fipsgate.io/ or pods-default.fipsgate.io/), containing SUBSTRING.
 audit_has() {
   local a
   a=$(audit_annotations "$1" "$2") || return 1
   [[ -n $a ]] || return 1
-  jq -e --arg k "pods.fipsgate.io/$3" --arg v "$4" '(.[$k] // "") | contains($v)' <<<"$a" >/dev/null
+  jq -e --arg k "pods.fipsgate.io/$3" --arg d "pods-default.fipsgate.io/$3" --arg v "$4" \
+    '(.[$k] // .[$d] // "") | contains($v)' <<<"$a" >/dev/null
 }
 expect_audit() { # expect_audit NS NAME KEY SUBSTRING (polls: the audit log is written async)
   if ! retry 10 audit_has "$@"; then
@@ -787,7 +792,7 @@ s15_manifests() {
   # The dry run did not touch the registered configuration.
   n=$(k get validatingwebhookconfiguration fipsgate -o json |
     jq --arg url "https://127.0.0.1:$webhook_port/validate" '[.webhooks[] | select(.clientConfig.url == $url)] | length')
-  ((n == 3)) || fail "after the dry run: expected 3 webhooks still calling the local fipsgate, saw $n" || return
+  ((n == 4)) || fail "after the dry run: expected 4 webhooks still calling the local fipsgate, saw $n" || return
   note="$total objects in the base and 5 overlays, $rewrites apiVersion rewrite(s)"
 }
 
@@ -859,8 +864,12 @@ s19_down() {
   fipsgate_stop
   t0=$(now_us)
   {
-    try k label ns $ns fipsgate.io/enforce=strict --overwrite
-    expect_ok "kubectl label ns $ns with fipsgate stopped (namespaces.fipsgate.io: failurePolicy Ignore)" &&
+    # Not opted into enforcement (labelled enforce=off): pods-default.fipsgate.io fails open,
+    # so fipsgate down blocks nothing there.
+    try k -n $ns run down-open --image=nginx
+    expect_ok "a pod where enforcement is not opted into, with fipsgate stopped (pods-default.fipsgate.io: failurePolicy Ignore)" &&
+      try k label ns $ns fipsgate.io/enforce=strict --overwrite &&
+      expect_ok "kubectl label ns $ns with fipsgate stopped (namespaces.fipsgate.io: failurePolicy Ignore)" &&
       label=$(k get ns $ns -o jsonpath='{.metadata.labels.fipsgate\.io/enforce}') &&
       { [[ $label == strict ]] || fail "namespace $ns: expected label fipsgate.io/enforce=strict, saw '$label'"; } &&
       try k -n $ns create deployment down-web --image=$FIPS_DNS &&
@@ -1070,7 +1079,7 @@ scenario 15 "every overlay's rendered objects (CRD kinds aside) accepted by the 
 scenario 16 "fipsgate audit --workloads lists exactly the violating pods and Deployment (not its ReplicaSet)" s16_audit
 scenario 17 "kubectl create deployment under enforce=strict: created, with fipsgate's warning about its pods" s17_workload_warning
 scenario 18 "kubectl label ns enforce=strict: applied, with a warning naming the existing non-FIPS pod" s18_tighten
-scenario 19 "fipsgate stopped: namespace label and Deployment still admitted (Ignore), pods refused (Fail)" s19_down
+scenario 19 "fipsgate stopped: pods where enforcement is not opted into, namespace label and Deployment admitted (Ignore); pods where it is refused (Fail)" s19_down
 scenario 20 "evidence.binding: require refuses a tag reference (naming the digest to use) and admits it with its digest" s20_binding
 scenario 21 "fipsgate cannot read namespaces (RBAC): a namespace labelled enforce=off is evaluated as strict" s21_namespace_fail_closed
 scenario 22 "--client-ca: a caller without the API server's client certificate is refused, the API server served" s22_client_auth

@@ -317,21 +317,40 @@ fn webhook_fails_closed_for_pods_and_never_matches_its_own_namespace() {
             hooks.iter().map(|h| str_of(&h["name"])).collect::<Vec<_>>(),
             [
                 "pods.fipsgate.io",
+                "pods-default.fipsgate.io",
                 "workloads.fipsgate.io",
                 "namespaces.fipsgate.io"
             ],
             "{name}: registered webhooks"
         );
-        // Workloads and namespace relabels only ever get warnings: never block on fipsgate.
+        // Pods fail closed only where enforcement is opted into by label; elsewhere (and for
+        // workloads and namespace relabels, which only get warnings) fipsgate being down
+        // blocks nothing.
+        let enforced = json!({"key": "fipsgate.io/enforce", "operator": "In", "values": ["strict", "baseline"]});
+        let not_enforced = json!({"key": "fipsgate.io/enforce", "operator": "NotIn", "values": ["strict", "baseline"]});
+        let by_name = &hooks[0]["namespaceSelector"]["matchExpressions"][0];
+        assert_eq!(
+            hooks[0]["namespaceSelector"]["matchExpressions"][1], enforced,
+            "{name}"
+        );
+        assert_eq!(
+            hooks[1]["namespaceSelector"]["matchExpressions"],
+            json!([by_name, not_enforced]),
+            "{name}"
+        );
+        assert_eq!(hooks[1]["rules"], hooks[0]["rules"], "{name}");
         for h in &hooks[1..] {
             assert_eq!(h["failurePolicy"], "Ignore", "{name}: {}", h["name"]);
             assert_eq!(h["sideEffects"], "None", "{name}");
             assert_eq!(h["timeoutSeconds"], 5, "{name}");
+            assert_eq!(h["clientConfig"], hooks[0]["clientConfig"], "{name}");
+        }
+        for h in &hooks[2..] {
             assert_eq!(
-                h["namespaceSelector"], hooks[0]["namespaceSelector"],
+                h["namespaceSelector"]["matchExpressions"],
+                json!([by_name]),
                 "{name}"
             );
-            assert_eq!(h["clientConfig"], hooks[0]["clientConfig"], "{name}");
         }
         let h = &hooks[0];
         assert_eq!(h["failurePolicy"], "Fail", "{name}");
@@ -1250,7 +1269,12 @@ fn digest_pinning_adds_a_mutating_webhook_that_never_blocks() {
         let (pin, pods) = (&mwc["webhooks"][0], &vwc["webhooks"][0]);
         assert_eq!(pin["failurePolicy"], "Ignore", "pinning never blocks a pod");
         assert_eq!(pin["sideEffects"], "None");
-        assert_eq!(pin["namespaceSelector"], pods["namespaceSelector"]);
+        // Every namespace but fipsgate's own and kube-system, labelled or not.
+        let by_name = &pods["namespaceSelector"]["matchExpressions"][0];
+        assert_eq!(
+            pin["namespaceSelector"],
+            json!({"matchExpressions": [by_name]})
+        );
         let mut service = pods["clientConfig"]["service"].clone();
         service["path"] = "/mutate".into();
         assert_eq!(pin["clientConfig"]["service"], service);
@@ -1291,6 +1315,11 @@ fn webhook_rules_cover_the_supported_kinds() {
         assert_eq!(resources(&hooks[0]), pods, "{name}: pods.fipsgate.io");
         assert_eq!(
             resources(&hooks[1]),
+            pods,
+            "{name}: pods-default.fipsgate.io"
+        );
+        assert_eq!(
+            resources(&hooks[2]),
             workloads,
             "{name}: workloads.fipsgate.io"
         );
