@@ -48,7 +48,43 @@ pub enum Unsupported {
 #[derive(Debug, Default)]
 pub struct Stream {
     pub manifests: Vec<Manifest>,
-    pub skipped: Vec<String>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// A document of a kind without a pod spec, not judged.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    /// `file:line`.
+    pub at: String,
+    pub kind: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}/{} (no pod spec)", self.at, self.kind, self.name)
+    }
+}
+
+/// `12 objects judged, 4 skipped: Service ×2, ConfigMap ×2`.
+pub fn summary(judged: usize, skipped: &[Skipped]) -> String {
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for s in skipped {
+        match kinds.iter_mut().find(|(k, _)| *k == s.kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((&s.kind, 1)),
+        }
+    }
+    let objects = if judged == 1 { "object" } else { "objects" };
+    if kinds.is_empty() {
+        return format!("{judged} {objects} judged");
+    }
+    let by_kind: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+    format!(
+        "{judged} {objects} judged, {} skipped: {}",
+        skipped.len(),
+        by_kind.join(", ")
+    )
 }
 
 /// Parses a YAML or JSON stream into objects with a pod spec. `List`s are flattened.
@@ -138,9 +174,11 @@ fn collect(
             });
         }
         Err(WorkloadError::UnsupportedKind(_)) if unsupported == Unsupported::Skip => {
-            let name = object.display_name();
-            out.skipped
-                .push(format!("{origin}:{line}: {kind}/{name} (no pod spec)"));
+            out.skipped.push(Skipped {
+                at: format!("{origin}:{line}"),
+                kind,
+                name: object.display_name(),
+            });
         }
         Err(e) => return Err(err(e.to_string())),
     }
@@ -367,6 +405,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(skipped.manifests.len(), 1);
-        assert_eq!(skipped.skipped, ["x:1: Service/(unnamed) (no pod spec)"]);
+        let said: Vec<String> = skipped.skipped.iter().map(|s| s.to_string()).collect();
+        assert_eq!(said, ["x:1: Service/(unnamed) (no pod spec)"]);
+        assert_eq!(
+            summary(1, &skipped.skipped),
+            "1 object judged, 1 skipped: Service ×1"
+        );
+        let many = [("Service", 2), ("ConfigMap", 2)]
+            .iter()
+            .flat_map(|&(k, n)| {
+                (0..n).map(move |i| Skipped {
+                    at: format!("x:{i}"),
+                    kind: k.into(),
+                    name: "n".into(),
+                })
+            });
+        assert_eq!(
+            summary(12, &many.collect::<Vec<_>>()),
+            "12 objects judged, 4 skipped: Service ×2, ConfigMap ×2"
+        );
     }
 }

@@ -56,12 +56,29 @@ pub struct CheckArgs {
     /// User name the objects are checked as (for user exemptions).
     #[arg(long, default_value = "")]
     pub username: String,
-    /// Skip objects of kinds without a pod spec (Service, ConfigMap, ...) instead of failing.
+    /// Fail (exit 2) on objects of kinds without a pod spec (Service, ConfigMap, ...) instead
+    /// of skipping them with a summary.
     #[arg(long)]
+    pub fail_on_unsupported: bool,
+    /// Kinds without a pod spec are skipped by default; kept for older scripts.
+    #[arg(long, hide = true)]
     pub ignore_unsupported: bool,
+    /// Exit 1 on denials (`deny`, the default), or on any warning too (`warn`, for CI).
+    #[arg(long, value_enum, default_value_t = FailOn::Deny)]
+    pub fail_on: FailOn,
     #[arg(short, long, value_enum, default_value_t = CheckOutput::Table)]
     pub output: CheckOutput,
 }
+
+/// What makes `check` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Deny,
+    Warn,
+}
+
+/// fipsgate's namespace label keys; a bare `enforce=` is a mistake, not a label.
+const LABEL_KEYS: [&str; 3] = ["enforce", "warn", "audit"];
 
 impl CheckArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
@@ -74,7 +91,9 @@ impl CheckArgs {
             audit,
             namespace,
             username,
-            ignore_unsupported,
+            fail_on_unsupported,
+            ignore_unsupported: _,
+            fail_on,
             output,
         } = self;
         let Loaded {
@@ -85,8 +104,13 @@ impl CheckArgs {
         let labels: Vec<(&str, &str)> = namespace_labels
             .iter()
             .map(|kv| {
-                kv.split_once('=')
-                    .with_context(|| format!("--namespace-labels: {kv:?} is not key=value"))
+                let (k, v) = kv
+                    .split_once('=')
+                    .with_context(|| format!("--namespace-labels: {kv:?} is not key=value"))?;
+                if LABEL_KEYS.contains(&k) {
+                    anyhow::bail!("--namespace-labels: {kv:?}: the label is fipsgate.io/{k}={v}");
+                }
+                Ok((k, v))
             })
             .collect::<anyhow::Result<_>>()?;
         let mut policy = NamespacePolicy::from_labels(labels, &config.defaults);
@@ -99,16 +123,17 @@ impl CheckArgs {
                 policy.levels.set(mode, l.into());
             }
         }
-        let unsupported = if ignore_unsupported {
-            Unsupported::Skip
-        } else {
+        let unsupported = if fail_on_unsupported {
             Unsupported::Error
+        } else {
+            Unsupported::Skip
         };
         let Stream { manifests, skipped } = read_inputs(&files, unsupported)?;
         // Every document is judged or said to be skipped: nothing passes silently.
         for s in &skipped {
             eprintln!("fipsgate: skipped {s}");
         }
+        eprintln!("fipsgate: {}", check::summary(manifests.len(), &skipped));
         let reports = check::evaluate(
             &manifests,
             &rules,
@@ -124,8 +149,11 @@ impl CheckArgs {
                 super::emit(&format!("{}\n", serde_json::to_string_pretty(&reports)?))?
             }
         }
-        let denied = reports.iter().any(|r| r.outcome == Outcome::Deny);
-        Ok(if denied {
+        let failed = reports.iter().any(|r| match fail_on {
+            FailOn::Deny => r.outcome == Outcome::Deny,
+            FailOn::Warn => r.outcome != Outcome::Allow || !r.warnings.is_empty(),
+        });
+        Ok(if failed {
             ExitCode::from(1)
         } else {
             ExitCode::SUCCESS
@@ -174,6 +202,16 @@ fn too_large(origin: &str) -> InputError {
     )
 }
 
+/// Files in a directory that configure a build rather than hold objects.
+const NOT_MANIFESTS: &[&str] = &[
+    "kustomization.yaml",
+    "kustomization.yml",
+    "values.yaml",
+    "values.yml",
+    "values.schema.json",
+    "Chart.yaml",
+];
+
 fn walk(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
     let origin = dir.display().to_string();
     let mut files = Vec::new();
@@ -185,8 +223,12 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
             let p = entry
                 .map_err(|e| input_error(&origin, None, e.to_string()))?
                 .path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             if p.is_dir() {
                 stack.push(p);
+            } else if NOT_MANIFESTS.contains(&name) {
+                // Build inputs, not objects: found in chart and kustomize directories.
+                eprintln!("fipsgate: skipped {} (not a manifest)", p.display());
             } else if matches!(
                 p.extension().and_then(|e| e.to_str()),
                 Some("yaml" | "yml" | "json")

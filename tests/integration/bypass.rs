@@ -459,10 +459,12 @@ fn check_gives_no_silent_pass() {
     assert!(out.contains("Pod/b") && out.contains("denied"), "{out}");
 
     let mixed = "kind: Service\nmetadata: {name: web}\n---\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: nginx}]}\n";
-    let (code, _, err) = check(mixed, &["--ignore-unsupported"]);
+    let (code, _, err) = check(mixed, &[]);
     assert_eq!(code, Some(1));
     assert_eq!(
         err.trim(),
-        "fipsgate: skipped m.yaml:1: Service/web (no pod spec)"
+        "fipsgate: skipped m.yaml:1: Service/web (no pod spec)\nfipsgate: 1 object judged, 1 skipped: Service ×1"
     );
+    let (code, _, err) = check(mixed, &["--fail-on-unsupported"]);
+    assert_eq!(code, Some(2), "{err}");
 }

@@ -246,7 +246,7 @@ fn bad_input_exits_2_with_file_and_line() {
         ),
     ];
     for (path, want) in cases {
-        let out = fipsgate(&["check", "-f", &path]);
+        let out = fipsgate(&["check", "-f", &path, "--fail-on-unsupported"]);
         assert_eq!(out.status.code(), Some(2), "{path}");
         let err = stderr(&out);
         assert!(err.contains(want), "{want}: {err}");
@@ -258,9 +258,57 @@ fn bad_input_exits_2_with_file_and_line() {
             "mixed.yaml",
             b"kind: Service\n---\nkind: Pod\nspec: {containers: [{name: a, image: nginx}]}\n",
         ),
-        "--ignore-unsupported",
     ]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// `check` on a chart-like directory: build inputs and non-workload kinds are skipped with a
+/// summary, a bare `enforce=` label is an error, and `--fail-on warn` fails on warnings.
+#[test]
+fn check_skips_what_is_not_a_workload_and_fails_on_what_ci_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    w("kustomization.yaml", "resources: [app.yaml]\n");
+    w("values.yaml", "image: nginx\n");
+    w(
+        "app.yaml",
+        &format!(
+            "kind: Service\nmetadata: {{name: web}}\n---\nkind: ConfigMap\nmetadata: {{name: cfg}}\n---\nkind: Deployment\nmetadata: {{name: web}}\nspec: {{template: {{spec: {{containers: [{{name: web, image: \"{FIPS_API}\"}}]}}}}}}\n---\nkind: Pod\nmetadata: {{name: tool}}\nspec: {{containers: [{{name: t, image: nginx}}]}}\n"
+        ),
+    );
+    let d = dir.path().to_str().unwrap();
+    let out = fipsgate(&[
+        "check",
+        "-f",
+        d,
+        "--namespace-labels",
+        "fipsgate.io/enforce=off",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("kustomization.yaml (not a manifest)"), "{err}");
+    assert!(err.contains("values.yaml (not a manifest)"), "{err}");
+    assert!(
+        err.contains("fipsgate: 2 objects judged, 2 skipped: Service ×1, ConfigMap ×1"),
+        "{err}"
+    );
+    let out = fipsgate(&[
+        "check",
+        "-f",
+        d,
+        "--namespace-labels",
+        "fipsgate.io/enforce=off",
+        "--fail-on",
+        "warn",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let out = fipsgate(&["check", "-f", d, "--namespace-labels", "enforce=strict"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the label is fipsgate.io/enforce=strict"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
