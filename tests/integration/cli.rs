@@ -1,4 +1,4 @@
-//! The `fipsgate` binary as a user runs it: `check`, `catalog`, `certs` and `serve`.
+//! The `fipsgate` binary as a user runs it: `check`, `catalog`, `certs`, `serve` and `version`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
