@@ -128,6 +128,7 @@ async fn main() {
         shutdown_delay: Duration::ZERO,
         drain_timeout: Duration::from_secs(5),
         require_fips: false,
+        module: fipsgate::infra::crypto::module(),
         metrics: (metrics, Arc::new(prom)),
     })
     .await

@@ -8,6 +8,7 @@ pub mod certs;
 pub mod check;
 pub mod serve;
 mod table;
+pub mod version;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Write a CA and a serving certificate for the webhook; prints the base64 caBundle.
     Certs(certs::CertsArgs),
+    /// Print the version, the cryptographic module and its CMVP certificate status.
+    Version(version::VersionArgs),
 }
 
 impl Command {
@@ -46,6 +49,7 @@ impl Command {
             Command::Catalog(args) => args.run(),
             Command::Audit(args) => args.run(),
             Command::Certs(args) => args.run().map(|()| ExitCode::SUCCESS),
+            Command::Version(args) => args.run().map(|()| ExitCode::SUCCESS),
         }
     }
 }

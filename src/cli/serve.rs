@@ -141,6 +141,7 @@ impl ServeArgs {
         )
         .map_err(|e| anyhow::anyhow!("attestations: {e}"))?;
         let mut signals = Signals::register().context("installing signal handlers")?;
+        let module = crypto::module();
         let running = server::start(Settings {
             listen: self.listen,
             admin_listen: self.admin_listen,
@@ -171,12 +172,16 @@ impl ServeArgs {
             drain_timeout: self.drain_timeout,
             metrics: (metrics, Arc::new(registry)),
             require_fips: self.require_fips,
+            module: module.clone(),
         })
         .await?;
         tracing::info!(
             listen = %running.addr,
             admin = %running.admin_addr,
             fips = running.fips,
+            crypto = %module.module,
+            crypto_crates = %module.crates,
+            cmvp = %module.cmvp(),
             "fipsgate serving"
         );
         signals.next().await;

@@ -200,6 +200,42 @@ impl CryptoModule {
     }
 }
 
+/// The cryptographic module fipsgate itself runs on, with its CMVP standing as known when the
+/// build was made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnModule {
+    /// `AWS-LC FIPS 4.2.0` or `AWS-LC (non-FIPS) 5.12.0`.
+    pub module: String,
+    /// The crates that build it: `aws-lc-rs 1.19.0, aws-lc-fips-sys 0.14.4`.
+    pub crates: String,
+    /// The module reports FIPS mode.
+    pub fips_mode: bool,
+    /// `FIPS 140-3`; none for a module that is not a FIPS module.
+    pub standard: Option<String>,
+    /// CMVP certificate number; none while in process.
+    pub certificate: Option<String>,
+    /// None for a module that is not a FIPS module, or a FIPS line this build does not know.
+    pub certificate_status: Option<CertificateStatus>,
+}
+
+impl OwnModule {
+    /// `certificate #5314 (FIPS 140-3, active)`, `in process (FIPS 140-3), no certificate yet`,
+    /// or `none: not a FIPS module`.
+    pub fn cmvp(&self) -> String {
+        let standard = self.standard.as_deref().unwrap_or("FIPS 140-3");
+        match (&self.certificate, self.certificate_status) {
+            _ if self.standard.is_none() => "none: not a FIPS module".to_string(),
+            (Some(c), Some(s)) => format!("certificate #{c} ({standard}, {})", s.as_str()),
+            (None, Some(CertificateStatus::InProcess)) => {
+                format!("in process ({standard}), no certificate yet")
+            }
+            (Some(c), None) => format!("certificate #{c} ({standard})"),
+            (None, _) => format!("unknown ({standard}): a line this build does not know"),
+        }
+    }
+}
+
 /// One FIPS-compliant component.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -255,6 +291,37 @@ mod tests {
         use CertificateStatus as C;
         for c in [C::Active, C::Historical, C::Revoked, C::InProcess] {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+    }
+
+    #[test]
+    fn own_module_cmvp_reads_as_its_standing() {
+        let m = |certificate: Option<&str>, status, standard: Option<&str>| OwnModule {
+            module: "AWS-LC FIPS 4.2.0".into(),
+            crates: "aws-lc-rs 1.19.0, aws-lc-fips-sys 0.14.4".into(),
+            fips_mode: true,
+            standard: standard.map(Into::into),
+            certificate: certificate.map(Into::into),
+            certificate_status: status,
+        };
+        let fips = Some("FIPS 140-3");
+        let cases = [
+            (
+                m(None, Some(CertificateStatus::InProcess), fips),
+                "in process (FIPS 140-3), no certificate yet",
+            ),
+            (
+                m(Some("5314"), Some(CertificateStatus::Active), fips),
+                "certificate #5314 (FIPS 140-3, active)",
+            ),
+            (
+                m(None, None, fips),
+                "unknown (FIPS 140-3): a line this build does not know",
+            ),
+            (m(None, None, None), "none: not a FIPS module"),
+        ];
+        for (module, want) in cases {
+            assert_eq!(module.cmvp(), want);
         }
     }
 }

@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
 use crate::app::namespaces::NamespaceStore;
+use crate::domain::fips::OwnModule;
 use crate::telemetry::metrics::Metrics;
 
 use super::idle::{IDLE_TIMEOUT, Talkative};
@@ -29,6 +30,8 @@ pub struct AdminState {
     pub metrics: Metrics,
     /// TLS runs with the AWS-LC FIPS module.
     pub fips: bool,
+    /// The cryptographic module and its CMVP standing.
+    pub module: Arc<OwnModule>,
 }
 
 /// Admin connections at once: probes and a scraper need few; more are closed at once.
@@ -98,6 +101,7 @@ async fn readyz(State(s): State<AdminState>) -> Response {
         "ready": ready,
         "certificates": "loaded",
         "fips": s.fips,
+        "crypto": s.module.as_ref(),
         "namespaces": if synced { "synced" } else { "syncing" },
         "shuttingDown": draining,
     });

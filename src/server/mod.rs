@@ -27,6 +27,7 @@ use tokio::sync::watch;
 
 use crate::app::admit::Admission;
 use crate::app::relabel::Disclosure;
+use crate::domain::fips::OwnModule;
 use crate::telemetry::metrics::Metrics;
 
 pub use admin::MAX_ADMIN_CONNECTIONS;
@@ -60,6 +61,8 @@ pub struct Settings {
     pub metrics: (Metrics, Arc<Registry>),
     /// Refuse to start unless TLS runs in FIPS mode.
     pub require_fips: bool,
+    /// The cryptographic module, reported by `/readyz`.
+    pub module: OwnModule,
 }
 
 /// A started server.
@@ -167,6 +170,7 @@ impl Bound {
             draining: draining.clone(),
             metrics: metrics.clone(),
             fips,
+            module: Arc::new(s.module),
         });
         let acceptor = conn::Acceptor {
             listener,

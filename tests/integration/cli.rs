@@ -1,4 +1,4 @@
-//! The `fipsgate` binary as a user runs it: `check`, `catalog`, `certs` and `serve`.
+//! The `fipsgate` binary as a user runs it: `check`, `catalog`, `certs`, `serve` and `version`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
@@ -426,6 +426,11 @@ fn serve(extra: &[&str], certs: &Certs) -> (std::process::Child, String, String)
         seen.push(line.clone());
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if v["message"] == "fipsgate serving" {
+            // The start-up line names the cryptographic module and its CMVP standing.
+            let module = fipsgate::infra::crypto::module();
+            assert_eq!(v["crypto"], module.module.as_str(), "{line}");
+            assert_eq!(v["crypto_crates"], module.crates.as_str(), "{line}");
+            assert_eq!(v["cmvp"], module.cmvp().as_str(), "{line}");
             let (l, a) = (
                 v["listen"].as_str().unwrap().to_string(),
                 v["admin"].as_str().unwrap().to_string(),
@@ -556,6 +561,44 @@ fn require_fips_refuses_a_build_without_the_fips_module() {
     );
 }
 
+#[test]
+fn version_names_the_crypto_module_and_its_cmvp_standing() {
+    let module = fipsgate::infra::crypto::module();
+    let out = fipsgate(&["version"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mode = if module.fips_mode { "on" } else { "off" };
+    let want = format!(
+        "fipsgate {}\ncrypto module: {} ({})\nFIPS mode: {mode}\nCMVP: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        module.module,
+        module.crates,
+        module.cmvp()
+    );
+    assert_eq!(stdout(&out), want);
+    if fipsgate::infra::crypto::FIPS_BUILD {
+        assert!(
+            stdout(&out).contains("crypto module: AWS-LC FIPS 4."),
+            "{want}"
+        );
+        assert!(
+            stdout(&out).contains("CMVP: in process (FIPS 140-3)"),
+            "{want}"
+        );
+    } else {
+        assert!(
+            stdout(&out).contains("crypto module: AWS-LC (non-FIPS) "),
+            "{want}"
+        );
+        assert!(
+            stdout(&out).contains("CMVP: none: not a FIPS module"),
+            "{want}"
+        );
+    }
+    let out = fipsgate(&["version", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["crypto"], serde_json::to_value(&module).unwrap());
+}
+
 #[tokio::test]
 async fn fips_mode_is_visible_at_readiness_and_in_metrics() {
     let certs = Certs::new();
@@ -572,6 +615,14 @@ async fn fips_mode_is_visible_at_readiness_and_in_metrics() {
         .await
         .unwrap();
     assert_eq!(ready["fips"], fipsgate::infra::crypto::FIPS_BUILD);
+    let module = fipsgate::infra::crypto::module();
+    assert_eq!(ready["crypto"], serde_json::to_value(&module).unwrap());
+    assert_eq!(
+        ready["crypto"]["fipsMode"],
+        fipsgate::infra::crypto::FIPS_BUILD
+    );
+    let name = ready["crypto"]["module"].as_str().unwrap();
+    assert!(name.starts_with("AWS-LC "), "{ready}");
     let metrics = reqwest::get(format!("http://{admin}/metrics"))
         .await
         .unwrap()

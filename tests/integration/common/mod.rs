@@ -397,6 +397,7 @@ impl TestServer {
             shutdown_delay: opts.shutdown_delay,
             drain_timeout: opts.drain_timeout,
             require_fips: false,
+            module: fipsgate::infra::crypto::module(),
             metrics: opts.metrics.unwrap_or_else(|| {
                 let (m, r) = fipsgate::telemetry::metrics::Metrics::new();
                 (m, Arc::new(r))
