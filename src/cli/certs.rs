@@ -19,6 +19,10 @@ pub struct CertsArgs {
     /// Keep the CA in --out and issue a new serving certificate from it.
     #[arg(long)]
     pub renew: bool,
+    /// Replace the CA that --out already holds with a new one (every caBundle that trusts the
+    /// old one, and the API server's client certificate, must then be updated).
+    #[arg(long, conflicts_with = "renew")]
+    pub renew_ca: bool,
     /// Validity of the serving certificate in days (the CA gets ten times as long).
     #[arg(long, default_value_t = 365)]
     pub days: i64,
@@ -38,9 +42,17 @@ impl CertsArgs {
             out,
             hosts: extra,
             renew,
+            renew_ca,
             days,
             client_name,
         } = self;
+        if !renew && !renew_ca && out.join(certs::CA_KEY).exists() {
+            anyhow::bail!(
+                "{} already holds a CA: --renew issues new certificates from it, --renew-ca \
+                 replaces it (then update every caBundle that trusts it)",
+                out.display()
+            );
+        }
         let mut hosts = vec![
             certs::SERVICE_HOST.to_string(),
             "fipsgate.fipsgate-system.svc.cluster.local".to_string(),

@@ -388,6 +388,18 @@ fn certs_writes_a_usable_pair() {
     let renewed = fipsgate(&["certs", "--out", out_dir.to_str().unwrap(), "--renew"]);
     assert!(renewed.status.success());
     assert_eq!(stdout(&renewed), stdout(&out));
+    // Run again by mistake: the CA is kept, not silently replaced.
+    let again = fipsgate(&["certs", "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("already holds a CA"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(ca, std::fs::read(out_dir.join("ca.crt")).unwrap());
+    let replaced = fipsgate(&["certs", "--out", out_dir.to_str().unwrap(), "--renew-ca"]);
+    assert!(replaced.status.success());
+    assert_ne!(stdout(&replaced), stdout(&out));
 }
 
 /// Starts `fipsgate serve` and returns it with its webhook and admin addresses.
