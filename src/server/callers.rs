@@ -24,6 +24,14 @@ pub struct ClientAuth {
 }
 
 impl ClientAuth {
+    /// When the earliest certificate of the CA file expires (Unix time).
+    pub fn expiry(&self) -> Option<i64> {
+        let pem = std::fs::read(&self.ca).ok()?;
+        (CertificateDer::pem_slice_iter(&pem))
+            .filter_map(|c| super::tls::not_after(c.ok()?.as_ref()))
+            .min()
+    }
+
     /// The verifier the TLS configuration uses; fails on a CA file without a usable certificate.
     pub fn verifier(
         &self,

@@ -112,6 +112,8 @@ pub struct Bound {
     cert: Arc<tls::ReloadingCert>,
     tls: tokio_rustls::TlsAcceptor,
     fips: bool,
+    /// When the earliest certificate of `--client-ca` expires.
+    client_ca_expiry: Option<i64>,
     listener: TcpListener,
     admin_listener: TcpListener,
 }
@@ -125,6 +127,7 @@ pub async fn bind(s: Settings) -> anyhow::Result<Bound> {
         Some(c) => Some(c.verifier(provider.clone())?),
         None => None,
     };
+    let client_ca_expiry = s.client_auth.as_ref().and_then(ClientAuth::expiry);
     let tls_config = tls::server_config(cert.clone(), provider, clients)?;
     let fips = tls_config.fips();
     if s.require_fips && !fips {
@@ -143,6 +146,7 @@ pub async fn bind(s: Settings) -> anyhow::Result<Bound> {
         cert,
         tls: tokio_rustls::TlsAcceptor::from(Arc::new(tls_config)),
         fips,
+        client_ca_expiry,
         listener,
         admin_listener,
     })
@@ -156,11 +160,24 @@ impl Bound {
             cert,
             tls,
             fips,
+            client_ca_expiry,
             listener,
             admin_listener,
         } = self;
         let (metrics, registry) = s.metrics;
         metrics.fips_mode.set(i64::from(fips));
+        let build = crate::telemetry::process::BuildLabels {
+            version: env!("CARGO_PKG_VERSION"),
+            fips: if fips { "true" } else { "false" },
+        };
+        metrics.ops.build_info.get_or_create(&build).set(1);
+        cert.record_expiry(&metrics);
+        if let Some(t) = client_ca_expiry {
+            let labels = crate::telemetry::process::CertificateLabels {
+                certificate: "client_ca",
+            };
+            metrics.ops.certificate_expiry.get_or_create(&labels).set(t);
+        }
         let addr = listener.local_addr().unwrap_or(s.listen);
         let admin_addr = admin_listener.local_addr().unwrap_or(s.admin_listen);
         let draining = Arc::new(AtomicBool::new(false));

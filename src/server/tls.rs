@@ -126,6 +126,7 @@ impl ReloadingCert {
             match outcome {
                 Ok(Ok(changed)) => {
                     if changed {
+                        self.record_expiry(&metrics);
                         tracing::info!(cert = %self.paths.cert.display(), "serving certificate reloaded");
                     }
                     (pending, reported) = (String::new(), false);
@@ -144,6 +145,34 @@ impl ReloadingCert {
             }
         }
     }
+}
+
+impl ReloadingCert {
+    /// When the serving certificate in use expires (Unix time).
+    pub fn not_after(&self) -> Option<i64> {
+        let key = self
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        not_after(key.cert.first()?)
+    }
+
+    /// Sets the serving certificate's expiry metric.
+    pub fn record_expiry(&self, metrics: &Metrics) {
+        if let Some(t) = self.not_after() {
+            let labels = crate::telemetry::process::CertificateLabels {
+                certificate: "serving",
+            };
+            metrics.ops.certificate_expiry.get_or_create(&labels).set(t);
+        }
+    }
+}
+
+/// When a DER certificate expires (Unix time).
+pub fn not_after(der: &[u8]) -> Option<i64> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
 
 impl ResolvesServerCert for ReloadingCert {

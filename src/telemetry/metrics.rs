@@ -108,6 +108,8 @@ pub struct Metrics {
     pub lookups: Family<LookupLabels, Counter>,
     pub lookup_duration: Histogram,
     pub images_pinned: Counter,
+    /// Build info, certificate expiry and the process's own resources.
+    pub ops: super::process::Ops,
 }
 
 impl Metrics {
@@ -130,6 +132,7 @@ impl Metrics {
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
             images_pinned: Counter::default(),
+            ops: super::process::Ops::register(registry),
         };
         registry.register(
             "fipsgate_admission_requests",

@@ -72,6 +72,43 @@ async fn only_the_api_servers_certificate_is_served() {
     // The admin port needs no certificate (probes and scrapes).
     let r = reqwest::get(s.admin_url("/healthz")).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    // Both certificates' expiry, the build and the process are exported.
+    let metrics = reqwest::get(s.admin_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as f64;
+    for which in ["serving", "client_ca"] {
+        let prefix =
+            format!("fipsgate_certificate_expiry_timestamp_seconds{{certificate=\"{which}\"}} ");
+        let line = metrics.lines().find(|l| l.starts_with(&prefix));
+        let t: f64 = line
+            .and_then(|l| l[prefix.len()..].parse().ok())
+            .unwrap_or(0.0);
+        // In the future, within the ten years `Certs` could give a CA.
+        assert!(t > now && t < now + 3650.0 * 86_400.0, "{which}: {line:?}");
+    }
+    let fips = fipsgate::infra::crypto::FIPS_BUILD;
+    let build = format!(
+        "fipsgate_build_info{{version=\"{}\",fips=\"{fips}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(metrics.lines().any(|l| l == build), "{metrics}");
+    for name in [
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "process_cpu_seconds_total ",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l.starts_with(name)),
+            "{name}: {metrics}"
+        );
+    }
 }
 
 #[tokio::test]
