@@ -159,12 +159,7 @@ async fn one_address_cannot_hold_every_buffered_byte() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     let (status, _, _) = post(&from_pod, &url, review()).await;
     assert_eq!(status, StatusCode::OK);
-    let metrics = reqwest::get(s.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(metrics.contains(r#"fipsgate_errors_total{kind="source_overload"} 1"#));
 }
 

@@ -73,12 +73,7 @@ async fn only_the_api_servers_certificate_is_served() {
     let r = reqwest::get(s.admin_url("/healthz")).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     // Both certificates' expiry, the build and the process are exported.
-    let metrics = reqwest::get(s.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -144,12 +144,7 @@ async fn certificate_rotation_while_requests_flow() {
         "{failed} requests failed during rotation ({ok} succeeded)"
     );
     assert!(ok > 10, "only {ok} requests went through");
-    let metrics = reqwest::get(s.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains(r#"fipsgate_errors_total{kind="tls_reload"} 1"#),
         "{metrics}"
@@ -289,12 +284,7 @@ async fn a_flood_leaves_room_for_a_well_behaved_request() {
         assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     }
     assert!(started.elapsed() < Duration::from_secs(10));
-    let metrics = reqwest::get(s.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains(r#"fipsgate_errors_total{kind="source_overload"}"#),
         "{metrics}"
@@ -331,12 +321,7 @@ async fn connections_past_the_limit_are_closed_at_once() {
     assert!(r.is_err(), "a third connection was served");
     assert!(started.elapsed() < Duration::from_secs(2));
     drop((a, b));
-    let metrics = reqwest::get(s.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains(r#"fipsgate_errors_total{kind="connection_limit"}"#),
         "{metrics}"

@@ -429,6 +429,12 @@ impl TestServer {
         client(&self.certs.ca_pem(), version)
     }
 
+    /// `/metrics` of the admin port, as text.
+    pub async fn metrics(&self) -> String {
+        let r = reqwest::get(self.admin_url("/metrics")).await.unwrap();
+        r.text().await.unwrap()
+    }
+
     /// A raw TLS connection to the webhook port offering `alpn`.
     pub async fn tls(&self, alpn: &[u8]) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
         let connector = tls_connector(&self.certs.ca_pem(), &[alpn]);
