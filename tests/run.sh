@@ -10,6 +10,11 @@ if ! command -v docker-registry >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry
 fi
+# Prometheus (promtool and the server) for the monitoring rules and the scrape test.
+if ! command -v promtool >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+fi
 # A Python venv with securesystemslib, a second DSSE implementation, for the interop test.
 SSLIB_VERSION=1.6.0
 CRYPTOGRAPHY_VERSION=50.0.2

@@ -9,7 +9,8 @@
 //! - `hostile`: hostile inputs; `bounds`: every bound on what a caller can make fipsgate hold
 //!   or produce (list entries, answer size, buffered bytes per source, connection age);
 //!   `registry_bounds`: a hostile registry, in process;
-//!   `layering`: the crate's layers;
+//!   `layering`: the crate's layers; `monitoring`: the rules and dashboard against what
+//!   fipsgate exports, promtool and a real Prometheus (the last two `#[ignore]`d);
 //! - `attestations` (a real OCI registry), `deploy` (kustomize, the real binary), `e2e` (a
 //!   real kube-apiserver): `#[ignore]`d, run by `tests/run.sh`.
 
@@ -26,5 +27,6 @@ mod e2e;
 mod golden;
 mod hostile;
 mod layering;
+mod monitoring;
 mod registry_bounds;
 mod transport;
