@@ -38,6 +38,11 @@ pub enum Command {
     Certs(certs::CertsArgs),
     /// Print the version, the cryptographic module and its CMVP certificate status.
     Version(version::VersionArgs),
+    /// Print a shell completion script: `fipsgate completions bash > /etc/bash_completion.d/fipsgate`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 impl Command {
@@ -50,6 +55,12 @@ impl Command {
             Command::Audit(args) => args.run(),
             Command::Certs(args) => args.run().map(|()| ExitCode::SUCCESS),
             Command::Version(args) => args.run().map(|()| ExitCode::SUCCESS),
+            Command::Completions { shell } => {
+                let mut script = Vec::new();
+                let mut command = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut command, "fipsgate", &mut script);
+                emit(&String::from_utf8_lossy(&script)).map(|()| ExitCode::SUCCESS)
+            }
         }
     }
 }

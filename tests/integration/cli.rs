@@ -753,3 +753,36 @@ fn catalog_diff_shows_what_a_change_admits_and_denies() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// `fipsgate completions SHELL` prints a script that knows the commands and their flags.
+#[test]
+fn completions_know_every_command() {
+    for (shell, marker) in [
+        ("bash", "_fipsgate()"),
+        ("zsh", "#compdef fipsgate"),
+        ("fish", "complete -c fipsgate"),
+    ] {
+        let out = fipsgate(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}");
+        for word in [
+            "check",
+            "catalog",
+            "audit",
+            "certs",
+            "serve",
+            "client-ca",
+            "fail-on",
+        ] {
+            assert!(script.contains(word), "{shell}: {word}");
+        }
+    }
+    // bash accepts the bash script.
+    let out = fipsgate(&["completions", "bash"]);
+    let checked = Command::new("bash")
+        .args(["-n", "-c", &stdout(&out)])
+        .status()
+        .unwrap();
+    assert!(checked.success());
+}
