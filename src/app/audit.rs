@@ -81,7 +81,7 @@ impl Audit<'_> {
         }
         let namespaces = self
             .inventory
-            .namespaces()
+            .namespaces(self.namespace)
             .await
             .map_err(AuditError::Namespaces)?;
         Ok(namespaces
@@ -359,8 +359,13 @@ mod tests {
             })
         }
 
-        fn namespaces(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, String>> {
-            Box::pin(std::future::ready(Ok(self.namespaces.clone())))
+        fn namespaces<'a>(
+            &'a self,
+            only: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<Vec<(String, Labels)>, String>> {
+            let all = self.namespaces.iter().cloned();
+            let found = all.filter(|(n, _)| only.is_none_or(|o| o == n)).collect();
+            Box::pin(std::future::ready(Ok(found)))
         }
     }
 

@@ -179,8 +179,12 @@ pub trait Inventory: Send + Sync {
         continue_token: Option<String>,
     ) -> BoxFuture<'a, Result<Page, ListError>>;
 
-    /// Every namespace with its labels.
-    fn namespaces(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, String>>;
+    /// Every namespace with its labels, or only `only` (read by name: a user who may not list
+    /// namespaces may still audit the one they work in).
+    fn namespaces<'a>(
+        &'a self,
+        only: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<(String, Labels)>, String>>;
 }
 
 /// A namespace's labels.

@@ -30,6 +30,9 @@ pub enum AuditOutput {
 /// `fipsgate audit`
 #[derive(Debug, Args)]
 pub struct AuditArgs {
+    /// kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the in-cluster account).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
     /// kubeconfig context (default: the current one).
     #[arg(long)]
     pub context: Option<String>,
@@ -64,6 +67,7 @@ impl AuditArgs {
 
     async fn audit(self) -> anyhow::Result<ExitCode> {
         let Self {
+            kubeconfig,
             context,
             namespace,
             workloads,
@@ -77,7 +81,7 @@ impl AuditArgs {
             rules,
             catalog,
         } = Loaded::from_file(config.as_deref())?;
-        let client = kube_client(context).await?;
+        let client = kube_client(kubeconfig, context).await?;
         let pull_secrets = Arc::new(KubePullSecrets {
             client: client.clone(),
         });
@@ -126,11 +130,22 @@ impl AuditArgs {
 }
 
 /// The client of `context`, else of the current kubeconfig context, else in-cluster.
-async fn kube_client(context: Option<String>) -> anyhow::Result<kube::Client> {
+async fn kube_client(
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+) -> anyhow::Result<kube::Client> {
     let options = kube::config::KubeConfigOptions {
         context: context.clone(),
         ..Default::default()
     };
+    if let Some(path) = kubeconfig {
+        let file = kube::config::Kubeconfig::read_from(&path)
+            .with_context(|| format!("--kubeconfig {}", path.display()))?;
+        let config = kube::Config::from_custom_kubeconfig(file, &options)
+            .await
+            .with_context(|| format!("--kubeconfig {}", path.display()))?;
+        return Ok(kube::Client::try_from(config)?);
+    }
     let kube_config = match kube::Config::from_kubeconfig(&options).await {
         Ok(c) => c,
         Err(e) if context.is_none() => kube::Config::infer()

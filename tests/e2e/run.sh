@@ -834,7 +834,52 @@ s16_audit() {
   expect_out "policyreport" "kind: PolicyReport" || return
   expect_out "policyreport" "apiVersion: wgpolicyk8s.io/v1alpha2" || return
   expect_out "policyreport" "namespace: $ns" || return
-  note="findings: $seen"
+  s16_namespaced_user "$ns" "$want" || return
+  note="findings: $seen; the same as a user who may only read $ns"
+}
+
+# s16_namespaced_user NS WANT: `fipsgate audit --kubeconfig -n NS` as a user who may read that
+# namespace and its workloads but list no namespace: the same findings, from NS's own labels.
+s16_namespaced_user() {
+  local ns=$1 want=$2 seen
+  k apply -f - >/dev/null <<EOF || fail "cannot grant user nobody read access to $ns" || return
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: s16-reader, namespace: $ns}
+rules:
+  - apiGroups: ["", apps, batch]
+    resources: [pods, replicationcontrollers, deployments, replicasets, statefulsets, daemonsets, jobs, cronjobs]
+    verbs: [list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: s16-reader, namespace: $ns}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: s16-reader}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: nobody}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: s16-namespace-reader}
+rules:
+  - apiGroups: [""]
+    resources: [namespaces]
+    resourceNames: [$ns]
+    verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: s16-namespace-reader}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: s16-namespace-reader}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: nobody}]
+EOF
+  try kubectl --kubeconfig "$FIPSGATE_KUBECONFIG_NOBODY" get namespaces
+  ((rc != 0)) || fail "user nobody can list namespaces: the check proves nothing" || return
+  try_split timeout 60 "$bin" audit --kubeconfig "$FIPSGATE_KUBECONFIG_NOBODY" -n "$ns" --workloads \
+    --config "$work/config.yaml" -o json
+  # enforce=off there: nothing would be denied (exit 0), the findings are listed all the same.
+  ((rc == 0)) || fail "audit --kubeconfig (user nobody) -n $ns: expected exit 0, saw $rc: $(oneline "$err $out")" || return
+  seen=$(jq -r '.findings[] | "\(.kind)/\(.name)"' <<<"$out" 2>/dev/null | sort | paste -sd' ')
+  [[ $seen == "$want" ]] || fail "audit as user nobody: expected {$want}, saw {$seen}" || return
 }
 
 s17_workload_warning() {

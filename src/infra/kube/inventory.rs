@@ -130,11 +130,22 @@ impl Inventory for KubeInventory {
         })
     }
 
-    fn namespaces(&self) -> BoxFuture<'_, Result<Vec<(String, Labels)>, String>> {
+    fn namespaces<'a>(
+        &'a self,
+        only: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Vec<(String, Labels)>, String>> {
         Box::pin(async move {
             let api: kube::Api<
                 kube::core::PartialObjectMeta<k8s_openapi::api::core::v1::Namespace>,
             > = kube::Api::all(self.client.clone());
+            if let Some(name) = only {
+                let ns = (api.get_metadata(name).await)
+                    .map_err(|e| format!("reading namespace {name}: {e}"))?;
+                return Ok(vec![(
+                    name.to_string(),
+                    ns.metadata.labels.unwrap_or_default(),
+                )]);
+            }
             let list = api
                 .list_metadata(&ListParams::default())
                 .await
