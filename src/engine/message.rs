@@ -60,10 +60,13 @@ pub(super) fn shorten(s: &str) -> String {
         let image = &s[open + 1..close];
         let excess = s.chars().count() - WARNING_BUDGET + 1;
         let chars: Vec<char> = image.chars().collect();
-        if chars.len() > excess + 16 {
+        // The registry host stays whole: it is what tells a FIPS root from a look-alike.
+        let registry = image.find('/').map_or(0, |i| image[..=i].chars().count());
+        if chars.len() > excess + 16 && chars.len() - excess >= registry + 8 {
             let keep = chars.len() - excess;
-            let head: String = chars[..keep / 2].iter().collect();
-            let tail: String = chars[chars.len() - (keep - keep / 2)..].iter().collect();
+            let head_len = (keep / 2).max(registry);
+            let head: String = chars[..head_len].iter().collect();
+            let tail: String = chars[chars.len() - (keep - head_len)..].iter().collect();
             let mut out = String::with_capacity(s.len());
             let _ = write!(out, "{}({head}…{tail}){}", &s[..open], &s[close + 1..]);
             return out;
@@ -76,4 +79,28 @@ pub(super) fn shorten(s: &str) -> String {
 pub(super) fn dedup(v: &mut Vec<String>) {
     let mut seen = HashSet::new();
     v.retain(|s| seen.insert(s.clone()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shortened_image_keeps_its_registry() {
+        let image = format!(
+            "gcr.io/spectro-images-public/release-fips-look-alike/{}/controller:v1.13.7",
+            "deep/".repeat(12)
+        );
+        let warning =
+            format!("[strict] container \"c\" ({image}): is not a FIPS-compliant component");
+        let short = shorten(&warning);
+        assert!(short.chars().count() <= WARNING_BUDGET, "{short}");
+        assert!(short.contains("(gcr.io/") && short.contains('…'), "{short}");
+        assert!(short.contains("controller:v1.13.7)"), "{short}");
+        // A registry longer than the room left: not shortened rather than cut.
+        let host = format!("{}.example.com", "r".repeat(120));
+        let long =
+            format!("[strict] container \"c\" ({host}/x/y:1): is not a FIPS-compliant component");
+        assert_eq!(shorten(&long), long);
+    }
 }
