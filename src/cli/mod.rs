@@ -6,6 +6,7 @@ pub mod audit;
 pub mod catalog;
 pub mod certs;
 pub mod check;
+pub mod output;
 pub mod serve;
 mod table;
 pub mod version;
