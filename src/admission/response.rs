@@ -16,6 +16,8 @@ pub const MAX_WARNINGS: usize = 16;
 pub const MAX_WARNING_CHARS: usize = 1024;
 /// Characters of all warnings at most: past this the API server cuts every warning to 256.
 pub const MAX_WARNINGS_TOTAL_CHARS: usize = 4096;
+/// Every warning starts with this: kubectl shows them among its own.
+pub const WARNING_PREFIX: &str = "fipsgate: ";
 /// Characters of the denial message and of each audit annotation at most.
 pub const MAX_TEXT_CHARS: usize = 4096;
 
@@ -163,6 +165,10 @@ impl ReviewResponse {
     fn bounded(mut self) -> Self {
         let r = &mut self.response;
         for w in &mut r.warnings {
+            // kubectl prints `Warning: ` and the text: this says whose warning it is.
+            if !w.starts_with(WARNING_PREFIX) {
+                w.insert_str(0, WARNING_PREFIX);
+            }
             truncate(w, MAX_WARNING_CHARS);
         }
         // Room is kept for the line that says how many were left out.
@@ -177,7 +183,8 @@ impl ReviewResponse {
         if kept < r.warnings.len() && r.warnings.len() > 1 + kept {
             let more = r.warnings.len() - kept;
             r.warnings.truncate(kept);
-            r.warnings.push(format!("… and {more} more warnings"));
+            r.warnings
+                .push(format!("{WARNING_PREFIX}… and {more} more warnings"));
         }
         if let Some(status) = &mut r.status {
             truncate(&mut status.message, MAX_TEXT_CHARS);
@@ -292,7 +299,7 @@ mod tests {
                     message: "m".repeat(1 << 20),
                 }),
                 warnings: (0..1000)
-                    .map(|i| format!("{i} {}", "w".repeat(1000)))
+                    .map(|i| format!("{i} {}", "w".repeat(990)))
                     .collect(),
                 audit_annotations: BTreeMap::from([("violations", "v".repeat(1 << 20))]),
                 patch: None,
@@ -301,12 +308,13 @@ mod tests {
         };
         r = r.bounded();
         let w = &r.response.warnings;
-        // Four warnings of 1002 characters fit in 4096 (with room for the last line).
+        // Four warnings of about 1003 characters (prefix included) fit in 4096, with room for the
+        // last line.
         assert_eq!(w.len(), 5, "{w:?}");
-        assert_eq!(w[4], "… and 996 more warnings");
+        assert_eq!(w[4], "fipsgate: … and 996 more warnings");
         let total: usize = w.iter().map(|w| w.chars().count()).sum();
         assert!(total <= MAX_WARNINGS_TOTAL_CHARS, "{total}");
-        assert!(w[0].starts_with("0 www") && !w[0].ends_with('…'));
+        assert!(w[0].starts_with("fipsgate: 0 www") && !w[0].ends_with('…'));
         let msg = &r.response.status.as_ref().unwrap().message;
         assert_eq!(msg.chars().count(), MAX_TEXT_CHARS);
         assert_eq!(
@@ -318,7 +326,7 @@ mod tests {
         let mut r = ReviewResponse::allow_with_warnings((0..40).map(|i| format!("w{i}")).collect());
         r = r.bounded();
         assert_eq!(r.response.warnings.len(), MAX_WARNINGS);
-        assert_eq!(r.response.warnings[15], "… and 25 more warnings");
+        assert_eq!(r.response.warnings[15], "fipsgate: … and 25 more warnings");
         // One long warning is cut, the cut marked.
         let mut r = ReviewResponse::allow_with_warnings(vec!["x".repeat(5000)]);
         r = r.bounded();

@@ -244,6 +244,8 @@ struct Tally {
     findings: Vec<Finding>,
     denials: Vec<String>,
     warnings: Vec<String>,
+    /// Warn-level lines, counted also for containers whose denial stands in for them.
+    warned: usize,
     audit: Vec<String>,
     notes: Vec<String>,
     /// Certificate label → components relying on it, in order of appearance.
@@ -275,8 +277,12 @@ impl Tally {
         if j.finding.verdict == Verdict::Exempt {
             self.exempt.push(j.finding.container.clone());
         }
+        self.warned += j.warnings.len();
+        // A denied container is said once: by its denial, or in dry-run by its `[dry-run]` line.
+        if j.denial.is_none() {
+            self.warnings.extend(j.warnings);
+        }
         self.denials.extend(j.denial);
-        self.warnings.extend(j.warnings);
         self.audit.extend(j.audit);
         self.findings.push(j.finding);
     }
@@ -286,7 +292,7 @@ impl Tally {
         let count = |level, containers| Count { level, containers };
         let violations = Violations {
             enforce: count(enforce, self.denials.len()),
-            warn: count(levels.warn, self.warnings.len()),
+            warn: count(levels.warn, self.warned),
             audit: count(levels.audit, self.audit.len()),
         };
         let outcome = match (self.denials.is_empty(), judge.rules.dry_run) {
@@ -605,6 +611,28 @@ mod tests {
             "{:?}",
             d.warnings
         );
+    }
+
+    #[test]
+    fn dry_run_says_each_container_once() {
+        let mut cfg = ignore_historical();
+        cfg.dry_run = true;
+        let d = run(
+            &cfg,
+            &pod(&[], &["nginx", "busybox"], &[]),
+            &[
+                ("fipsgate.io/enforce", "strict"),
+                ("fipsgate.io/warn", "strict"),
+            ],
+        );
+        assert_eq!(d.outcome, Outcome::WouldDeny);
+        assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
+        assert!(
+            d.warnings.iter().all(|w| w.starts_with("[dry-run] ")),
+            "{:?}",
+            d.warnings
+        );
+        assert_eq!(d.violations.warn.containers, 2);
     }
 
     #[test]

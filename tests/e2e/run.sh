@@ -410,7 +410,7 @@ namespaces=(
   "e2e-audit fipsgate.io/enforce=off fipsgate.io/warn=off fipsgate.io/audit=strict"
   "e2e-exempt fipsgate.io/enforce=strict"
   "e2e-bogus fipsgate.io/enforce=bogus"
-  "e2e-dryrun fipsgate.io/enforce=strict"
+  "e2e-dryrun fipsgate.io/enforce=strict fipsgate.io/warn=strict"
   "e2e-rotate fipsgate.io/enforce=strict"
   "e2e-relabel fipsgate.io/enforce=off fipsgate.io/warn=off fipsgate.io/audit=off"
   "e2e-inventory fipsgate.io/enforce=off fipsgate.io/warn=strict"
@@ -512,7 +512,7 @@ s3_warn() {
   local ns=e2e-warn
   try k -n $ns run s3-nginx --image=nginx
   expect_ok "nginx under enforce=off,warn=strict" || return
-  expect_out "kubectl warning" 'Warning: [strict] container "s3-nginx" (nginx): is not a FIPS-compliant component' || return
+  expect_out "kubectl warning" 'Warning: fipsgate: [strict] container "s3-nginx" (nginx): is not a FIPS-compliant component' || return
   expect_pod $ns s3-nginx
 }
 
@@ -593,19 +593,22 @@ s9_invalid_label() {
   try k -n $ns run s9-nginx --image=nginx
   expect_denied "nginx under fipsgate.io/enforce=bogus" || return
   expect_out "denial" "violates the strict FIPS policy of namespace \"$ns\"" || return
-  expect_out "kubectl warning with the denial" "Warning: $err" || return
+  expect_out "kubectl warning with the denial" "Warning: fipsgate: $err" || return
   expect_audit $ns s9-nginx error "$err" || return
   try k -n $ns run s9-fips --image=$FIPS_DNS
   expect_ok "catalogue image under fipsgate.io/enforce=bogus" || return
-  expect_out "kubectl warning" "Warning: $err" || return
+  expect_out "kubectl warning" "Warning: fipsgate: $err" || return
   expect_audit $ns s9-fips error "$err"
 }
 
 s10_dry_run_checks() {
-  local ns=e2e-dryrun
+  local ns=e2e-dryrun n
   try k -n $ns run s10-nginx --image=nginx
   expect_ok "nginx under enforce=strict with fipsgate --dry-run" || return
-  expect_out "kubectl warning" "Warning: [dry-run] would deny under enforce=strict: container \"s10-nginx\" (nginx) is not a FIPS-compliant component" || return
+  expect_out "kubectl warning" "Warning: fipsgate: [dry-run] would deny under enforce=strict: container \"s10-nginx\" (nginx) is not a FIPS-compliant component" || return
+  # warn=strict too: still one warning for the one container, not a [dry-run] and a [strict].
+  n=$(grep -c '^Warning: ' <<<"$out" || true)
+  ((n == 1)) || fail "expected one warning for the one container, saw $n: $(oneline "$out")" || return
   expect_pod $ns s10-nginx || return
   expect_audit $ns s10-nginx decision would-deny || return
   expect_metric '^fipsgate_admission_requests_total\{[^}]*decision="would_deny",mode="dry_run"\}' 1
@@ -886,7 +889,7 @@ s17_workload_warning() {
   local ns=e2e-workloads
   try k -n $ns create deployment web --image=nginx
   expect_ok "kubectl create deployment web --image=nginx under enforce=strict (workloads are never denied)" || return
-  expect_out "kubectl warning" 'Warning: [enforce=strict] pods would be denied: container "nginx" (nginx): is not a FIPS-compliant component' || return
+  expect_out "kubectl warning" 'Warning: fipsgate: [enforce=strict] pods would be denied: container "nginx" (nginx): is not a FIPS-compliant component' || return
   k -n $ns get deployment web -o name >/dev/null 2>&1 || fail "deployment $ns/web: expected it to exist, it does not" || return
   # Its ReplicaSet's pods are denied; stop the controller's retries.
   k -n $ns delete deployment web --wait=false >/dev/null || true
@@ -899,7 +902,7 @@ s18_tighten() {
   expect_no_out "warn=off" "Warning:" || return
   try k label ns $ns fipsgate.io/enforce=strict --overwrite
   expect_ok "kubectl label ns $ns fipsgate.io/enforce=strict --overwrite" || return
-  expect_out "kubectl warning" 'Warning: existing pod "tighten-nginx" would be denied under enforce=strict: tighten-nginx (nginx)' || return
+  expect_out "kubectl warning" 'Warning: fipsgate: existing pod "tighten-nginx" would be denied under enforce=strict: tighten-nginx (nginx)' || return
   label=$(k get ns $ns -o jsonpath='{.metadata.labels.fipsgate\.io/enforce}')
   [[ $label == strict ]] || fail "namespace $ns: expected label fipsgate.io/enforce=strict, saw '$label'"
 }
@@ -1108,7 +1111,7 @@ s23_real_paths() {
 
 scenario 1 "namespace without labels gets the configured defaults (nginx denied, catalogue image admitted)" s1_defaults
 scenario 2 "fipsgate.io/enforce=strict denies nginx naming container and image; catalogue image admitted" s2_enforce
-scenario 3 "fipsgate.io/warn=strict (enforce=off): pod created, kubectl prints Warning: [strict]" s3_warn
+scenario 3 "fipsgate.io/warn=strict (enforce=off): pod created, kubectl prints Warning: fipsgate: [strict]" s3_warn
 scenario 4 "fipsgate.io/audit=strict (enforce=off, warn=off): audit log carries violations and decision" s4_audit
 scenario 5 "kubectl run --dry-run=server: same verdict, nothing created" s5_dry_run
 scenario 6 "kubectl set image to nginx on an admitted pod is denied" s6_set_image

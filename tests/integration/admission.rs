@@ -39,7 +39,7 @@ async fn namespace_labels_pick_enforce_warn_and_audit() {
     assert_eq!(
         r["response"]["warnings"],
         serde_json::json!([
-            "[strict] container \"web\" (nginx): is not a FIPS-compliant component"
+            "fipsgate: [strict] container \"web\" (nginx): is not a FIPS-compliant component"
         ])
     );
 
@@ -103,7 +103,9 @@ async fn global_dry_run_never_denies() {
     assert_eq!(r["response"]["auditAnnotations"]["decision"], "would-deny");
     let w = r["response"]["warnings"][0].as_str().unwrap();
     assert!(
-        w.starts_with("[dry-run] would deny under enforce=baseline: init container \"init\""),
+        w.starts_with(
+            "fipsgate: [dry-run] would deny under enforce=baseline: init container \"init\""
+        ),
         "{w}"
     );
     let metrics = app.metrics_text();
@@ -188,7 +190,7 @@ async fn workloads_are_warned_never_denied() {
         assert_eq!(
             r["response"]["warnings"],
             serde_json::json!([
-                "[enforce=strict] pods would be denied: container \"nginx\" (nginx:1.25): is not a FIPS-compliant component"
+                "fipsgate: [enforce=strict] pods would be denied: container \"nginx\" (nginx:1.25): is not a FIPS-compliant component"
             ]),
             "{f}"
         );
@@ -251,15 +253,15 @@ async fn tightening_a_namespace_warns_about_existing_pods() {
     // One pod per owner first: every owner is named before the second nginx replica.
     assert_eq!(
         w[0],
-        "existing pod \"lonely\" would be denied under enforce=strict: c (busybox:1.36)"
+        "fipsgate: existing pod \"lonely\" would be denied under enforce=strict: c (busybox:1.36)"
     );
     assert_eq!(
         w[1],
-        "existing pod \"web-0\" would be denied under enforce=strict: c (nginx)"
+        "fipsgate: existing pod \"web-0\" would be denied under enforce=strict: c (nginx)"
     );
     assert!(w[2].contains("\"api-0\""), "{w:?}");
     assert_eq!(w.len(), 11, "{w:?}");
-    assert_eq!(w[10], "… and 6 more pods would be denied");
+    assert_eq!(w[10], "fipsgate: … and 6 more pods would be denied");
     assert!(!w.iter().any(|l| l.contains("\"fips\"")), "{w:?}");
     // Loosening (or re-applying the same level) says nothing.
     let mut same = fixture_json("namespace-update-enforce-label.json");
@@ -298,7 +300,9 @@ async fn without_client_authentication_a_relabel_names_no_pod() {
     let w: Vec<String> = serde_json::from_value(r["response"]["warnings"].clone()).unwrap();
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
-        w[0].starts_with("2 of 2 existing pods checked would be denied under enforce=strict"),
+        w[0].starts_with(
+            "fipsgate: 2 of 2 existing pods checked would be denied under enforce=strict"
+        ),
         "{w:?}"
     );
     let text = r.to_string();

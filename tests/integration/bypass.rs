@@ -216,7 +216,7 @@ async fn an_unreadable_namespace_is_evaluated_as_strict() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|w| w == "namespace policy unavailable, defaults applied: namespace new: apiserver unreachable"),
+            .any(|w| w == "fipsgate: namespace policy unavailable, defaults applied: namespace new: apiserver unreachable"),
         "{r}"
     );
 }
@@ -296,7 +296,7 @@ async fn revoked_certificates_are_violations_and_in_process_has_its_own_setting(
     assert_eq!(
         r["response"]["warnings"],
         serde_json::json!([
-            "AWS-LC (FIPS 140-3, no certificate) is in process: not a validated module yet: pending"
+            "fipsgate: AWS-LC (FIPS 140-3, no certificate) is in process: not a validated module yet: pending"
         ])
     );
     t.config.certificates.in_process = CertificateAction::Deny;
@@ -343,7 +343,7 @@ async fn updates_are_judged_by_what_they_change() {
     assert_eq!(
         r["response"]["warnings"],
         serde_json::json!([
-            "[enforce=strict] unchanged by this update, not denied: container \"web\" (nginx:1.27): is not a FIPS-compliant component"
+            "fipsgate: [enforce=strict] unchanged by this update, not denied: container \"web\" (nginx:1.27): is not a FIPS-compliant component"
         ])
     );
     let (_, r) = app
@@ -403,8 +403,8 @@ async fn loosening_a_namespace_is_warned_about_and_recorded() {
     assert_eq!(
         r["response"]["warnings"],
         serde_json::json!([
-            "enforce lowered from strict to off in namespace \"team\": recorded",
-            "warn lowered from strict to off in namespace \"team\": recorded"
+            "fipsgate: enforce lowered from strict to off in namespace \"team\": recorded",
+            "fipsgate: warn lowered from strict to off in namespace \"team\": recorded"
         ])
     );
     assert_eq!(
