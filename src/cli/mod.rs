@@ -84,12 +84,41 @@ impl From<LevelArg> for Level {
     }
 }
 
-/// Runs the command line; errors print once and exit 2.
+/// Runs the command line; errors print once, a line per cause, and exit 2.
 pub fn main() -> ExitCode {
     Cli::parse().command.run().unwrap_or_else(|e| {
-        eprintln!("fipsgate: {e:#}");
+        let mut causes = causes(&e).into_iter();
+        eprintln!("fipsgate: {}", causes.next().unwrap_or_default());
+        for cause in causes {
+            eprintln!("  caused by: {cause}");
+        }
         ExitCode::from(2)
     })
+}
+
+/// The causes of `e`, outermost first, one line each. A cause the line before already says
+/// (a wrapper that prints its source) is left out, and an API server status is its message,
+/// code and reason, never its debug dump.
+pub(crate) fn causes(e: &anyhow::Error) -> Vec<String> {
+    let status = |s: &kube::core::Status| format!("{} ({} {})", s.message, s.code, s.reason);
+    let mut lines: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = if let Some(k) = cause.downcast_ref::<kube::Error>() {
+            crate::infra::kube::describe(k)
+        } else if let Some(s) = cause.downcast_ref::<Box<kube::core::Status>>() {
+            status(s)
+        } else if let Some(s) = cause.downcast_ref::<kube::core::Status>() {
+            status(s)
+        } else {
+            cause.to_string()
+        };
+        let text = text.trim().to_string();
+        if text.is_empty() || lines.last().is_some_and(|l| l.contains(&text)) {
+            continue;
+        }
+        lines.push(text);
+    }
+    lines
 }
 
 /// Writes `text` to stdout; a reader that went away (`| head`) ends the output quietly
@@ -100,5 +129,34 @@ pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         r => Ok(r?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_said_once_each() {
+        let status = kube::core::Status {
+            message: "namespaces is forbidden: User \"nobody\" cannot list namespaces".into(),
+            reason: "Forbidden".into(),
+            code: 403,
+            ..Default::default()
+        };
+        let e =
+            anyhow::Error::new(kube::Error::Api(Box::new(status))).context("listing namespaces");
+        assert_eq!(
+            causes(&e),
+            [
+                "listing namespaces",
+                "namespaces is forbidden: User \"nobody\" cannot list namespaces (403 Forbidden)"
+            ]
+        );
+        let io = std::io::Error::other("connection refused");
+        let e = anyhow::Error::new(io)
+            .context("reading x: connection refused")
+            .context("start");
+        assert_eq!(causes(&e), ["start", "reading x: connection refused"]);
     }
 }

@@ -107,12 +107,24 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
-        logging::init(self.log_format);
+        let format = self.log_format;
+        logging::init(format);
         crypto::install();
-        tokio::runtime::Builder::new_multi_thread()
+        let served = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
-            .build()?
-            .block_on(self.serve())
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(self.serve()));
+        match served {
+            // A log collector reads JSON: the reason fipsgate stopped is a JSON line too.
+            Err(e) if format == LogFormat::Json => {
+                let causes = super::causes(&e);
+                let (error, rest) = causes.split_first().map_or(("", &[][..]), |(e, r)| (e, r));
+                tracing::error!(error, caused_by = %rest.join("; "), "fipsgate stopped");
+                Ok(ExitCode::from(2))
+            }
+            r => r,
+        }
     }
 
     async fn serve(self) -> anyhow::Result<ExitCode> {

@@ -549,6 +549,59 @@ fn serve_fails_fast_on_a_bad_certificate_pair() {
 }
 
 #[test]
+fn with_json_logs_a_fatal_error_is_one_json_line_and_causes_are_lines_of_their_own() {
+    let certs = Certs::new();
+    let other = Certs::new();
+    let args = |format: &'static str| {
+        fipsgate(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--dev",
+            "--log-format",
+            format,
+            "--tls-cert",
+            certs.path("tls.crt").to_str().unwrap(),
+            "--tls-key",
+            other.path("tls.key").to_str().unwrap(),
+        ])
+    };
+    let out = args("json");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let last: serde_json::Value = serde_json::from_str(err.lines().last().unwrap())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {err}"));
+    assert_eq!(last["level"], "ERROR", "{err}");
+    assert_eq!(last["message"], "fipsgate stopped", "{err}");
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("do not form a usable pair"),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "every line is JSON: {err}"
+    );
+    // Text: the first line names fipsgate, each cause below it once.
+    let out = fipsgate(&["check", "-f", "/nonexistent/dir/x.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.is_empty()).collect();
+    assert!(lines[0].starts_with("fipsgate: "), "{err}");
+    for (i, l) in lines.iter().enumerate() {
+        for later in &lines[i + 1..] {
+            let cause = later.trim_start_matches("  caused by: ");
+            assert!(!l.contains(cause), "a cause said twice: {err}");
+        }
+    }
+}
+
+#[test]
 #[cfg(not(feature = "fips"))]
 fn require_fips_refuses_a_build_without_the_fips_module() {
     let certs = Certs::new();

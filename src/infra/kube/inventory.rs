@@ -125,7 +125,7 @@ impl Inventory for KubeInventory {
             {
                 Ok(page) => Ok(page),
                 Err(kube::Error::Api(e)) if e.code == 404 => Err(ListError::NotServed),
-                Err(e) => Err(ListError::Failed(e.to_string())),
+                Err(e) => Err(ListError::Failed(super::describe(&e))),
             }
         })
     }
@@ -140,7 +140,7 @@ impl Inventory for KubeInventory {
             > = kube::Api::all(self.client.clone());
             if let Some(name) = only {
                 let ns = (api.get_metadata(name).await)
-                    .map_err(|e| format!("reading namespace {name}: {e}"))?;
+                    .map_err(|e| format!("reading namespace {name}: {}", super::describe(&e)))?;
                 return Ok(vec![(
                     name.to_string(),
                     ns.metadata.labels.unwrap_or_default(),
@@ -149,7 +149,7 @@ impl Inventory for KubeInventory {
             let list = api
                 .list_metadata(&ListParams::default())
                 .await
-                .map_err(|e| format!("listing namespaces: {e}"))?;
+                .map_err(|e| format!("listing namespaces: {}", super::describe(&e)))?;
             Ok(list
                 .items
                 .into_iter()
@@ -182,7 +182,7 @@ impl PodLister for KubeInventory {
                 let (page, next) = self
                     .list(pod, pod.version, Some(namespace), 500, cont.take())
                     .await
-                    .map_err(|e| format!("listing pods in {namespace}: {e}"))?;
+                    .map_err(|e| format!("listing pods in {namespace}: {}", super::describe(&e)))?;
                 out.extend(page);
                 match next {
                     Some(c) if out.len() < max => cont = Some(c),

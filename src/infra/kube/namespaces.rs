@@ -15,7 +15,7 @@ pub fn kube_fetch(client: kube::Client) -> Fetch {
             match api.get_metadata_opt(&name).await {
                 Ok(Some(ns)) => Ok(Some(ns.metadata.labels.unwrap_or_default())),
                 Ok(None) => Ok(None),
-                Err(e) => Err(format!("namespace {name}: {e}")),
+                Err(e) => Err(format!("namespace {name}: {}", super::describe(&e))),
             }
         })
     })

@@ -22,7 +22,7 @@ impl PullSecrets for KubePullSecrets {
                 let secret = api
                     .get_opt(name)
                     .await
-                    .map_err(|e| format!("secret {namespace}/{name}: {e}"))?;
+                    .map_err(|e| format!("secret {namespace}/{name}: {}", super::describe(&e)))?;
                 let Some(secret) = secret else { continue };
                 if secret.type_.as_deref() != Some("kubernetes.io/dockerconfigjson") {
                     continue;
