@@ -1,6 +1,8 @@
 //! `check`: manifests (Pods and workloads) judged before they ship, as the pods they make
 //! would be judged at admission. Pure: the command line reads the files.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::app::assess::classify_offline;
@@ -44,11 +46,38 @@ pub enum Unsupported {
     Skip,
 }
 
-/// The objects of a stream: those with a pod spec, and the documents skipped (with where).
+/// The objects of a stream: those with a pod spec, the documents skipped (with where), and
+/// the labels of the Namespaces it creates.
 #[derive(Debug, Default)]
 pub struct Stream {
     pub manifests: Vec<Manifest>,
     pub skipped: Vec<Skipped>,
+    /// Namespace name → its labels, for the objects of the stream that land in it.
+    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Stream {
+    /// Adds `other`'s objects after this stream's.
+    pub fn extend(&mut self, other: Stream) {
+        self.manifests.extend(other.manifests);
+        self.skipped.extend(other.skipped);
+        self.namespaces.extend(other.namespaces);
+    }
+}
+
+/// The policy of each namespace a check meets: that of a Namespace in the stream, read from
+/// its labels, else `default` (the command line's labels and the configured defaults).
+#[derive(Debug, Clone)]
+pub struct Policies {
+    pub default: NamespacePolicy,
+    pub by_namespace: BTreeMap<String, NamespacePolicy>,
+}
+
+impl Policies {
+    /// The policy objects in `namespace` are judged under.
+    pub fn of(&self, namespace: &str) -> &NamespacePolicy {
+        self.by_namespace.get(namespace).unwrap_or(&self.default)
+    }
 }
 
 /// A document of a kind without a pod spec, not judged.
@@ -79,7 +108,13 @@ pub fn summary(judged: usize, skipped: &[Skipped]) -> String {
     if kinds.is_empty() {
         return format!("{judged} {objects} judged");
     }
-    let by_kind: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+    let by_kind: Vec<String> = kinds
+        .iter()
+        .map(|(k, n)| match *k {
+            "Namespace" => format!("{k} ×{n} (labels used)"),
+            _ => format!("{k} ×{n}"),
+        })
+        .collect();
     format!(
         "{judged} {objects} judged, {} skipped: {}",
         skipped.len(),
@@ -161,6 +196,10 @@ fn collect(
     }
     let strict = pod_spec_value(&value).map(unknown_fields);
     let object: Object = serde_json::from_value(value).map_err(|e| err(format!("{kind}: {e}")))?;
+    if kind == "Namespace" && object.api_version == "v1" {
+        let labels = object.metadata.labels.clone().unwrap_or_default();
+        out.namespaces.insert(object.metadata.name.clone(), labels);
+    }
     match object.pod_spec() {
         Ok(spec) => {
             if let Some(Err(e)) = strict {
@@ -289,7 +328,7 @@ pub fn evaluate(
     manifests: &[Manifest],
     rules: &Rules,
     catalog: &Catalog,
-    policy: &NamespacePolicy,
+    policies: &Policies,
     default_namespace: &str,
     username: &str,
     today: jiff::civil::Date,
@@ -316,6 +355,7 @@ pub fn evaluate(
                 enforceable: true,
                 previous: None,
             };
+            let policy = policies.of(namespace);
             let Decision {
                 outcome,
                 message,

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
 use crate::app::check::{
-    self, InputError, Report, Stream, Unsupported, input_error, parse_manifests,
+    self, InputError, Policies, Report, Stream, Unsupported, input_error, parse_manifests,
 };
 use crate::app::today_utc;
 use crate::config::Loaded;
@@ -113,22 +113,46 @@ impl CheckArgs {
                 Ok((k, v))
             })
             .collect::<anyhow::Result<_>>()?;
-        let mut policy = NamespacePolicy::from_labels(labels, &config.defaults);
-        for (mode, level) in [
-            (Mode::Enforce, enforce),
-            (Mode::Warn, warn),
-            (Mode::Audit, audit),
-        ] {
-            if let Some(l) = level {
-                policy.levels.set(mode, l.into());
+        // --enforce, --warn and --audit win over every label, in the stream or not.
+        let overridden = |mut policy: NamespacePolicy| {
+            for (mode, level) in [
+                (Mode::Enforce, enforce),
+                (Mode::Warn, warn),
+                (Mode::Audit, audit),
+            ] {
+                if let Some(l) = level {
+                    policy.levels.set(mode, l.into());
+                }
             }
-        }
+            policy
+        };
+        let default_policy = overridden(NamespacePolicy::from_labels(labels, &config.defaults));
         let unsupported = if fail_on_unsupported {
             Unsupported::Error
         } else {
             Unsupported::Skip
         };
-        let Stream { manifests, skipped } = read_inputs(&files, unsupported)?;
+        let Stream {
+            manifests,
+            skipped,
+            namespaces,
+        } = read_inputs(&files, unsupported)?;
+        let policies = Policies {
+            default: default_policy,
+            by_namespace: namespaces
+                .iter()
+                .map(|(name, labels)| {
+                    let policy = NamespacePolicy::from_label_map(labels, &config.defaults);
+                    (name.clone(), overridden(policy))
+                })
+                .collect(),
+        };
+        for (name, policy) in &policies.by_namespace {
+            eprintln!(
+                "fipsgate: namespace {name}: labels from its Namespace object ({})",
+                policy.levels.summary()
+            );
+        }
         // Every document is judged or said to be skipped: nothing passes silently.
         for s in &skipped {
             eprintln!("fipsgate: skipped {s}");
@@ -138,7 +162,7 @@ impl CheckArgs {
             &manifests,
             &rules,
             &catalog,
-            &policy,
+            &policies,
             &namespace,
             &username,
             today_utc(),
@@ -150,7 +174,9 @@ impl CheckArgs {
             }
         }
         let failed = reports.iter().any(|r| match fail_on {
-            FailOn::Deny => r.outcome == Outcome::Deny,
+            // In dry-run the webhook admits what it would deny; `check`, like `audit`, still
+            // fails on it, so the pipeline shows what enforcing will refuse.
+            FailOn::Deny => r.outcome != Outcome::Allow,
             FailOn::Warn => r.outcome != Outcome::Allow || !r.warnings.is_empty(),
         });
         Ok(if failed {
@@ -165,10 +191,7 @@ impl CheckArgs {
 /// `.yaml`, `.yml` and `.json` files, in name order).
 fn read_inputs(paths: &[PathBuf], unsupported: Unsupported) -> Result<Stream, InputError> {
     let mut out = Stream::default();
-    let mut add = |s: Stream| {
-        out.manifests.extend(s.manifests);
-        out.skipped.extend(s.skipped);
-    };
+    let mut add = |s: Stream| out.extend(s);
     for path in paths {
         if path.as_os_str() == "-" {
             let mut text = String::new();
@@ -267,6 +290,7 @@ fn read_file(path: &Path, unsupported: Unsupported) -> Result<Stream, InputError
 fn table(reports: &[Report]) -> String {
     let mut rows = vec![
         [
+            "NAMESPACE",
             "OBJECT",
             "CONTAINER",
             "IMAGE",
@@ -280,6 +304,7 @@ fn table(reports: &[Report]) -> String {
     for r in reports {
         for f in &r.findings {
             rows.push([
+                r.namespace.clone(),
                 format!("{}/{}", r.kind, r.name),
                 format!("{}{}", f.container, kind_suffix(f.kind)),
                 f.image.clone(),

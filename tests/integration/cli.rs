@@ -132,6 +132,7 @@ fn table_output_levels_labels_and_stdin() {
     assert_eq!(
         header.split_whitespace().collect::<Vec<_>>(),
         [
+            "NAMESPACE",
             "OBJECT",
             "CONTAINER",
             "IMAGE",
@@ -309,6 +310,57 @@ fn check_skips_what_is_not_a_workload_and_fails_on_what_ci_asks() {
         "{}",
         stderr(&out)
     );
+}
+
+/// A Namespace in the stream brings its labels to the objects in it; with `dryRun: true` a
+/// would-be denial still fails the check, as it fails `audit`.
+#[test]
+fn check_uses_the_labels_of_namespaces_in_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.yaml");
+    std::fs::write(
+        &app,
+        "kind: Namespace\napiVersion: v1\nmetadata: {name: team, labels: {fipsgate.io/enforce: strict}}\n---\nkind: Pod\nmetadata: {name: web, namespace: team}\nspec: {containers: [{name: web, image: nginx}]}\n---\nkind: Pod\nmetadata: {name: tool, namespace: other}\nspec: {containers: [{name: t, image: nginx}]}\n",
+    )
+    .unwrap();
+    let app = app.to_str().unwrap();
+    let out = fipsgate(&[
+        "check",
+        "-f",
+        app,
+        "--namespace-labels",
+        "fipsgate.io/enforce=off",
+        "-o",
+        "json",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("namespace team: labels from its Namespace object (enforce=strict,"),
+        "{err}"
+    );
+    assert!(err.contains("Namespace ×1 (labels used)"), "{err}");
+    let reports: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let outcome = |ns: &str| {
+        reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["namespace"] == ns)
+            .map(|r| r["outcome"].clone())
+            .unwrap()
+    };
+    assert_eq!(outcome("team"), "deny");
+    assert_eq!(outcome("other"), "allow");
+    // --enforce wins over the Namespace's label.
+    let out = fipsgate(&["check", "-f", app, "--enforce", "off"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // dryRun: the webhook would admit it, the check still fails on it.
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "dryRun: true\n").unwrap();
+    let out = fipsgate(&["check", "-f", app, "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("would deny: "), "{}", stdout(&out));
 }
 
 #[test]
