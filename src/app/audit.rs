@@ -54,15 +54,33 @@ pub enum AuditError {
     },
 }
 
+impl Summary {
+    /// An empty summary of a namespace judged under `policy`.
+    pub fn under(policy: &NamespacePolicy) -> Self {
+        Self {
+            levels: policy.levels,
+            label_errors: policy.errors.clone(),
+            ..Self::default()
+        }
+    }
+}
+
 impl Audit<'_> {
-    /// Lists and judges everything asked for.
+    /// Lists and judges everything asked for. Every namespace read is in the report, with
+    /// its levels and label errors, even when nothing runs in it.
     pub async fn run(&self, progress: &mut dyn FnMut(Progress)) -> Result<Report, AuditError> {
         let policies = self.policies().await?;
+        let mut report = Report::default();
+        for (name, policy) in &policies {
+            report
+                .namespaces
+                .insert(name.clone(), Summary::under(policy));
+        }
         let mut judge = Judging {
             audit: self,
             policies,
             memo: HashMap::new(),
-            report: Report::default(),
+            report,
             count: 0,
         };
         let kinds = KINDS
@@ -204,14 +222,22 @@ impl Judging<'_> {
             previous: None,
         };
         let d = engine::evaluate(a.rules, &subject, &obj.spec, &classes, &policy, a.today);
+        (self.report.namespaces)
+            .entry(obj.namespace.clone())
+            .or_insert_with(|| Summary::under(&policy));
         record(&mut self.report, obj, d);
         self.count += 1;
     }
 }
 
-/// Counts for one namespace.
+/// One namespace: the levels it is judged at, its label errors, and counts.
 #[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
 pub struct Summary {
+    /// The effective levels: its labels over the configured defaults (or `--level`).
+    pub levels: Levels,
+    /// Invalid `fipsgate.io/*` label values, each evaluated as strict.
+    #[serde(rename = "labelErrors", skip_serializing_if = "Vec::is_empty")]
+    pub label_errors: Vec<String>,
     pub objects: usize,
     pub compliant: usize,
     pub partial: usize,
@@ -369,6 +395,14 @@ mod tests {
         }
     }
 
+    fn levels(all: Level) -> Levels {
+        Levels {
+            enforce: all,
+            warn: all,
+            audit: all,
+        }
+    }
+
     fn labels(enforce: &str) -> Labels {
         Labels::from([("fipsgate.io/enforce".into(), enforce.into())])
     }
@@ -388,7 +422,11 @@ mod tests {
                 owned(obj("b", "Job", "nightly-1", &["busybox"]), "CronJob"),
                 obj("kube-system", "Pod", "dns", &["nginx"]),
             ],
-            namespaces: vec![("a".into(), labels("strict")), ("b".into(), labels("off"))],
+            namespaces: vec![
+                ("a".into(), labels("strict")),
+                ("b".into(), labels("off")),
+                ("c".into(), labels("bogus")),
+            ],
             not_served: vec![("cronjobs", "v1"), ("statefulsets", "v1")],
         };
         let rules = Rules {
@@ -411,6 +449,8 @@ mod tests {
         assert_eq!(
             report.namespaces["a"],
             Summary {
+                levels: levels(Level::Strict),
+                label_errors: Vec::new(),
                 objects: 3,
                 compliant: 1,
                 partial: 1,
@@ -419,11 +459,22 @@ mod tests {
                 would_deny: 2
             }
         );
+        // A namespace where nothing runs is reported with its levels and label errors.
+        let c = &report.namespaces["c"];
+        assert_eq!((c.objects, c.levels), (0, levels(Level::Strict)));
+        assert_eq!(
+            c.label_errors,
+            ["invalid value \"bogus\" for label fipsgate.io/enforce: evaluated as strict"]
+        );
         // The CronJob is listed at batch/v1beta1; its Job and the Deployment's ReplicaSet are
         // covered by their owners.
         assert_eq!(
             report.namespaces["b"],
             Summary {
+                levels: Levels {
+                    enforce: Level::Off,
+                    ..Levels::default()
+                },
                 objects: 2,
                 non_compliant: 2,
                 ..Summary::default()

@@ -206,6 +206,9 @@ pub fn table(report: &Report) -> String {
     let mut rows = vec![
         [
             "NAMESPACE",
+            "ENFORCE",
+            "WARN",
+            "AUDIT",
             "OBJECTS",
             "COMPLIANT",
             "PARTIAL",
@@ -218,6 +221,9 @@ pub fn table(report: &Report) -> String {
     for (ns, s) in &report.namespaces {
         rows.push([
             ns.clone(),
+            s.levels.enforce.to_string(),
+            s.levels.warn.to_string(),
+            s.levels.audit.to_string(),
             s.objects.to_string(),
             s.compliant.to_string(),
             s.partial.to_string(),
@@ -227,6 +233,11 @@ pub fn table(report: &Report) -> String {
         ]);
     }
     let mut out = render_table(&rows);
+    for (ns, s) in &report.namespaces {
+        for e in &s.label_errors {
+            out.push_str(&format!("warning: namespace {ns}: {e}\n"));
+        }
+    }
     if !report.findings.is_empty() {
         let mut rows = vec![
             [

@@ -823,10 +823,15 @@ s16_audit() {
     fail "fipsgate audit -o json: not JSON: $(oneline "$out")" || return
   [[ $seen == "$want" ]] || fail "audit findings: expected {$want}, saw {$seen}" || return
   summary=$(jq -c --arg ns $ns '{namespaces: (.namespaces | keys), s: .namespaces[$ns]}' <<<"$out")
-  [[ $summary == '{"namespaces":["'$ns'"],"s":{"objects":4,"compliant":1,"partial":0,"nonCompliant":3,"exempt":0,"wouldDeny":3}}' ]] ||
+  [[ $summary == '{"namespaces":["'$ns'"],"s":{"levels":{"enforce":"strict","warn":"strict","audit":"strict"},"objects":4,"compliant":1,"partial":0,"nonCompliant":3,"exempt":0,"wouldDeny":3}}' ]] ||
     fail "audit summary: expected only $ns with objects 4 (2 pods + deployment's pod + Deployment; its ReplicaSet not counted), compliant 1, nonCompliant 3, wouldDeny 3, saw $summary" || return
   try_split timeout 60 "$bin" "${args[@]}"
   ((rc == 1)) || fail "fipsgate ${args[*]}: expected exit 1, saw $rc: $(oneline "$err $out")" || return
+  # A namespace's invalid label is in the report, with the level it is evaluated at.
+  try_split timeout 60 "$bin" audit -n e2e-bogus --config "$work/config.yaml" -o json
+  summary=$(jq -c '.namespaces["e2e-bogus"] | {enforce: .levels.enforce, errors: .labelErrors}' <<<"$out" 2>/dev/null)
+  [[ $summary == '{"enforce":"strict","errors":["invalid value \"bogus\" for label fipsgate.io/enforce: evaluated as strict"]}' ]] ||
+    fail "audit -n e2e-bogus: expected enforce strict and the label error, saw $summary: $(oneline "$err")" || return
   echo "    s16 \$ fipsgate ${args[*]//"$work"/\$WORK}"
   mapfile -t lines <<<"$out"
   printf '    s16 | %s\n' "${lines[@]}"
