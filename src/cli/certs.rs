@@ -13,6 +13,10 @@ pub struct CertsArgs {
     /// Directory for ca.crt, ca.key, tls.crt and tls.key (created 0700; keys 0600).
     #[arg(long)]
     pub out: PathBuf,
+    /// The namespace fipsgate is installed in: the certificate is for the Service
+    /// `fipsgate.NAMESPACE.svc`.
+    #[arg(short = 'n', long, default_value = "fipsgate-system")]
+    pub namespace: String,
     /// Extra DNS names or IP addresses for the serving certificate (repeatable).
     #[arg(long = "host")]
     pub hosts: Vec<String>,
@@ -40,6 +44,7 @@ impl CertsArgs {
     pub fn run(self) -> anyhow::Result<()> {
         let Self {
             out,
+            namespace,
             hosts: extra,
             renew,
             renew_ca,
@@ -53,10 +58,8 @@ impl CertsArgs {
                 out.display()
             );
         }
-        let mut hosts = vec![
-            certs::SERVICE_HOST.to_string(),
-            "fipsgate.fipsgate-system.svc.cluster.local".to_string(),
-        ];
+        let service = format!("fipsgate.{namespace}.svc");
+        let mut hosts = vec![service.clone(), format!("{service}.cluster.local")];
         hosts.extend(extra);
         let ca = if renew {
             let read = |name: &str| {
@@ -76,7 +79,7 @@ impl CertsArgs {
         certs::write(&out, &bundle)?;
         if let Some(name) = client_name {
             let (cert, key) = certs::client(&name, (&bundle.ca_cert, &bundle.ca_key), days)?;
-            write_client(&out, &name, &cert, &key)?;
+            write_client(&out, &service, &name, &cert, &key)?;
         }
         use base64::Engine as _;
         let bundle64 = base64::engine::general_purpose::STANDARD.encode(bundle.ca_cert.as_bytes());
@@ -93,7 +96,13 @@ impl CertsArgs {
 /// The API server's side: its client certificate, a kubeconfig that presents it to the
 /// webhook's Service (the user is named after the Service's DNS name, which is how the API
 /// server picks credentials), and the AdmissionConfiguration that points at that kubeconfig.
-fn write_client(out: &std::path::Path, name: &str, cert: &str, key: &str) -> anyhow::Result<()> {
+fn write_client(
+    out: &std::path::Path,
+    service: &str,
+    name: &str,
+    cert: &str,
+    key: &str,
+) -> anyhow::Result<()> {
     use base64::Engine as _;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
     let kubeconfig = format!(
@@ -102,7 +111,7 @@ fn write_client(out: &std::path::Path, name: &str, cert: &str, key: &str) -> any
          client-certificate-data: {}\n      client-key-data: {}\n",
         b64(cert),
         b64(key),
-        host = certs::SERVICE_HOST,
+        host = service,
     );
     let admission = format!(
         "# kube-apiserver --admission-control-config-file=<this file>; copy\n\

@@ -395,6 +395,12 @@ grep -qF "name: 127.0.0.1:$webhook_port" "$work/apiserver-kubeconfig.yaml" ||
 sed "s|kubeConfigFile: .*|kubeConfigFile: $work/apiserver-kubeconfig.yaml|" \
   "$tls_dir/admission-configuration.yaml" >"$work/admission-configuration.yaml" ||
   abort "admission configuration"
+# audit-only brings its own certificates (the same ones here); a user's overlay installs into
+# another namespace.
+rm -rf "$deploy_copy/overlays/audit-only/certs"
+cp -R "$tls_dir" "$deploy_copy/overlays/audit-only/certs" || abort "cannot copy the certificates"
+mkdir -p "$deploy_copy/overlays/user-security"
+printf 'namespace: security\nresources: [../cert-manager]\n' >"$deploy_copy/overlays/user-security/kustomization.yaml"
 kubectl kustomize "$deploy_copy/overlays/self-signed" >"$work/render/self-signed.yaml" 2>"$work/render/self-signed.err" ||
   abort "kubectl kustomize deploy/overlays/self-signed failed: $(oneline "$(cat "$work/render/self-signed.err")")"
 
@@ -763,11 +769,15 @@ s15_manifests() {
   # The Namespace for real: a server-side dry run of namespaced objects needs it to exist.
   try k apply -f <(yaml_docs keep Namespace <"$work/render/self-signed.yaml")
   expect_ok "kubectl apply of the rendered Namespace fipsgate-system" || return
-  for overlay in base self-signed audit-only cert-manager digest-pinning locked-down; do
+  for overlay in base self-signed audit-only cert-manager digest-pinning locked-down user-security; do
     s15_render "$overlay" ||
       fail "kubectl kustomize $overlay failed: $(oneline "$(cat "$work/render/$overlay.err")")" || return
+    if [[ $overlay == user-security ]]; then
+      try k apply -f <(yaml_docs keep Namespace <"$work/render/$overlay.yaml")
+      expect_ok "kubectl apply of the rendered Namespace security" || return
+    fi
     f=$work/render/$overlay.dryrun.yaml
-    if [[ $overlay == cert-manager || $overlay == digest-pinning ]]; then
+    if [[ $overlay == cert-manager || $overlay == digest-pinning || $overlay == user-security ]]; then
       kinds=$(yaml_docs keep 'Issuer|Certificate' <"$work/render/$overlay.yaml" | yaml_kinds |
         awk '{ print $2 }' | sort | uniq -c | awk '{ printf "%s%s %s", s, $1, $2; s = ", " }')
       echo "    s15 $overlay: not applied (cert-manager CRDs, not installed here): $kinds"
@@ -796,7 +806,7 @@ s15_manifests() {
   n=$(k get validatingwebhookconfiguration fipsgate -o json |
     jq --arg url "https://127.0.0.1:$webhook_port/validate" '[.webhooks[] | select(.clientConfig.url == $url)] | length')
   ((n == 4)) || fail "after the dry run: expected 4 webhooks still calling the local fipsgate, saw $n" || return
-  note="$total objects in the base and 5 overlays, $rewrites apiVersion rewrite(s)"
+  note="$total objects in the base, 5 overlays and one into namespace security, $rewrites apiVersion rewrite(s)"
 }
 
 inv_dep_pod() { # the name of the first pod of Deployment inv-busybox

@@ -20,6 +20,9 @@ use serde_json::{Value, json};
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN: &str = env!("CARGO_BIN_EXE_fipsgate");
 const NAMESPACE: &str = "fipsgate-system";
+/// A user overlay over the cert-manager overlay, installing into another namespace.
+const ELSEWHERE: &str = "security (cert-manager)";
+const ELSEWHERE_NAMESPACE: &str = "security";
 const SELECTOR_LABEL: &str = "kubernetes.io/metadata.name";
 const OVERLAYS: [&str; 5] = [
     "audit-only",
@@ -65,6 +68,21 @@ fn render_all() -> Rendered {
         text(&out.stderr)
     );
     let printed_ca_bundle = text(&out.stdout).trim().to_string();
+    // audit-only brings its own certificates; the same ones, so it differs from self-signed
+    // only where it means to.
+    copy_tree(
+        &certs,
+        &deploy.join("overlays/audit-only/certs"),
+        Path::new(""),
+    );
+    // A user's overlay that installs elsewhere.
+    let elsewhere = deploy.join("user-security");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(
+        elsewhere.join("kustomization.yaml"),
+        format!("namespace: {ELSEWHERE_NAMESPACE}\nresources: [../overlays/cert-manager]\n"),
+    )
+    .unwrap();
     std::fs::write(
         deploy.join("overlays/locked-down/apiserver.env"),
         format!("API_SERVER_CIDR={API_SERVER_CIDR}\n"),
@@ -73,6 +91,7 @@ fn render_all() -> Rendered {
 
     let mut sets = BTreeMap::new();
     sets.insert("base".to_string(), kustomize(&deploy.join("base")));
+    sets.insert(ELSEWHERE.to_string(), kustomize(&elsewhere));
     for entry in std::fs::read_dir(deploy.join("overlays")).unwrap() {
         let entry = entry.unwrap();
         if entry.file_type().unwrap().is_dir() {
@@ -138,6 +157,15 @@ fn sets() -> impl Iterator<Item = (&'static str, &'static [Value])> {
         .sets
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_slice()))
+}
+
+/// The namespace the rendering `name` installs into.
+fn namespace_of(name: &str) -> &'static str {
+    if name == ELSEWHERE {
+        ELSEWHERE_NAMESPACE
+    } else {
+        NAMESPACE
+    }
 }
 
 fn set(name: &str) -> &'static [Value] {
@@ -262,8 +290,9 @@ fn every_overlay_renders_the_whole_deployment() {
         assert!(names.contains(&overlay), "overlay {overlay} is missing");
     }
     for (name, objs) in sets() {
+        let own = namespace_of(name);
         for (kind, obj) in [
-            ("Namespace", NAMESPACE),
+            ("Namespace", own),
             ("ServiceAccount", "fipsgate"),
             ("ClusterRole", "fipsgate"),
             ("ClusterRoleBinding", "fipsgate"),
@@ -275,9 +304,9 @@ fn every_overlay_renders_the_whole_deployment() {
             named(objs, kind, obj);
         }
         config_map(objs);
-        let ns = named(objs, "Namespace", NAMESPACE);
+        let ns = named(objs, "Namespace", own);
         assert_eq!(
-            ns["metadata"]["labels"][SELECTOR_LABEL], NAMESPACE,
+            ns["metadata"]["labels"][SELECTOR_LABEL], own,
             "{name}: the namespace must carry the label its exclusion relies on"
         );
         let mut seen = std::collections::HashSet::new();
@@ -298,7 +327,7 @@ fn every_overlay_renders_the_whole_deployment() {
             ];
             if !cluster_scoped.contains(&str_of(&o["kind"])) {
                 assert_eq!(
-                    o["metadata"]["namespace"], NAMESPACE,
+                    o["metadata"]["namespace"], own,
                     "{name}: {} {}",
                     o["kind"], o["metadata"]["name"]
                 );
@@ -353,7 +382,13 @@ fn webhook_fails_closed_for_pods_and_never_matches_its_own_namespace() {
             );
         }
         let h = &hooks[0];
-        assert_eq!(h["failurePolicy"], "Fail", "{name}");
+        // In dry-run nothing is denied, so nothing fails closed.
+        let closed = if name == "audit-only" {
+            "Ignore"
+        } else {
+            "Fail"
+        };
+        assert_eq!(h["failurePolicy"], closed, "{name}");
         assert_eq!(h["timeoutSeconds"], 5, "{name}");
         assert_eq!(h["sideEffects"], "None", "{name}");
         assert_eq!(h["matchPolicy"], "Equivalent", "{name}");
@@ -584,7 +619,11 @@ fn materialize_volumes(objs: &[Value], root: &Path) -> Vec<(String, PathBuf)> {
                     }
                 }
                 None => {
-                    let out = run(Command::new(BIN).args(["certs", "--out"]).arg(&dir));
+                    let ns =
+                        str_of(&named(objs, "Deployment", "fipsgate")["metadata"]["namespace"]);
+                    let out = run(Command::new(BIN)
+                        .args(["certs", "-n", ns, "--out"])
+                        .arg(&dir));
                     assert!(out.status.success(), "{}", text(&out.stderr));
                 }
             }
@@ -655,7 +694,12 @@ fn serve_like_the_pod(name: &str, objs: &[Value]) {
         }
     }
     let c = container(objs);
-    let args: Vec<String> = strings(&c["args"]).into_iter().map(relocate).collect();
+    let mut args: Vec<String> = strings(&c["args"]).into_iter().map(relocate).collect();
+    // The image is the FIPS build; this test runs whichever build it was compiled with.
+    assert!(args.iter().any(|a| a == "--require-fips"), "{name}");
+    if !cfg!(feature = "fips") {
+        args.retain(|a| a != "--require-fips");
+    }
     for flag in ["--listen", "--admin-listen", "--dev"] {
         assert!(
             !args.iter().any(|a| a.starts_with(flag)),
@@ -891,7 +935,7 @@ fn rbac_grants_what_the_configured_features_use_and_nothing_more() {
         let sa = str_of(&pod_spec(objs)["serviceAccountName"]);
         assert_eq!(
             binding["subjects"],
-            json!([{"kind": "ServiceAccount", "name": sa, "namespace": NAMESPACE}]),
+            json!([{"kind": "ServiceAccount", "name": sa, "namespace": namespace_of(name)}]),
             "{name}"
         );
     }
@@ -914,7 +958,7 @@ fn config_and_catalogue_load_with_the_real_binary() {
         );
 
         let config = config(objs);
-        for ns in [NAMESPACE, "kube-system"] {
+        for ns in [namespace_of(name), "kube-system"] {
             assert!(
                 config.exemptions.namespaces.iter().any(|n| n == ns),
                 "{name}: {ns}"
@@ -981,12 +1025,12 @@ fn config_and_catalogue_load_with_the_real_binary() {
 
 #[test]
 #[ignore = "needs kubectl for kustomize: run tests/run.sh"]
-fn audit_only_is_the_base_in_dry_run() {
+fn audit_only_is_self_signed_in_dry_run_failing_open() {
     for (name, objs) in sets() {
         let dry_run = serve_args(objs).dry_run || config(objs).dry_run;
         assert_eq!(dry_run, name == "audit-only", "{name}");
     }
-    // Nothing else differs from the base.
+    // It stands alone (its own Secret and caBundle); nothing else differs from self-signed.
     let mut audit_only = set("audit-only").to_vec();
     for o in &mut audit_only {
         if o["kind"] == "Deployment" {
@@ -995,8 +1039,50 @@ fn audit_only_is_the_base_in_dry_run() {
                 .unwrap();
             args.retain(|a| a != "--dry-run");
         }
+        if o["kind"] == "ValidatingWebhookConfiguration" {
+            assert_eq!(o["webhooks"][0]["failurePolicy"], "Ignore");
+            o["webhooks"][0]["failurePolicy"] = json!("Fail");
+        }
     }
-    assert_eq!(audit_only, set("base"));
+    assert_eq!(audit_only, set("self-signed"));
+}
+
+/// `namespace: security` in a user overlay moves everything that names the namespace: the
+/// webhook's Service reference and self-exclusion, the certificate's names, cert-manager's CA
+/// injection, the ServiceAccount binding and the exemption in the config.
+#[test]
+#[ignore = "needs kubectl for kustomize: run tests/run.sh"]
+fn another_namespace_keeps_names_injection_and_self_exclusion_consistent() {
+    for (name, objs) in sets() {
+        let text = serde_json::to_string(objs).unwrap();
+        assert!(!text.contains("$("), "{name}: an unresolved var");
+    }
+    let objs = set(ELSEWHERE);
+    let text = serde_json::to_string(objs).unwrap();
+    assert!(
+        !text.contains(NAMESPACE),
+        "{ELSEWHERE}: still names {NAMESPACE}"
+    );
+    let serving = named(objs, "Certificate", "fipsgate-serving");
+    assert_eq!(
+        strings(&serving["spec"]["dnsNames"]),
+        [
+            "fipsgate.security.svc",
+            "fipsgate.security.svc.cluster.local"
+        ]
+    );
+    assert_eq!(serving["spec"]["commonName"], "fipsgate.security.svc");
+    let vwc = one(objs, "ValidatingWebhookConfiguration");
+    assert_eq!(
+        vwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        "security/fipsgate-serving"
+    );
+    for h in vwc["webhooks"].as_array().unwrap() {
+        assert_eq!(h["clientConfig"]["service"]["namespace"], "security");
+        let by_name = &h["namespaceSelector"]["matchExpressions"][0];
+        assert_eq!(by_name["key"], SELECTOR_LABEL);
+        assert_eq!(strings(&by_name["values"]), ["security", "kube-system"]);
+    }
 }
 
 #[test]
@@ -1052,16 +1138,18 @@ fn cert_manager_overlay_issues_the_serving_certificate_and_injects_its_ca() {
     for (name, objs) in sets() {
         let vwc = one(objs, "ValidatingWebhookConfiguration");
         let inject = &vwc["metadata"]["annotations"][INJECT];
-        if !["cert-manager", "digest-pinning"].contains(&name) {
+        if !["cert-manager", "digest-pinning", ELSEWHERE].contains(&name) {
             assert!(inject.is_null(), "{name}");
             continue;
         }
-        assert_eq!(inject, "fipsgate-system/fipsgate-serving");
+        let own = namespace_of(name);
+        assert_eq!(inject, &json!(format!("{own}/fipsgate-serving")));
         let (ns, cert_name) = str_of(inject).split_once('/').unwrap();
         let serving = named(objs, "Certificate", cert_name);
         assert_eq!(serving["metadata"]["namespace"], ns);
         assert_eq!(serving["spec"]["secretName"], "fipsgate-tls");
-        assert!(strings(&serving["spec"]["dnsNames"]).contains(&"fipsgate.fipsgate-system.svc"));
+        let service = format!("fipsgate.{own}.svc");
+        assert!(strings(&serving["spec"]["dnsNames"]).contains(&service.as_str()));
         assert!(serving["spec"]["isCA"].as_bool() != Some(true));
 
         // serving <- CA Issuer <- CA Certificate <- selfSigned Issuer, all in this namespace.
@@ -1123,7 +1211,15 @@ fn self_signed_overlay_bundles_the_generated_ca() {
     assert_eq!(volume["secret"]["secretName"], secret["metadata"]["name"]);
 
     for (name, objs) in sets() {
-        if !["self-signed", "cert-manager", "locked-down"].contains(&name) {
+        if ![
+            "self-signed",
+            "audit-only",
+            "cert-manager",
+            "locked-down",
+            ELSEWHERE,
+        ]
+        .contains(&name)
+        {
             let hook = &one(objs, "ValidatingWebhookConfiguration")["webhooks"][0];
             assert!(hook["clientConfig"].get("caBundle").is_none(), "{name}");
         }
