@@ -101,18 +101,7 @@ impl CheckArgs {
             rules,
             catalog,
         } = Loaded::from_file(config.as_deref())?;
-        let labels: Vec<(&str, &str)> = namespace_labels
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv
-                    .split_once('=')
-                    .with_context(|| format!("--namespace-labels: {kv:?} is not key=value"))?;
-                if LABEL_KEYS.contains(&k) {
-                    anyhow::bail!("--namespace-labels: {kv:?}: the label is fipsgate.io/{k}={v}");
-                }
-                Ok((k, v))
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let labels = label_pairs(&namespace_labels)?;
         // --enforce, --warn and --audit win over every label, in the stream or not.
         let overridden = |mut policy: NamespacePolicy| {
             for (mode, level) in [
@@ -185,6 +174,22 @@ impl CheckArgs {
             ExitCode::SUCCESS
         })
     }
+}
+
+/// `--namespace-labels` as key/value pairs; a bare `enforce=` is an error, not a label.
+fn label_pairs(namespace_labels: &[String]) -> anyhow::Result<Vec<(&str, &str)>> {
+    namespace_labels
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("--namespace-labels: {kv:?} is not key=value"))?;
+            if LABEL_KEYS.contains(&k) {
+                anyhow::bail!("--namespace-labels: {kv:?}: the label is fipsgate.io/{k}={v}");
+            }
+            Ok((k, v))
+        })
+        .collect()
 }
 
 /// Reads every object from the given paths (`-` is stdin; directories are walked for

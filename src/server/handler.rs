@@ -18,8 +18,8 @@ use crate::app::relabel::Disclosure;
 use crate::domain::policy::Level;
 use crate::engine::{Count, Decision, Exemption, Outcome, Subject};
 use crate::telemetry::metrics::{
-    DecisionLabel, KindLabel, LevelLabel, Metrics, ModeLabel, Operation, RequestLabels, RunMode,
-    ViolationLabels,
+    DecisionLabel, KindLabel, LevelLabel, Metrics, ModeLabel, ObjectKind, Operation, RequestLabels,
+    RunMode, ViolationLabels,
 };
 
 use super::read::{Limits, Read, Refusal, ValidateQuery, json_error, read};
@@ -240,6 +240,11 @@ async fn decide(
         .requests
         .get_or_create(&RequestLabels {
             operation: Operation::from_request(&req.operation),
+            kind: match &req.action {
+                Action::Evaluate { kind, .. } => ObjectKind::from_kind(kind),
+                Action::NamespaceLabels { .. } => ObjectKind::Namespace,
+                Action::Skip(_) | Action::Invalid(_) => ObjectKind::other,
+            },
             decision: label,
             mode,
         })

@@ -10,6 +10,8 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub operation: Operation,
+    /// The object's kind, from a fixed set.
+    pub kind: ObjectKind,
     pub decision: DecisionLabel,
     /// `enforce`, or `dry-run` under the global dry-run switch.
     pub mode: RunMode,
@@ -32,6 +34,44 @@ impl Operation {
             "UPDATE" => Self::UPDATE,
             "DELETE" => Self::DELETE,
             "CONNECT" => Self::CONNECT,
+            _ => Self::other,
+        }
+    }
+}
+
+/// The kinds fipsgate is registered for; anything else is `other`, so the label stays bounded.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum ObjectKind {
+    Pod,
+    EphemeralContainers,
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    ReplicationController,
+    Job,
+    CronJob,
+    PodTemplate,
+    Namespace,
+    other,
+}
+
+impl ObjectKind {
+    /// The label of an object kind as the review names it.
+    pub fn from_kind(kind: &str) -> Self {
+        match kind {
+            "Pod" => Self::Pod,
+            "EphemeralContainers" => Self::EphemeralContainers,
+            "Deployment" => Self::Deployment,
+            "StatefulSet" => Self::StatefulSet,
+            "DaemonSet" => Self::DaemonSet,
+            "ReplicaSet" => Self::ReplicaSet,
+            "ReplicationController" => Self::ReplicationController,
+            "Job" => Self::Job,
+            "CronJob" => Self::CronJob,
+            "PodTemplate" => Self::PodTemplate,
+            "Namespace" => Self::Namespace,
             _ => Self::other,
         }
     }

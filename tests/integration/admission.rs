@@ -109,7 +109,7 @@ async fn global_dry_run_never_denies() {
         "{w}"
     );
     let metrics = app.metrics_text();
-    assert!(metrics.contains(r#"fipsgate_admission_requests_total{operation="CREATE",decision="would_deny",mode="dry_run"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"fipsgate_admission_requests_total{operation="CREATE",kind="Pod",decision="would_deny",mode="dry_run"} 1"#), "{metrics}");
 }
 
 #[tokio::test]

@@ -70,6 +70,7 @@ fn every_family() -> String {
     m.requests
         .get_or_create(&RequestLabels {
             operation: Operation::CREATE,
+            kind: ObjectKind::Pod,
             decision: DecisionLabel::deny,
             mode: RunMode::enforce,
         })
