@@ -1,8 +1,11 @@
 //! The chain of sources an image is assessed from: catalogue pins, signed registry attestations
 //! and catalogue repository patterns, in the configured order. The registry is a port
-//! ([`RegistryEvidence`]); what it returns is already verified.
+//! ([`RegistryEvidence`]); what it returns is already verified. [`SourceChain::trace`] also
+//! says what each source said (`explain`).
 
 use std::sync::Arc;
+
+use serde::Serialize;
 
 use crate::app::ports::{AssessmentSource, BoxFuture, Found, LookupContext, RegistryEvidence};
 use crate::attest::Attested;
@@ -18,6 +21,141 @@ pub struct SourceChain {
     minimum: Evidence,
     registry: Option<Arc<dyn RegistryEvidence>>,
     pool: StatementPool,
+}
+
+/// What one source of the chain said about an image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub source: SourceKind,
+    pub outcome: StepOutcome,
+    pub detail: String,
+}
+
+/// How a source took part in an assessment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepOutcome {
+    /// It knew the image: its answer is the assessment.
+    Answered,
+    /// Asked, it knew nothing of the image.
+    Nothing,
+    /// It found evidence and refused it (an attestation that does not verify).
+    Rejected,
+    /// The look-up failed.
+    Failed,
+    /// Not asked: no registry, a registry outside the allowed ones, or an earlier answer.
+    NotAsked,
+}
+
+impl StepOutcome {
+    /// The one spelling, as in `-o json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepOutcome::Answered => "answered",
+            StepOutcome::Nothing => "nothing",
+            StepOutcome::Rejected => "rejected",
+            StepOutcome::Failed => "failed",
+            StepOutcome::NotAsked => "not-asked",
+        }
+    }
+}
+
+/// Whether a command's judgements asked registries for attestations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum AttestationUse {
+    /// Enabled in the configuration and asked.
+    #[serde(rename = "consulted")]
+    Consulted,
+    /// Enabled in the configuration, but the command ran offline.
+    #[serde(rename = "not consulted")]
+    NotConsulted,
+    /// Not enabled in the configuration.
+    #[serde(rename = "not configured")]
+    NotConfigured,
+}
+
+impl AttestationUse {
+    /// From whether the configuration asks for attestations and whether registries are asked.
+    pub fn of(configured: bool, online: bool) -> Self {
+        match (configured, online) {
+            (false, _) => AttestationUse::NotConfigured,
+            (true, false) => AttestationUse::NotConsulted,
+            (true, true) => AttestationUse::Consulted,
+        }
+    }
+}
+
+/// The look-up state of one assessment: the digest known so far, why stronger evidence is
+/// missing, and a registry failure.
+struct Pending {
+    digest: Option<String>,
+    problem: Option<String>,
+    error: Option<String>,
+}
+
+/// Where the steps of an assessment go: nowhere on the admission path, a list for `explain`.
+struct Trace<'a> {
+    steps: Option<Vec<Step>>,
+    no_registry: &'a str,
+}
+
+impl Trace<'_> {
+    /// Records a step; `detail` is only worded when steps are kept.
+    fn note(&mut self, source: SourceKind, outcome: StepOutcome, detail: impl FnOnce() -> String) {
+        if let Some(steps) = &mut self.steps {
+            steps.push(Step {
+                source,
+                outcome,
+                detail: detail(),
+            });
+        }
+    }
+
+    /// The step of a catalogue source (pins, patterns).
+    fn local(
+        &mut self,
+        chain: &SourceChain,
+        source: SourceKind,
+        image: &ImageRef,
+        digest: Option<&str>,
+        found: bool,
+    ) {
+        if self.steps.is_none() {
+            return;
+        }
+        let (outcome, detail) = match (source, digest) {
+            (SourceKind::Pins, None) => {
+                (StepOutcome::Nothing, "the reference has no digest".into())
+            }
+            (SourceKind::Pins, Some(d)) => match chain.catalog.pinned(d) {
+                Some(a) => (
+                    StepOutcome::Answered,
+                    format!("{d} is pinned to {}", a.component().map_or("", |c| &c.id)),
+                ),
+                None => (
+                    StepOutcome::Nothing,
+                    format!("{d} is pinned to no component"),
+                ),
+            },
+            _ => match chain.catalog.pattern_match(image).filter(|_| found) {
+                Some(m) => {
+                    let through = (m.mirror.as_ref())
+                        .map(|m| format!(" (through mirror {} of {})", m.mirror, m.original))
+                        .unwrap_or_default();
+                    let (name, id) = (image.name(), &m.component.id);
+                    (
+                        StepOutcome::Answered,
+                        format!("{name} matches {}{through}: {id}", m.pattern),
+                    )
+                }
+                None => (
+                    StepOutcome::Nothing,
+                    format!("no catalogue pattern matches {}", image.name()),
+                ),
+            },
+        };
+        self.note(source, outcome, || detail);
+    }
 }
 
 impl SourceChain {
@@ -41,51 +179,116 @@ impl SourceChain {
         &self.catalog
     }
 
-    async fn assess_image(&self, image: &ImageRef, ctx: &LookupContext) -> Assessment {
-        let mut digest: Option<String> = image.digest().map(|d| d.to_string());
-        let mut problem: Option<String> = None;
-        let mut error: Option<String> = None;
-        for &source in &self.order {
-            match source {
+    /// The assessment and what each source said (`explain`); `no_registry` is what the
+    /// attestation step says when the chain has no registry (attestations off, or offline).
+    pub async fn trace(
+        &self,
+        image: &ImageRef,
+        ctx: &LookupContext,
+        no_registry: &str,
+    ) -> (Assessment, Vec<Step>) {
+        let mut trace = Trace {
+            steps: Some(Vec::new()),
+            no_registry,
+        };
+        let r = self.assess_image(image, ctx, &mut trace).await;
+        (r, trace.steps.unwrap_or_default())
+    }
+
+    async fn assess_image(
+        &self,
+        image: &ImageRef,
+        ctx: &LookupContext,
+        trace: &mut Trace<'_>,
+    ) -> Assessment {
+        let mut state = Pending {
+            digest: image.digest().map(|d| d.to_string()),
+            problem: None,
+            error: None,
+        };
+        for (i, &source) in self.order.iter().enumerate() {
+            let found = match source {
                 SourceKind::Pins | SourceKind::Patterns => {
-                    if let Some(r) = self.local(source, image, digest.as_deref()) {
-                        return self.finish(r, problem, error);
-                    }
+                    let r = self.local(source, image, state.digest.as_deref());
+                    trace.local(self, source, image, state.digest.as_deref(), r.is_some());
+                    r.map(|r| self.finish(r, state.problem.take(), state.error.take()))
                 }
-                SourceKind::Attestations => {
-                    let Some(reg) = &self.registry else { continue };
-                    if let Some(why) = reg.declines(image) {
-                        problem = Some(why);
-                        continue;
-                    }
-                    let resolved = match reg.resolve(image, ctx).await {
-                        Ok(Some(r)) => r,
-                        Ok(None) => {
-                            problem = Some(format!("image {image} not found in its registry"));
-                            continue;
-                        }
-                        Err(e) => {
-                            error = Some(e.to_string());
-                            continue;
-                        }
-                    };
-                    digest.get_or_insert_with(|| resolved.digest.clone());
-                    let assess = |a| {
-                        let verified = self.attested_result(image, a);
-                        verified.with_digest(&resolved.digest)
-                    };
-                    match reg.attestations(image, &resolved, ctx, &assess).await {
-                        Ok(Found::Attested(r)) => return r,
-                        Ok(Found::Rejected(reason)) => problem = Some(reason),
-                        Ok(Found::Missing) => {
-                            problem = Some(format!("no FIPS attestation for {}", resolved.digest))
-                        }
-                        Err(e) => error = Some(e.to_string()),
-                    }
+                SourceKind::Attestations => self.ask_registry(image, ctx, &mut state, trace).await,
+            };
+            if let Some(r) = found {
+                for &rest in &self.order[i + 1..] {
+                    trace.note(rest, StepOutcome::NotAsked, || {
+                        format!("not asked: {source} answered first")
+                    });
                 }
+                return r;
             }
         }
-        self.finish(Assessment::not_listed(), problem, error)
+        self.finish(Assessment::not_listed(), state.problem, state.error)
+    }
+
+    /// The registry's attestations for the image, when it has one that verifies; records
+    /// why not in `state` otherwise.
+    async fn ask_registry(
+        &self,
+        image: &ImageRef,
+        ctx: &LookupContext,
+        state: &mut Pending,
+        trace: &mut Trace<'_>,
+    ) -> Option<Assessment> {
+        use StepOutcome::{Answered, Failed, NotAsked, Nothing, Rejected};
+        let at = SourceKind::Attestations;
+        let Some(reg) = &self.registry else {
+            let why = trace.no_registry;
+            trace.note(at, NotAsked, || why.to_string());
+            return None;
+        };
+        if let Some(why) = reg.declines(image) {
+            trace.note(at, NotAsked, || why.clone());
+            state.problem = Some(why);
+            return None;
+        }
+        let resolved = match reg.resolve(image, ctx).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                let why = format!("image {image} not found in its registry");
+                trace.note(at, Nothing, || why.clone());
+                state.problem = Some(why);
+                return None;
+            }
+            Err(e) => {
+                trace.note(at, Failed, || format!("resolving {image}: {e}"));
+                state.error = Some(e.to_string());
+                return None;
+            }
+        };
+        state.digest.get_or_insert_with(|| resolved.digest.clone());
+        let assess = |a| {
+            let verified = self.attested_result(image, a);
+            verified.with_digest(&resolved.digest)
+        };
+        match reg.attestations(image, &resolved, ctx, &assess).await {
+            Ok(Found::Attested(r)) => {
+                trace.note(at, Answered, || {
+                    format!("a signed attestation for {} verifies", resolved.digest)
+                });
+                return Some(r);
+            }
+            Ok(Found::Rejected(reason)) => {
+                trace.note(at, Rejected, || reason.clone());
+                state.problem = Some(reason);
+            }
+            Ok(Found::Missing) => {
+                let why = format!("no FIPS attestation for {}", resolved.digest);
+                trace.note(at, Nothing, || why.clone());
+                state.problem = Some(why);
+            }
+            Err(e) => {
+                trace.note(at, Failed, || e.to_string());
+                state.error = Some(e.to_string());
+            }
+        }
+        None
     }
 
     /// What a catalogue source (pins, patterns) says about the image, when it matches.
@@ -165,7 +368,13 @@ impl AssessmentSource for SourceChain {
         image: &'a ImageRef,
         ctx: &'a LookupContext,
     ) -> BoxFuture<'a, Assessment> {
-        Box::pin(self.assess_image(image, ctx))
+        Box::pin(async move {
+            let mut quiet = Trace {
+                steps: None,
+                no_registry: "",
+            };
+            self.assess_image(image, ctx, &mut quiet).await
+        })
     }
 }
 
@@ -217,6 +426,89 @@ mod tests {
         ) -> BoxFuture<'a, Result<Found, Arc<str>>> {
             unreachable!("the registry was asked")
         }
+    }
+
+    /// A registry that resolves every image to one digest and answers with `found`.
+    struct Answers(Found);
+
+    impl RegistryEvidence for Answers {
+        fn resolve<'a>(
+            &'a self,
+            _: &'a ImageRef,
+            _: &'a LookupContext,
+        ) -> BoxFuture<'a, Result<Option<crate::app::ports::Resolved>, Arc<str>>> {
+            let resolved = crate::app::ports::Resolved {
+                digest: format!("sha256:{}", "b".repeat(64)),
+                index: false,
+                platforms: Vec::new(),
+            };
+            Box::pin(std::future::ready(Ok(Some(resolved))))
+        }
+
+        fn attestations<'a>(
+            &'a self,
+            _: &'a ImageRef,
+            _: &'a crate::app::ports::Resolved,
+            _: &'a LookupContext,
+            _: &'a (dyn Fn(Attested) -> Assessment + Send + Sync),
+        ) -> BoxFuture<'a, Result<Found, Arc<str>>> {
+            Box::pin(std::future::ready(Ok(self.0.clone())))
+        }
+    }
+
+    /// The trace names every configured source in order: the one that answered, those asked
+    /// that knew nothing, and those not asked; the assessment is the one admission gets.
+    #[tokio::test]
+    async fn the_trace_says_what_each_source_said() {
+        use StepOutcome::*;
+        let fips = "us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4";
+        let image = ImageRef::parse(fips).unwrap();
+        let ctx = LookupContext::default();
+        let steps = |s: &[Step]| s.iter().map(|s| (s.source, s.outcome)).collect::<Vec<_>>();
+        let order = vec![Attestations, Pins, Patterns];
+        let missing = Some(Arc::new(Answers(Found::Missing)) as Arc<dyn RegistryEvidence>);
+        let chain = SourceChain::new(catalog(), order.clone(), Evidence::None, missing);
+        let (r, trace) = chain.trace(&image, &ctx, "unused").await;
+        assert_eq!(r, chain.assess(&image, &ctx).await);
+        assert_eq!(r.evidence(), Evidence::Repository);
+        assert_eq!(
+            steps(&trace),
+            [
+                (Attestations, Nothing),
+                (Pins, Nothing),
+                (Patterns, Answered)
+            ]
+        );
+        let b = "b".repeat(64);
+        assert_eq!(
+            trace[0].detail,
+            format!("no FIPS attestation for sha256:{b}")
+        );
+        assert_eq!(
+            trace[1].detail,
+            format!("sha256:{b} is pinned to no component")
+        );
+        let component = catalog().get("kube-apiserver").unwrap().clone();
+        let attested = Assessment::attested(component, Vec::new(), Vec::new());
+        let answers =
+            Some(Arc::new(Answers(Found::Attested(attested))) as Arc<dyn RegistryEvidence>);
+        let chain = SourceChain::new(catalog(), order.clone(), Evidence::None, answers);
+        let (r, trace) = chain.trace(&image, &ctx, "unused").await;
+        assert_eq!(r.evidence(), Evidence::Attestation);
+        assert_eq!(
+            steps(&trace),
+            [
+                (Attestations, Answered),
+                (Pins, NotAsked),
+                (Patterns, NotAsked)
+            ]
+        );
+        let offline = SourceChain::new(catalog(), order, Evidence::None, None);
+        let (_, trace) = offline.trace(&image, &ctx, "offline").await;
+        assert_eq!(
+            (trace[0].outcome, trace[0].detail.as_str()),
+            (NotAsked, "offline")
+        );
     }
 
     /// A declined registry is no evidence and no failure: the reason is the problem, and the

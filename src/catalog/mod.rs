@@ -29,6 +29,20 @@ pub struct Mirror {
     pub mirror: String,
 }
 
+/// How an image's repository name matched the catalogue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatternMatch {
+    pub component: Arc<Component>,
+    /// The full pattern (under its registry root) that matched.
+    pub pattern: String,
+    /// The mirror the name was read through, when it was.
+    pub mirror: Option<Mirror>,
+}
+
+/// A winning pattern, the index of its component, and the mirror (`(mirror, original)`) the
+/// name went through.
+type Found<'a> = (&'a Pattern, usize, Option<(&'a str, &'a str)>);
+
 /// The shape of a catalogue file (the embedded default and user files alike).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -183,7 +197,7 @@ impl Catalog {
         &self.components
     }
 
-    /// The merged catalogue as a file (what `fipsgate catalog --output yaml` prints).
+    /// The merged catalogue as a file (what `fipsgate catalog -o file` prints).
     pub fn as_file(&self) -> &CatalogFile {
         &self.file
     }
@@ -231,20 +245,41 @@ impl Catalog {
 
     /// Matches the repository name against the patterns, through the mirrors.
     pub fn lookup_patterns(&self, image: &ImageRef) -> Assessment {
-        let name = image.name();
-        let found = self.match_name(name).or_else(|| {
-            self.mirrors.iter().find_map(|(mirror, original)| {
-                let rest = name.strip_prefix(mirror.as_str())?.strip_prefix('/')?;
-                self.match_name(&format!("{original}/{rest}"))
-            })
-        });
-        match found {
-            Some(idx) => Assessment::matched(self.components[idx].clone(), Evidence::Repository),
+        match self.find_pattern(image.name()) {
+            Some((_, idx, _)) => {
+                Assessment::matched(self.components[idx].clone(), Evidence::Repository)
+            }
             None => Assessment::not_listed(),
         }
     }
 
-    fn match_name(&self, name: &str) -> Option<usize> {
+    /// The pattern [`Self::lookup_patterns`] matches the image by, with its component and the
+    /// mirror it went through.
+    pub fn pattern_match(&self, image: &ImageRef) -> Option<PatternMatch> {
+        let (pattern, idx, mirror) = self.find_pattern(image.name())?;
+        Some(PatternMatch {
+            component: self.components[idx].clone(),
+            pattern: pattern.as_str().to_string(),
+            mirror: mirror.map(|(m, o)| Mirror {
+                original: o.to_string(),
+                mirror: m.to_string(),
+            }),
+        })
+    }
+
+    /// The winning pattern for `name`, directly or through a mirror (`(mirror, original)`).
+    fn find_pattern(&self, name: &str) -> Option<Found<'_>> {
+        let direct = self.match_name(name).map(|(p, idx)| (p, idx, None));
+        direct.or_else(|| {
+            self.mirrors.iter().find_map(|(mirror, original)| {
+                let rest = name.strip_prefix(mirror.as_str())?.strip_prefix('/')?;
+                let (p, idx) = self.match_name(&format!("{original}/{rest}"))?;
+                Some((p, idx, Some((mirror.as_str(), original.as_str()))))
+            })
+        })
+    }
+
+    fn match_name(&self, name: &str) -> Option<(&Pattern, usize)> {
         let last = name.rsplit('/').next().unwrap_or(name);
         self.by_last
             .get(last)
@@ -253,7 +288,7 @@ impl Catalog {
             .chain(&self.wildcard)
             .filter(|(p, _)| p.matches(name))
             .max_by(|(a, ai), (b, bi)| a.specificity().cmp(&b.specificity()).then(bi.cmp(ai)))
-            .map(|&(_, idx)| idx)
+            .map(|(p, idx)| (p, *idx))
     }
 }
 
@@ -521,6 +556,33 @@ components:
                 "{image}"
             );
         }
+    }
+
+    #[test]
+    fn pattern_match_names_the_pattern_and_the_mirror() {
+        let extra = user(
+            "mirrors: [{original: us-docker.pkg.dev/palette-images-fips, mirror: harbor.example.internal/fips}]\n",
+        );
+        let cat = Catalog::build(vec![
+            ("default".into(), Catalog::default_file()),
+            ("user.yaml".into(), extra),
+        ])
+        .unwrap();
+        let m = |image: &str| cat.pattern_match(&ImageRef::parse(image).unwrap());
+        let direct = m("us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1").unwrap();
+        assert_eq!(direct.component.id, "kube-apiserver");
+        assert_eq!(
+            direct.pattern,
+            "us-docker.pkg.dev/palette-images-fips/**/kube-apiserver"
+        );
+        assert_eq!(direct.mirror, None);
+        let mirrored = m("harbor.example.internal/fips/k8s/kube-apiserver:v1").unwrap();
+        assert_eq!(mirrored.pattern, direct.pattern);
+        assert_eq!(
+            mirrored.mirror.unwrap().mirror,
+            "harbor.example.internal/fips"
+        );
+        assert_eq!(m("nginx"), None);
     }
 
     #[test]

@@ -195,3 +195,20 @@ pub enum SourceKind {
     /// Catalogue repository patterns.
     Patterns,
 }
+
+impl SourceKind {
+    /// The one spelling, as in configuration and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Pins => "pins",
+            SourceKind::Attestations => "attestations",
+            SourceKind::Patterns => "patterns",
+        }
+    }
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::domain::fips::{CertificateStatus, Evidence, Status};
+use crate::domain::fips::{CertificateStatus, CryptoModule, Evidence, Status};
 use crate::domain::policy::{Level, Levels, NamespacePolicy};
 use crate::domain::workload::{Container, ContainerKind, PodSpec};
 
@@ -94,6 +94,40 @@ pub struct Finding {
     /// The digest the evidence was verified for, when it rests on one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The cryptographic modules the image relies on, with their status on the day judged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<ModuleStatus>,
+}
+
+/// A module an image relies on and its certificate's status on the day of the decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ModuleStatus {
+    pub module: String,
+    pub standard: String,
+    /// The CMVP number; none while in process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    pub status: CertificateStatus,
+}
+
+impl ModuleStatus {
+    /// `module` as it stands on `today`.
+    pub fn of(module: &CryptoModule, today: jiff::civil::Date) -> Self {
+        Self {
+            module: module.name.clone(),
+            standard: module.standard.clone(),
+            certificate: module.certificate.clone(),
+            status: module.status_on(today),
+        }
+    }
+
+    /// `#5061 active`, or `Module in-process` for a module without a certificate.
+    pub fn short(&self) -> String {
+        match &self.certificate {
+            Some(c) => format!("#{c} {}", self.status.as_str()),
+            None => format!("{} {}", self.module, self.status.as_str()),
+        }
+    }
 }
 
 impl Finding {
@@ -109,6 +143,7 @@ impl Finding {
             verdict,
             reason: None,
             digest: None,
+            modules: Vec::new(),
         }
     }
 }
