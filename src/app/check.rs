@@ -1,12 +1,13 @@
 //! `check`: manifests (Pods and workloads) judged before they ship, as the pods they make
-//! would be judged at admission. Pure: the command line reads the files.
+//! would be judged at admission. The command line reads the files; images are assessed
+//! through the [`AssessmentSource`] port.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::app::assess::classify_offline;
-use crate::catalog::Catalog;
+use crate::app::assess::classify;
+use crate::app::ports::{AssessmentSource, LookupContext};
 use crate::config::yaml;
 use crate::domain::policy::NamespacePolicy;
 use crate::domain::workload::{Object, PodSpec, SpecPath, WorkloadError, kind_named};
@@ -323,59 +324,77 @@ pub struct Report {
     pub findings: Vec<engine::Finding>,
 }
 
-/// Evaluates every manifest as the pods it makes would be evaluated at admission.
-pub fn evaluate(
+/// Evaluates every manifest as the pods it makes would be evaluated at admission, each distinct
+/// image classified once through `source` (the catalogue alone, or the chain with registries).
+pub async fn evaluate(
     manifests: &[Manifest],
     rules: &Rules,
-    catalog: &Catalog,
+    source: &dyn AssessmentSource,
     policies: &Policies,
     default_namespace: &str,
     username: &str,
     today: jiff::civil::Date,
 ) -> Vec<Report> {
-    manifests
-        .iter()
-        .map(|m| {
-            let namespace = if m.object.metadata.namespace.is_empty() {
-                default_namespace
-            } else {
-                &m.object.metadata.namespace
-            };
-            let name = m.object.display_name();
-            let classes: Vec<Classification> = m
-                .spec
-                .all()
-                .map(|(_, c)| classify_offline(rules, catalog, &c.image))
-                .collect();
-            let subject = Subject {
-                kind: &m.object.kind,
-                namespace,
-                name: &name,
-                username,
-                enforceable: true,
-                previous: None,
-            };
-            let policy = policies.of(namespace);
-            let Decision {
-                outcome,
-                message,
-                warnings,
-                findings,
-                ..
-            } = engine::evaluate(rules, &subject, &m.spec, &classes, policy, today);
-            Report {
-                origin: m.origin.clone(),
-                line: m.line,
-                kind: m.object.kind.clone(),
-                namespace: namespace.to_string(),
-                name,
-                outcome,
-                message,
-                warnings,
-                findings,
+    let mut memo: HashMap<String, Classification> = HashMap::new();
+    let mut reports = Vec::with_capacity(manifests.len());
+    for m in manifests {
+        let namespace = if m.object.metadata.namespace.is_empty() {
+            default_namespace
+        } else {
+            &m.object.metadata.namespace
+        };
+        let name = m.object.display_name();
+        let ctx = LookupContext {
+            namespace: namespace.to_string(),
+            pull_secrets: (m.spec.image_pull_secrets.iter())
+                .map(|s| s.name.clone())
+                .collect(),
+        };
+        let mut classes: Vec<Classification> = Vec::with_capacity(m.spec.len());
+        for (_, c) in m.spec.all() {
+            if let Some(known) = memo.get(&c.image) {
+                classes.push(known.clone());
+                continue;
             }
-        })
-        .collect()
+            let (class, _) = classify(rules, source, &c.image, &ctx, None).await;
+            memo.insert(c.image.clone(), class.clone());
+            classes.push(class);
+        }
+        let subject = Subject {
+            kind: &m.object.kind,
+            namespace,
+            name: &name,
+            username,
+            enforceable: true,
+            previous: None,
+        };
+        let Decision {
+            outcome,
+            message,
+            warnings,
+            findings,
+            ..
+        } = engine::evaluate(
+            rules,
+            &subject,
+            &m.spec,
+            &classes,
+            policies.of(namespace),
+            today,
+        );
+        reports.push(Report {
+            origin: m.origin.clone(),
+            line: m.line,
+            kind: m.object.kind.clone(),
+            namespace: namespace.to_string(),
+            name,
+            outcome,
+            message,
+            warnings,
+            findings,
+        });
+    }
+    reports
 }
 
 #[cfg(test)]

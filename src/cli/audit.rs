@@ -1,5 +1,5 @@
 //! `fipsgate audit`: what already runs in the cluster, judged as admission would judge it;
-//! a table, JSON or PolicyReports; exit 1 when anything would be denied.
+//! a table, JSON, YAML or PolicyReports; exit 1 when anything would be denied.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -17,12 +17,20 @@ use crate::infra::kube::{KubeInventory, KubePullSecrets};
 use crate::telemetry::metrics::Metrics;
 
 use super::LevelArg;
+use super::output::{Output, document};
 use super::table::render_table;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+/// `-o`: the shared formats, and PolicyReports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditOutput {
+    /// Columns for the terminal.
     Table,
+    /// The table with more columns (component, evidence, digest, certificates).
+    Wide,
+    /// Pretty-printed JSON, the same document as `yaml`.
     Json,
+    /// YAML, the same document as `json`.
+    Yaml,
     /// wgpolicyk8s.io/v1alpha2 PolicyReports, one per namespace, ready for `kubectl apply`.
     Policyreport,
 }
@@ -107,10 +115,10 @@ impl AuditArgs {
         let report = audit.run(&mut |e| spinner.show(e)).await?;
         drop(spinner);
         match output {
-            AuditOutput::Table => super::emit(&table(&report))?,
-            AuditOutput::Json => {
-                super::emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?
-            }
+            AuditOutput::Table => super::emit(&table(&report, false))?,
+            AuditOutput::Wide => super::emit(&table(&report, true))?,
+            AuditOutput::Json => super::emit(&document(&report, Output::Json)?)?,
+            AuditOutput::Yaml => super::emit(&document(&report, Output::Yaml)?)?,
             AuditOutput::Policyreport => {
                 for r in policy_reports(&report, jiff::Timestamp::now()) {
                     super::emit(&format!(
@@ -201,8 +209,9 @@ impl Drop for Spinner {
     }
 }
 
-/// The summary and findings as text tables.
-pub fn table(report: &Report) -> String {
+/// The summary and findings as text tables; `wide` adds each finding's component, evidence,
+/// digest and certificates.
+pub fn table(report: &Report, wide: bool) -> String {
     let mut rows = vec![
         [
             "NAMESPACE",
@@ -239,41 +248,52 @@ pub fn table(report: &Report) -> String {
         }
     }
     if !report.findings.is_empty() {
-        let mut rows = vec![
-            [
-                "NAMESPACE",
-                "OBJECT",
-                "CONTAINER",
-                "IMAGE",
-                "STATUS",
-                "VERDICT",
-                "REASON",
-            ]
-            .map(String::from),
-        ];
-        for f in &report.findings {
-            for c in &f.findings {
-                if !matches!(c.verdict, Verdict::Denied | Verdict::Warned) {
-                    continue;
-                }
-                rows.push([
-                    f.namespace.clone(),
-                    format!("{}/{}", f.kind, f.name),
-                    c.container.clone(),
-                    c.image.clone(),
-                    c.status.map_or("-".into(), |s| s.to_string()),
-                    match c.verdict {
-                        Verdict::Denied => "would-deny".into(),
-                        _ => "warn".into(),
-                    },
-                    c.reason.clone().unwrap_or_default(),
-                ]);
-            }
-        }
         out.push('\n');
-        out.push_str(&render_table(&rows));
+        out.push_str(&render_table(&findings(report, wide)));
     }
     out
+}
+
+/// The rows of the findings that would be denied or warned about.
+fn findings(report: &Report, wide: bool) -> Vec<Vec<String>> {
+    let mut header = vec!["NAMESPACE", "OBJECT", "CONTAINER", "IMAGE"];
+    if wide {
+        header.extend(["COMPONENT", "STATUS", "EVIDENCE", "DIGEST", "CERTIFICATES"]);
+    } else {
+        header.push("STATUS");
+    }
+    header.extend(["VERDICT", "REASON"]);
+    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    for f in &report.findings {
+        for c in &f.findings {
+            if !matches!(c.verdict, Verdict::Denied | Verdict::Warned) {
+                continue;
+            }
+            let mut row = vec![
+                f.namespace.clone(),
+                format!("{}/{}", f.kind, f.name),
+                c.container.clone(),
+                c.image.clone(),
+            ];
+            if wide {
+                row.push(or_dash(c.component.clone()));
+            }
+            row.push(or_dash(c.status.map(|s| s.to_string())));
+            if wide {
+                row.push(or_dash(c.evidence.map(|e| e.to_string())));
+                row.push(or_dash(c.digest.clone()));
+                row.push(super::check::certificates(&c.modules));
+            }
+            row.push(match c.verdict {
+                Verdict::Denied => "would-deny".into(),
+                _ => "warn".into(),
+            });
+            row.push(c.reason.clone().unwrap_or_default());
+            rows.push(row);
+        }
+    }
+    rows
 }
 
 /// One `wgpolicyk8s.io/v1alpha2` PolicyReport per namespace (failures and warnings as

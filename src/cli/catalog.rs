@@ -9,13 +9,23 @@ use crate::catalog::{Catalog, Certificate, CertificateStatus, Component, CryptoM
 use crate::config::Loaded;
 use crate::domain::image::ImageRef;
 
+use super::output::{Output, document};
 use super::table::render_table;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+/// `catalog -o`: the shared formats, and the catalogue file itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CatalogOutput {
+    /// Columns for the terminal.
     Table,
-    Yaml,
+    /// The table with more columns (pinned digests, certificates with their sunsets, sources),
+    /// and the certificate table.
+    Wide,
+    /// Pretty-printed JSON, the same document as `yaml`: the catalogue as evaluated on `--date`.
     Json,
+    /// YAML, the same document as `json`.
+    Yaml,
+    /// The effective catalogue as a catalogue file (YAML), to edit and load as a user catalogue.
+    File,
 }
 
 /// `fipsgate catalog`
@@ -59,8 +69,9 @@ pub struct DiffArgs {
     /// A file of images to judge under both, one per line (`#` comments).
     #[arg(long)]
     pub images_from: Option<PathBuf>,
-    #[arg(short, long, value_enum, default_value_t = CatalogOutput::Table)]
-    pub output: CatalogOutput,
+    /// `table` and `wide` print the same lines; `json` and `yaml` the same document.
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
 }
 
 impl CatalogArgs {
@@ -77,14 +88,13 @@ impl CatalogArgs {
         }
         let catalog = Loaded::from_file(config.as_deref())?.catalog;
         let today = date.unwrap_or_else(crate::app::today_utc);
-        match output {
-            CatalogOutput::Yaml => super::emit(&serde_saphyr::to_string(catalog.as_file())?)?,
-            CatalogOutput::Json => {
-                let view = serde_json::to_string_pretty(&View::of(&catalog, today))?;
-                super::emit(&format!("{view}\n"))?
-            }
-            CatalogOutput::Table => super::emit(&table(&catalog, today)?)?,
-        }
+        super::emit(&match output {
+            CatalogOutput::File => serde_saphyr::to_string(catalog.as_file())?,
+            CatalogOutput::Json => document(&View::of(&catalog, today), Output::Json)?,
+            CatalogOutput::Yaml => document(&View::of(&catalog, today), Output::Yaml)?,
+            CatalogOutput::Table => table(&catalog, today, false)?,
+            CatalogOutput::Wide => table(&catalog, today, true)?,
+        })?;
         Ok(std::process::ExitCode::SUCCESS)
     }
 }
@@ -124,12 +134,10 @@ impl DiffArgs {
             .map(|n| ImageRef::parse(n).map_err(|e| anyhow::anyhow!("image {n:?}: {e}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let d = crate::catalog::diff(&old, &new, &images);
-        match self.output {
-            CatalogOutput::Json => {
-                super::emit(&format!("{}\n", serde_json::to_string_pretty(&d)?))?
-            }
-            _ => super::emit(&diff_text(&d))?,
-        }
+        super::emit(&match self.output {
+            Output::Table | Output::Wide => diff_text(&d),
+            structured => document(&d, structured)?,
+        })?;
         Ok(if d.is_empty() {
             std::process::ExitCode::SUCCESS
         } else {
@@ -267,10 +275,14 @@ impl<'a> View<'a> {
     }
 }
 
-/// One row per component, then the registry roots and mirrors.
-fn table(catalog: &Catalog, today: jiff::civil::Date) -> anyhow::Result<String> {
-    let mut rows =
-        vec![["ID", "NAME", "CATEGORY", "STATUS", "IMAGES", "CERTIFICATES"].map(String::from)];
+/// One row per component, then the registry roots and mirrors; `wide` adds pinned digests,
+/// certificate details and sources, and the certificate table.
+fn table(catalog: &Catalog, today: jiff::civil::Date, wide: bool) -> anyhow::Result<String> {
+    let mut header = vec!["ID", "NAME", "CATEGORY", "STATUS", "IMAGES", "CERTIFICATES"];
+    if wide {
+        header.extend(["DIGESTS", "SOURCE"]);
+    }
+    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
     for c in catalog.components() {
         let images = if c.host_only {
             "(host only)".to_string()
@@ -280,9 +292,9 @@ fn table(catalog: &Catalog, today: jiff::civil::Date) -> anyhow::Result<String> 
             c.images.join(" ")
         };
         let certs: Vec<String> = (c.modules.iter())
-            .map(|m| format!("{} {}", m.label(), m.status_on(today).as_str()))
+            .map(|m| module_cell(catalog, m, today, wide))
             .collect();
-        rows.push([
+        let mut row = vec![
             c.id.clone(),
             c.name.clone(),
             serde_json::to_value(c.category)?
@@ -292,7 +304,12 @@ fn table(catalog: &Catalog, today: jiff::civil::Date) -> anyhow::Result<String> 
             c.status.to_string(),
             images,
             certs.join(", "),
-        ]);
+        ];
+        if wide {
+            row.push(c.digests.len().to_string());
+            row.push(c.source.clone().unwrap_or_else(|| "-".into()));
+        }
+        rows.push(row);
     }
     let mut out = render_table(&rows);
     let f = catalog.as_file();
@@ -300,5 +317,61 @@ fn table(catalog: &Catalog, today: jiff::civil::Date) -> anyhow::Result<String> 
     for m in &f.mirrors {
         out.push_str(&format!("mirror: {} -> {}\n", m.mirror, m.original));
     }
+    if wide {
+        out.push('\n');
+        out.push_str(&certificate_table(catalog, today));
+    }
     Ok(out)
+}
+
+/// `#5061 (FIPS 140-3) active`; wide: with its sunset and earlier certificates.
+fn module_cell(
+    catalog: &Catalog,
+    m: &CryptoModule,
+    today: jiff::civil::Date,
+    wide: bool,
+) -> String {
+    let mut cell = format!("{} {}", m.label(), m.status_on(today).as_str());
+    if !wide {
+        return cell;
+    }
+    if let Some(s) = m.sunset {
+        cell.push_str(&format!(" (sunset {s})"));
+    }
+    for n in &m.previous_certificates {
+        let status = catalog
+            .certificate(n)
+            .map_or("unknown", |c| c.status_on(today).as_str());
+        cell.push_str(&format!(
+            ", previously #{} {status}",
+            n.trim_start_matches('#')
+        ));
+    }
+    cell
+}
+
+/// The CMVP certificates the catalogue knows, with their status on `today`.
+fn certificate_table(catalog: &Catalog, today: jiff::civil::Date) -> String {
+    let mut rows = vec![
+        [
+            "CERTIFICATE",
+            "MODULE",
+            "STANDARD",
+            "RECORDED",
+            "STATUS",
+            "SUNSET",
+        ]
+        .map(String::from),
+    ];
+    for c in catalog.certificates() {
+        rows.push([
+            format!("#{}", c.number),
+            c.module.clone(),
+            c.standard.clone(),
+            c.status.as_str().to_string(),
+            c.status_on(today).as_str().to_string(),
+            c.sunset.map_or("-".into(), |s| s.to_string()),
+        ]);
+    }
+    render_table(&rows)
 }

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
+use serde::Serialize;
 
+use crate::app::chain::AttestationUse;
 use crate::app::check::{
     self, InputError, Policies, Report, Stream, Unsupported, input_error, parse_manifests,
 };
@@ -15,19 +17,15 @@ use crate::app::today_utc;
 use crate::config::Loaded;
 use crate::domain::policy::{Mode, NamespacePolicy};
 use crate::domain::workload::ContainerKind;
-use crate::engine::Outcome;
+use crate::engine::{ModuleStatus, Outcome};
 
 use super::LevelArg;
+use super::chain::{block_on, source_chain};
+use super::output::{Output, document};
 use super::table::render_table;
 
 /// Inputs larger than this are refused.
 pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum CheckOutput {
-    Table,
-    Json,
-}
 
 /// `fipsgate check`
 #[derive(Debug, Args)]
@@ -66,8 +64,19 @@ pub struct CheckArgs {
     /// Exit 1 on denials (`deny`, the default), or on any warning too (`warn`, for CI).
     #[arg(long, value_enum, default_value_t = FailOn::Deny)]
     pub fail_on: FailOn,
-    #[arg(short, long, value_enum, default_value_t = CheckOutput::Table)]
-    pub output: CheckOutput,
+    /// Ask registries for attestations as the configuration says (`attestations`), as
+    /// `serve` and `audit` do; without it, `check` judges with the catalogue alone.
+    #[arg(long)]
+    pub registry: bool,
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// `check -o json|yaml`: whether registries were asked, and the report of each object.
+#[derive(Serialize)]
+struct Document<'a> {
+    attestations: AttestationUse,
+    reports: &'a [Report],
 }
 
 /// What makes `check` exit 1.
@@ -94,6 +103,7 @@ impl CheckArgs {
             fail_on_unsupported,
             ignore_unsupported: _,
             fail_on,
+            registry,
             output,
         } = self;
         let Loaded {
@@ -147,21 +157,26 @@ impl CheckArgs {
             eprintln!("fipsgate: skipped {s}");
         }
         eprintln!("fipsgate: {}", check::summary(manifests.len(), &skipped));
-        let reports = check::evaluate(
+        let (chain, attestations) = source_chain(&config, catalog, registry)?;
+        let reports = block_on(check::evaluate(
             &manifests,
             &rules,
-            &catalog,
+            &chain,
             &policies,
             &namespace,
             &username,
             today_utc(),
-        );
-        match output {
-            CheckOutput::Table => super::emit(&table(&reports))?,
-            CheckOutput::Json => {
-                super::emit(&format!("{}\n", serde_json::to_string_pretty(&reports)?))?
-            }
-        }
+        ))?;
+        super::emit(&match output {
+            Output::Table | Output::Wide => table(&reports, output == Output::Wide),
+            _ => document(
+                &Document {
+                    attestations,
+                    reports: &reports,
+                },
+                output,
+            )?,
+        })?;
         let failed = reports.iter().any(|r| match fail_on {
             // In dry-run the webhook admits what it would deny; `check`, like `audit`, still
             // fails on it, so the pipeline shows what enforcing will refuse.
@@ -291,24 +306,29 @@ fn read_file(path: &Path, unsupported: Unsupported) -> Result<Stream, InputError
     parse_manifests(&text, &origin, unsupported)
 }
 
-/// A plain-text table with one row per container.
-fn table(reports: &[Report]) -> String {
-    let mut rows = vec![
-        [
-            "NAMESPACE",
-            "OBJECT",
-            "CONTAINER",
-            "IMAGE",
-            "COMPONENT",
-            "STATUS",
-            "EVIDENCE",
-            "VERDICT",
-        ]
-        .map(String::from),
+/// A plain-text table with one row per container; `wide` adds the digest the evidence rests
+/// on, the modules' certificates and the reason.
+fn table(reports: &[Report], wide: bool) -> String {
+    let mut header = vec![
+        "NAMESPACE",
+        "OBJECT",
+        "CONTAINER",
+        "IMAGE",
+        "COMPONENT",
+        "STATUS",
+        "EVIDENCE",
     ];
+    if wide {
+        header.extend(["DIGEST", "CERTIFICATES"]);
+    }
+    header.push("VERDICT");
+    if wide {
+        header.push("REASON");
+    }
+    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
     for r in reports {
         for f in &r.findings {
-            rows.push([
+            let mut row = vec![
                 r.namespace.clone(),
                 format!("{}/{}", r.kind, r.name),
                 format!("{}{}", f.container, kind_suffix(f.kind)),
@@ -316,8 +336,16 @@ fn table(reports: &[Report]) -> String {
                 f.component.clone().unwrap_or_else(|| "-".into()),
                 f.status.map_or("-".into(), |s| s.to_string()),
                 f.evidence.map_or("-".into(), |e| e.to_string()),
-                f.verdict.as_str().into(),
-            ]);
+            ];
+            if wide {
+                row.push(f.digest.clone().unwrap_or_else(|| "-".into()));
+                row.push(certificates(&f.modules));
+            }
+            row.push(f.verdict.as_str().into());
+            if wide {
+                row.push(f.reason.clone().unwrap_or_else(|| "-".into()));
+            }
+            rows.push(row);
         }
     }
     let mut out = render_table(&rows);
@@ -336,6 +364,15 @@ fn table(reports: &[Report]) -> String {
     }
     out.push('\n');
     out
+}
+
+/// `#5061 active, #4735 historical`, or `-`.
+pub(crate) fn certificates(modules: &[ModuleStatus]) -> String {
+    if modules.is_empty() {
+        return "-".into();
+    }
+    let all: Vec<String> = modules.iter().map(ModuleStatus::short).collect();
+    all.join(", ")
 }
 
 fn kind_suffix(kind: ContainerKind) -> &'static str {

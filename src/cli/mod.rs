@@ -5,7 +5,9 @@
 pub mod audit;
 pub mod catalog;
 pub mod certs;
+mod chain;
 pub mod check;
+pub mod explain;
 pub mod output;
 pub mod serve;
 mod table;
@@ -33,6 +35,9 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Print the effective component catalogue.
     Catalog(catalog::CatalogArgs),
+    /// What fipsgate knows about an image: its component, the evidence, its certificates, and
+    /// what each policy level makes of it.
+    Explain(explain::ExplainArgs),
     /// Evaluate what already runs in the cluster (pods, and workloads with --workloads).
     Audit(audit::AuditArgs),
     /// Write a CA and a serving certificate for the webhook; prints the base64 caBundle.
@@ -53,6 +58,7 @@ impl Command {
             Command::Serve(args) => args.run(),
             Command::Check(args) => args.run(),
             Command::Catalog(args) => args.run(),
+            Command::Explain(args) => args.run(),
             Command::Audit(args) => args.run(),
             Command::Certs(args) => args.run().map(|()| ExitCode::SUCCESS),
             Command::Version(args) => args.run().map(|()| ExitCode::SUCCESS),

@@ -1,4 +1,5 @@
-//! The `fipsgate` binary as a user runs it: `check`, `catalog`, `certs`, `serve` and `version`.
+//! The `fipsgate` binary as a user runs it: `check`, `catalog`, `explain`, `certs`, `serve` and
+//! `version`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
@@ -27,10 +28,10 @@ fn verdicts(path: &str, extra: &[&str]) -> (i32, Vec<(String, String, String)>) 
     let mut args = vec!["check", "-f", p.to_str().unwrap(), "-o", "json"];
     args.extend(extra);
     let out = fipsgate(&args);
-    let reports: serde_json::Value = serde_json::from_slice(&out.stdout)
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
     let mut v = Vec::new();
-    for r in reports.as_array().unwrap() {
+    for r in doc["reports"].as_array().unwrap() {
         for f in r["findings"].as_array().unwrap() {
             v.push((
                 f["image"].as_str().unwrap().to_string(),
@@ -191,7 +192,9 @@ fn directories_and_config() {
         "json",
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["attestations"], "not configured");
+    let reports = &doc["reports"];
     assert_eq!(reports[0]["findings"][0]["verdict"], "exempt");
     assert_eq!(reports[1]["outcome"], "deny");
     std::fs::write(
@@ -340,9 +343,9 @@ fn check_uses_the_labels_of_namespaces_in_the_stream() {
         "{err}"
     );
     assert!(err.contains("Namespace ×1 (labels used)"), "{err}");
-    let reports: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let outcome = |ns: &str| {
-        reports
+        doc["reports"]
             .as_array()
             .unwrap()
             .iter()
@@ -381,8 +384,12 @@ fn catalog_prints_every_format() {
         "us-docker.pkg.dev/palette-images-fips"
     );
     assert!(json["components"].as_array().unwrap().len() >= 40);
-    let yaml = stdout(&fipsgate(&["catalog", "-o", "yaml"]));
-    // The printed YAML is itself a valid user catalogue.
+    // `-o yaml` is the same document as `-o json`.
+    let yaml: serde_json::Value =
+        serde_saphyr::from_str(&stdout(&fipsgate(&["catalog", "-o", "yaml"]))).unwrap();
+    assert_eq!(yaml, json);
+    let yaml = stdout(&fipsgate(&["catalog", "-o", "file"]));
+    // `-o file` prints a valid user catalogue.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("cat.yaml"), &yaml).unwrap();
     std::fs::write(
@@ -714,6 +721,16 @@ fn version_names_the_crypto_module_and_its_cmvp_standing() {
     let out = fipsgate(&["version", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["crypto"], serde_json::to_value(&module).unwrap());
+    // `--json` is `-o json`; `-o yaml` the same document; `-o wide` the lines and more.
+    assert_eq!(stdout(&fipsgate(&["version", "-o", "json"])), stdout(&out));
+    let yaml: serde_json::Value =
+        serde_saphyr::from_str(&stdout(&fipsgate(&["version", "-o", "yaml"]))).unwrap();
+    assert_eq!(yaml, v);
+    let wide = stdout(&fipsgate(&["version", "-o", "wide"]));
+    assert!(
+        wide.starts_with(&want) && wide.contains("\nplatform: "),
+        "{wide}"
+    );
 }
 
 #[tokio::test]
@@ -801,9 +818,9 @@ fn check_judges_real_vendor_paths_as_admission_does() {
         "-o",
         "json",
     ]);
-    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for (i, (image, id, admitted)) in paths.iter().enumerate() {
-        let r = (reports.as_array().unwrap().iter())
+        let r = (doc["reports"].as_array().unwrap().iter())
             .find(|r| r["name"] == format!("p{i}"))
             .unwrap();
         let allowed = r["outcome"] == "allow";
@@ -890,4 +907,279 @@ fn completions_know_every_command() {
         .status()
         .unwrap();
     assert!(checked.success());
+}
+
+/// `explain -o json` of `images`: (exit code, the explanations, stderr).
+fn explain(images: &[&str], extra: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    let mut args = vec!["explain", "-o", "json", "--date", "2026-11-28"];
+    args.extend(extra);
+    args.extend(images);
+    let out = fipsgate(&args);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&out), stderr(&out)));
+    let all = match doc {
+        serde_json::Value::Array(all) => all,
+        one => vec![one],
+    };
+    (out.status.code().unwrap(), all, stderr(&out))
+}
+
+/// The verdict of `level` in an explanation.
+fn at<'a>(x: &'a serde_json::Value, level: &str) -> &'a serde_json::Value {
+    (x["levels"].as_array().unwrap().iter())
+        .find(|v| v["level"] == level)
+        .unwrap_or_else(|| panic!("no {level} in {x}"))
+}
+
+/// `explain` gives every real vendor path, twin and look-alike the component and verdicts the
+/// fixture states: strict admits the full components, baseline every component.
+#[test]
+fn explain_gives_every_real_path_its_verdict() {
+    let paths = real_paths();
+    let images: Vec<&str> = paths.iter().map(|(i, _, _)| i.as_str()).collect();
+    let (code, all, err) = explain(&images, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(all.len(), paths.len());
+    for (x, (image, id, admitted)) in all.iter().zip(&paths) {
+        assert_eq!(x["image"], image.as_str());
+        let got = x["component"]["id"].as_str();
+        assert_eq!(got, id.as_deref(), "{image}");
+        let strict = at(x, "strict")["verdict"] == "admit";
+        assert_eq!(strict, *admitted, "{image}: {x}");
+        let baseline = at(x, "baseline")["verdict"] == "admit";
+        assert_eq!(baseline, id.is_some(), "{image}: {x}");
+        assert_eq!(at(x, "off")["verdict"], "admit", "{image}");
+        if id.is_none() {
+            let reason = &at(x, "strict")["reason"];
+            assert_eq!(reason, "is not a FIPS-compliant component", "{image}");
+        } else {
+            let pattern = x["component"]["pattern"].as_str().unwrap();
+            assert!(pattern.contains('/'), "{image}: {pattern}");
+        }
+    }
+}
+
+/// `explain` exits 0 when it explained, 1 when `--require LEVEL` denies an image, 2 on a
+/// malformed reference (one line, nothing on stdout); `json` and `yaml` are one document.
+#[test]
+fn explain_exit_codes_and_formats() {
+    let out = fipsgate(&["explain", "nginx"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("normalized: docker.io/library/nginx:latest"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == "  strict    deny   is not a FIPS-compliant component"),
+        "{text}"
+    );
+    let out = fipsgate(&["explain", "--require", "strict", FIPS_API, "nginx"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = fipsgate(&["explain", "--require", "off", "nginx"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = fipsgate(&["explain", "--require", "strict", FIPS_API]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = fipsgate(&["explain", FIPS_API, "Not/Valid"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "fipsgate: image \"Not/Valid\": repository name must be lowercase\n"
+    );
+    assert!(out.stdout.is_empty());
+    let json: serde_json::Value =
+        serde_json::from_slice(&fipsgate(&["explain", "-o", "json", FIPS_API]).stdout).unwrap();
+    let yaml: serde_json::Value =
+        serde_saphyr::from_str(&stdout(&fipsgate(&["explain", "-o", "yaml", FIPS_API]))).unwrap();
+    assert_eq!(json, yaml);
+    assert_eq!(json["component"]["id"], "kube-apiserver");
+    let wide = stdout(&fipsgate(&["explain", "-o", "wide", FIPS_API]));
+    assert!(
+        wide.contains("\nsource:") && wide.contains("\ndescription:"),
+        "{wide}"
+    );
+}
+
+/// A pinned digest from a user catalogue, and a certificate judged on the day asked: the
+/// FIPS 140-2 #4349 is historical from its sunset, and `certificates.historical: deny` then
+/// denies what relies on it.
+#[test]
+fn explain_pins_and_certificate_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let pinned = format!("sha256:{}", "c".repeat(64));
+    std::fs::write(
+        dir.path().join("catalog.yaml"),
+        format!(
+            "components:\n  - {{id: proxy, name: Proxy, category: auxiliary, status: full, digests: [\"{pinned}\"]}}\n  - id: gateway\n    name: Gateway\n    category: management-plane\n    images: [registry.example.com/gw/gateway]\n    status: full\n    modules: [{{name: Spectro Cloud Cryptographic Module, standard: FIPS 140-2, certificate: \"4349\", certificateStatus: active}}]\n"
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("config.yaml");
+    let write_config = |historical: &str| {
+        let catalog = dir.path().join("catalog.yaml");
+        let text = format!(
+            "catalog: {{files: [{}]}}\ncertificates: {{historical: {historical}}}\n",
+            catalog.display()
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    write_config("warn");
+    let c = ["--config", config.to_str().unwrap()];
+    let (code, x, err) = explain(&[&format!("registry.example.com/edge/proxy@{pinned}")], &c);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        (&x[0]["component"]["id"], &x[0]["evidence"]),
+        (&"proxy".into(), &"digest".into())
+    );
+    let pins = (x[0]["chain"].as_array().unwrap().iter())
+        .find(|s| s["source"] == "pins")
+        .unwrap();
+    assert_eq!(pins["outcome"], "answered");
+    let gateway = "registry.example.com/gw/gateway:v1";
+    let on = |date: &str| {
+        let out = fipsgate(&["explain", "-o", "json", "--date", date, c[0], c[1], gateway]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let before = on("2026-09-20");
+    assert_eq!(before["modules"][0]["status"], "active");
+    assert_eq!(before["modules"][0]["sunset"], "2026-09-21");
+    let after = on("2026-09-21");
+    assert_eq!(after["modules"][0]["status"], "historical");
+    let warnings = at(&after, "strict")["warnings"].to_string();
+    assert!(
+        warnings.contains("#4349 (FIPS 140-2) is historical"),
+        "{warnings}"
+    );
+    write_config("deny");
+    let denied = on("2026-09-21");
+    assert_eq!(at(&denied, "baseline")["verdict"], "deny");
+    assert_eq!(
+        at(&denied, "baseline")["reason"],
+        "relies on certificate #4349 (fips 140-2) which is historical"
+    );
+}
+
+/// A configuration that enables attestations, with a key at `key`.
+fn attestation_config(dir: &std::path::Path, key: &std::path::Path, registry: &str) -> String {
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "attestations:\n  enabled: true\n  keys: [{}]\n  insecureRegistries: [\"{registry}\"]\n  callTimeout: 2s\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    config.to_str().unwrap().to_string()
+}
+
+/// Offline, configured attestations are said not to be consulted: one line on stderr and
+/// `attestations: not consulted` in the document, for `check` and `explain` alike.
+#[test]
+fn configured_attestations_are_said_not_consulted_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = attestation_config(dir.path(), &dir.path().join("absent.pub"), "127.0.0.1:1");
+    let p = manifest("pod-create-init-and-containers.json");
+    let out = fipsgate(&[
+        "check",
+        "-f",
+        p.to_str().unwrap(),
+        "--config",
+        &config,
+        "-o",
+        "json",
+    ]);
+    let line = "fipsgate: attestations are configured but not consulted (offline); pass --registry to use them";
+    let err = stderr(&out);
+    assert_eq!(err.lines().filter(|l| *l == line).count(), 1, "{err}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["attestations"], "not consulted");
+    let (_, x, err) = explain(&[FIPS_API], &["--config", &config]);
+    assert!(err.lines().any(|l| l == line), "{err}");
+    assert_eq!(x[0]["attestations"], "not consulted");
+    assert_eq!(x[0]["chain"][0]["source"], "attestations");
+    assert_eq!(x[0]["chain"][0]["outcome"], "not-asked");
+    // Without attestations in the configuration there is nothing to say.
+    let out = fipsgate(&["check", "-f", p.to_str().unwrap(), "-o", "json"]);
+    assert!(!stderr(&out).contains("attestations"), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["attestations"], "not configured");
+    // --registry with a key that cannot be read stops with the file named.
+    let out = fipsgate(&[
+        "check",
+        "-f",
+        p.to_str().unwrap(),
+        "--config",
+        &config,
+        "--registry",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("absent.pub"), "{}", stderr(&out));
+}
+
+/// With `--registry`, `check` and `explain` ask the registry as `serve` and `audit` do: an image
+/// the catalogue does not know is the component its signed attestation says.
+#[tokio::test]
+#[ignore = "needs a registry"]
+async fn check_with_registry_uses_signed_attestations() {
+    use crate::common::registry::*;
+    let reg = TestRegistry::start(None);
+    let key = SigningKey::new();
+    let digest = reg.push_image("team/dns", "v1").await;
+    let statement = statement(
+        &digest,
+        fipsgate::attest::FIPSGATE_PREDICATE,
+        fips_predicate("coredns"),
+    );
+    reg.push_attestation("team/dns", &digest, &[key.envelope(&statement)])
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("key.pub");
+    std::fs::write(&key_path, key.public_pem()).unwrap();
+    let config = attestation_config(dir.path(), &key_path, &reg.host);
+    let image = format!("{}/team/dns:v1", reg.host);
+    let pod = dir.path().join("pod.yaml");
+    std::fs::write(
+        &pod,
+        format!("kind: Pod\nmetadata: {{name: dns}}\nspec: {{containers: [{{name: dns, image: \"{image}\"}}]}}\n"),
+    )
+    .unwrap();
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "-f",
+            pod.to_str().unwrap(),
+            "--config",
+            &config,
+            "-o",
+            "json",
+        ];
+        args.extend(extra);
+        let out = fipsgate(&args);
+        let doc: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+        (out.status.code().unwrap(), doc, stderr(&out))
+    };
+    let (code, doc, _) = check(&[]);
+    assert_eq!((code, &doc["attestations"]), (1, &"not consulted".into()));
+    assert_eq!(doc["reports"][0]["findings"][0]["status"], "none");
+    let (code, doc, err) = check(&["--registry"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("not consulted"), "{err}");
+    assert_eq!(doc["attestations"], "consulted");
+    let f = &doc["reports"][0]["findings"][0];
+    assert_eq!(
+        (&f["component"], &f["evidence"]),
+        (&"coredns".into(), &"attestation".into())
+    );
+    assert_eq!(f["digest"], digest.as_str());
+    assert_eq!(f["modules"][0]["certificate"], "5247");
+    let (code, x, err) = explain(&[&image], &["--config", &config, "--registry"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(x[0]["attestations"], "consulted");
+    assert_eq!(x[0]["chain"][0]["outcome"], "answered");
+    assert_eq!(x[0]["evidence"], "attestation");
+    assert_eq!(at(&x[0], "strict")["verdict"], "admit");
 }

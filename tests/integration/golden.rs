@@ -1,6 +1,6 @@
 //! Golden snapshots of everything a user sees: the answer to every captured review, `/metrics`
-//! after that fixed mix, `check` and `catalog` in every format, and `audit` reports on a fixed
-//! inventory. A refactor must leave them byte-identical; `GOLDEN_UPDATE=1 cargo test --test
+//! after that fixed mix, `check`, `catalog` and `explain` in every format, and `audit` reports
+//! on a fixed inventory. A refactor must leave them byte-identical; `GOLDEN_UPDATE=1 cargo test --test
 //! golden` rewrites them after a deliberate change (say why in the commit).
 
 use std::path::{Path, PathBuf};
@@ -160,7 +160,7 @@ fn check_outputs() {
     let dir = Path::new(FIXTURES).join("manifests");
     let dir = dir.to_str().unwrap();
     let mut out = String::new();
-    for format in ["table", "json"] {
+    for format in ["table", "wide", "json", "yaml"] {
         for extra in [
             &[][..],
             &["--enforce", "strict"][..],
@@ -184,12 +184,30 @@ fn check_outputs() {
 
 #[test]
 fn catalog_outputs() {
-    for format in ["table", "yaml", "json"] {
+    for format in ["table", "wide", "yaml", "json", "file"] {
         assert_golden(
             &format!("catalog.{format}.txt"),
             &fipsgate(&["catalog", "-o", format, "--date", "2026-11-28"]),
         );
     }
+}
+
+/// `explain` of a catalogue image, a partial one, a look-alike and nginx, in every format.
+#[test]
+fn explain_outputs() {
+    let images = [
+        FIPS_API,
+        "gcr.io/spectro-images-fips/longhornio/longhorn-manager:v1.7",
+        "us-docker.pkg.dev/palette-images-fips-evil/kube-apiserver:v1.30.4",
+        "nginx",
+    ];
+    let mut out = String::new();
+    for format in ["table", "wide", "json", "yaml"] {
+        let mut args = vec!["explain", "--date", "2026-11-28", "-o", format];
+        args.extend(images);
+        out.push_str(&format!("== -o {format}\n{}\n", fipsgate(&args)));
+    }
+    assert_golden("explain.txt", &out);
 }
 
 /// The audit of a fixed inventory: every verdict, exemptions, owned workloads.
@@ -298,11 +316,14 @@ fn audit_reports() {
         let d = evaluate(&rules, &subject, &obj.spec, &res, &policy, today);
         record(&mut report, &obj, d);
     }
-    assert_golden("audit.table.txt", &table(&report));
+    assert_golden("audit.table.txt", &table(&report, false));
+    assert_golden("audit.wide.txt", &table(&report, true));
     assert_golden(
         "audit.json.txt",
         &serde_json::to_string_pretty(&report).unwrap(),
     );
+    let yaml = fipsgate::cli::output::document(&report, fipsgate::cli::output::Output::Yaml);
+    assert_golden("audit.yaml.txt", &yaml.unwrap());
     let reports: Vec<_> = policy_reports(&report, jiff::Timestamp::UNIX_EPOCH)
         .iter()
         .map(|r| format!("---\n{}\n", serde_saphyr::to_string(r).unwrap().trim_end()))

@@ -1,0 +1,252 @@
+//! `fipsgate explain IMAGE...`: what fipsgate knows about each image and what every policy
+//! level makes of it. Exit 0 when every image was explained, 1 with `--require LEVEL` when that
+//! level denies one of them, 2 on a malformed reference or a bad configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::app::chain::Step;
+use crate::app::explain::{Admission, Explain, Explanation, Module};
+use crate::app::today_utc;
+use crate::config::Loaded;
+use crate::domain::fips::CertificateStatus;
+use crate::domain::image::ImageRef;
+use crate::domain::policy::Level;
+
+use super::LevelArg;
+use super::chain::{block_on, source_chain};
+use super::output::{Output, document};
+use super::table::{render_fields, render_table};
+
+/// `fipsgate explain`
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// Image references, as a pod spec names them (`nginx`, `registry/repo:tag@sha256:…`).
+    #[arg(required = true, num_args = 1..)]
+    pub images: Vec<String>,
+    /// Configuration file (levels' rules, exemptions, catalogue files, attestations).
+    #[arg(long, env = "FIPSGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The day certificate statuses are evaluated on (YYYY-MM-DD; default today, UTC).
+    #[arg(long)]
+    pub date: Option<jiff::civil::Date>,
+    /// Ask registries for attestations as the configuration says (`attestations`).
+    #[arg(long)]
+    pub registry: bool,
+    /// Exit 1 when this level denies any of the images (for CI).
+    #[arg(long, value_enum)]
+    pub require: Option<LevelArg>,
+    /// `json` and `yaml`: one image's explanation, or a list of them for several images.
+    #[arg(short, long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+impl ExplainArgs {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let Self {
+            images,
+            config,
+            date,
+            registry,
+            require,
+            output,
+        } = self;
+        // A malformed reference stops before anything is asked.
+        for image in &images {
+            ImageRef::parse(image).map_err(|e| anyhow::anyhow!("image {image:?}: {e}"))?;
+        }
+        let Loaded {
+            config,
+            rules,
+            catalog,
+        } = Loaded::from_file(config.as_deref())?;
+        let (chain, attestations) = source_chain(&config, catalog, registry)?;
+        let explain = Explain {
+            rules: &rules,
+            chain: &chain,
+            attestations,
+            today: date.unwrap_or_else(today_utc),
+        };
+        let explained = block_on(async {
+            let mut all = Vec::with_capacity(images.len());
+            for image in &images {
+                all.push(explain.image(image).await?);
+            }
+            Ok::<_, crate::app::explain::ExplainError>(all)
+        })??;
+        super::emit(&match (output, explained.as_slice()) {
+            (Output::Table | Output::Wide, all) => {
+                let blocks: Vec<String> = all
+                    .iter()
+                    .map(|x| text(x, output == Output::Wide))
+                    .collect();
+                blocks.join("\n")
+            }
+            (_, [one]) => document(one, output)?,
+            (_, all) => document(&all, output)?,
+        })?;
+        let denied = require.map(Level::from).is_some_and(|level| {
+            (explained.iter()).any(|x| x.at(level).is_some_and(|v| v.verdict == Admission::Deny))
+        });
+        Ok(if denied {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
+}
+
+/// One image's explanation as aligned fields, the evidence chain and the levels.
+fn text(x: &Explanation, wide: bool) -> String {
+    let dash = |v: Option<&str>| v.unwrap_or("-").to_string();
+    let r = &x.reference;
+    let mut fields: Vec<(&str, String)> = vec![("image", x.image.clone())];
+    if r.normalized != x.image {
+        fields.push(("normalized", r.normalized.clone()));
+    }
+    fields.extend([
+        ("registry", r.registry.clone()),
+        ("repository", r.repository.clone()),
+        ("tag", dash(r.tag.as_deref())),
+        ("digest", dash(r.digest.as_deref())),
+    ]);
+    fields.extend(component_fields(x, wide));
+    let mut out = render_fields(&fields, 0);
+    if !x.chain.is_empty() {
+        out.push_str("evidence chain:\n");
+        out.push_str(&indent(&render_table(&chain_rows(&x.chain))));
+    }
+    out.push_str(&format!("policy on {}:\n", x.evaluated_on));
+    out.push_str(&indent(&levels(x)));
+    out
+}
+
+/// What the image is: exempt, or its component, status, evidence, crypto and modules.
+fn component_fields(x: &Explanation, wide: bool) -> Vec<(&'static str, String)> {
+    let mut f = Vec::new();
+    if x.exempt {
+        f.push((
+            "exempt",
+            "matches exemptions.images: no source is asked".into(),
+        ));
+        return f;
+    }
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    match &x.component {
+        Some(c) => {
+            f.push((
+                "component",
+                format!("{} ({}, {})", c.id, c.name, category(c)),
+            ));
+            if let Some(p) = &c.pattern {
+                f.push(("pattern", p.clone()));
+            }
+            if let Some(m) = &c.mirror {
+                f.push(("mirror", format!("{} of {}", m.mirror, m.original)));
+            }
+            if wide {
+                f.push(("part of", or_dash(c.part_of.clone())));
+                f.push(("description", c.description.clone()));
+                f.push(("source", or_dash(c.source.clone())));
+            }
+        }
+        None => f.push(("component", "none: no catalogue component".into())),
+    }
+    f.push(("status", or_dash(x.status.map(|s| s.to_string()))));
+    f.push(("evidence", or_dash(x.evidence.map(|e| e.to_string()))));
+    if let Some(d) = &x.digest {
+        f.push(("verified digest", d.clone()));
+    }
+    if let Some(p) = &x.problem {
+        f.push(("problem", p.clone()));
+    }
+    if !x.exceptions.is_empty() {
+        f.push(("not FIPS", x.exceptions.join(", ")));
+    }
+    if let Some(c) = &x.crypto {
+        f.push(("crypto", c.clone()));
+    }
+    if x.component.is_some() && x.modules.is_empty() {
+        f.push(("certificate", "none: the catalogue names no module".into()));
+    }
+    for m in &x.modules {
+        f.push(("module", module(m)));
+        if wide {
+            f.push(("  certificate source", m.source.clone()));
+            for p in &m.previous {
+                let status = p
+                    .status
+                    .map_or("not in the table", CertificateStatus::as_str);
+                f.push(("  previously", format!("#{} {status}", p.number)));
+            }
+        }
+    }
+    f
+}
+
+fn category(c: &crate::app::explain::ComponentMatch) -> String {
+    serde_json::to_value(c.category)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// `Spectro Cloud Cryptographic Module: #4349 (FIPS 140-2) historical since 2026-09-21`.
+fn module(m: &Module) -> String {
+    let cert = match &m.certificate {
+        Some(c) => format!("#{c} ({})", m.standard),
+        None => format!("no certificate ({})", m.standard),
+    };
+    let status = m.status.as_str();
+    let when = match (m.status, m.sunset) {
+        (CertificateStatus::Historical, Some(s)) if m.recorded == CertificateStatus::Active => {
+            format!(" since {s} (its sunset)")
+        }
+        (CertificateStatus::Active, Some(s)) => format!(" until {s} (its sunset)"),
+        _ => String::new(),
+    };
+    format!("{}: {cert} {status}{when}", m.name)
+}
+
+fn chain_rows(steps: &[Step]) -> Vec<[String; 3]> {
+    (steps.iter())
+        .map(|s| {
+            [
+                s.source.as_str().to_string(),
+                s.outcome.as_str().to_string(),
+                s.detail.clone(),
+            ]
+        })
+        .collect()
+}
+
+/// One row per level: the verdict and the engine's reason, its warnings below.
+fn levels(x: &Explanation) -> String {
+    let mut out = String::new();
+    let width = x
+        .levels
+        .iter()
+        .map(|v| v.level.as_str().len())
+        .max()
+        .unwrap_or(0);
+    for v in &x.levels {
+        let verdict = v.verdict.as_str();
+        let reason = match (v.verdict, &v.reason) {
+            (Admission::Deny, Some(r)) => format!("  {r}"),
+            _ => String::new(),
+        };
+        let line = format!("{:<width$}  {verdict:<5}{reason}", v.level.as_str());
+        out.push_str(line.trim_end());
+        out.push('\n');
+        for w in &v.warnings {
+            out.push_str(&format!("{:width$}  warning: {w}\n", ""));
+        }
+    }
+    out
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
