@@ -753,7 +753,7 @@ async fn tags_are_bound_to_the_verified_digest() {
     let r = post(&warn, &by_tag).await;
     assert_eq!(r["response"]["allowed"], true, "{r}");
     let pin = format!(
-        "container \"dns\" is verified as {d} but referenced by tag, which a node resolves again: pin it as {pinned}"
+        "fipsgate: container \"dns\" is verified as {d} but referenced by tag, which a node resolves again: pin it as {pinned}"
     );
     assert_eq!(r["response"]["warnings"], serde_json::json!([pin]), "{r}");
     assert_eq!(

@@ -143,8 +143,15 @@ fn stable_metrics(text: &str) -> String {
 }
 
 fn fipsgate(args: &[&str]) -> String {
+    fipsgate_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+/// The binary run in `dir`: relative paths in its output stay the same wherever the checkout
+/// is (a YAML serializer folds long strings, so even a path's length shows).
+fn fipsgate_in(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_fipsgate"))
         .args(args)
+        .current_dir(dir)
         .output()
         .unwrap();
     format!(
@@ -157,8 +164,7 @@ fn fipsgate(args: &[&str]) -> String {
 
 #[test]
 fn check_outputs() {
-    let dir = Path::new(FIXTURES).join("manifests");
-    let dir = dir.to_str().unwrap();
+    let dir = "manifests";
     let mut out = String::new();
     for format in ["table", "wide", "json", "yaml"] {
         for extra in [
@@ -174,12 +180,11 @@ fn check_outputs() {
             out.push_str(&format!(
                 "== {}\n{}\n",
                 args[3..].join(" "),
-                fipsgate(&args)
+                fipsgate_in(Path::new(FIXTURES), &args)
             ));
         }
     }
-    // Paths in the output are the fixtures' own: make them independent of the checkout.
-    assert_golden("check.txt", &out.replace(dir, "<manifests>"));
+    assert_golden("check.txt", &out);
 }
 
 #[test]
