@@ -7,6 +7,7 @@ pub mod assess;
 pub mod audit;
 pub mod chain;
 pub mod check;
+pub mod doctor;
 pub mod namespaces;
 pub mod ports;
 pub mod relabel;
