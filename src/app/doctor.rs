@@ -271,6 +271,8 @@ pub struct Probe {
     /// trusts, expire.
     pub serving_expiry: Option<Timestamp>,
     pub client_ca_expiry: Option<Timestamp>,
+    /// `/metrics` was read (so no `client_ca_expiry` means no `--client-ca`).
+    pub metrics: bool,
 }
 
 /// Whether the running fipsgate could be asked.
@@ -341,13 +343,17 @@ impl Check {
 
 /// `a, b, c`, or the first `limit` and how many more (0: all).
 fn list(names: &[String], limit: usize) -> String {
-    if limit == 0 || names.len() <= limit {
-        return names.join(", ");
+    joined(names, limit, ", ")
+}
+
+fn joined(items: &[String], limit: usize, sep: &str) -> String {
+    if limit == 0 || items.len() <= limit {
+        return items.join(sep);
     }
     format!(
-        "{}, … and {} more (-o wide lists all)",
-        names[..limit].join(", "),
-        names.len() - limit
+        "{}{sep}… and {} more (-o wide lists all)",
+        items[..limit].join(sep),
+        items.len() - limit
     )
 }
 
@@ -658,7 +664,7 @@ fn serving_certificate(f: &Facts) -> Check {
     let mut parts: Vec<String> = seen.into_iter().map(|(_, d)| d).collect();
     if parts.is_empty() {
         let why = match unknown.is_empty() {
-            true => "no webhook target".to_string(),
+            true => "no webhook of the configuration to find it by".to_string(),
             false => unknown.join("; "),
         };
         return check(
@@ -682,31 +688,64 @@ fn serving_certificate(f: &Facts) -> Check {
     }
 }
 
-/// Whether the webhook requires client certificates, as far as known, with the CA names.
-fn client_auth(f: &Facts) -> Option<Vec<String>> {
+/// Whether the webhook requires client certificates, as far as known.
+enum Required {
+    /// Yes, from these CAs (RFC 4514; empty when only `/metrics` said so).
+    Yes(Vec<String>),
+    No,
+    Unknown,
+}
+
+fn client_auth(f: &Facts) -> Required {
     let asked = f.backends.iter().find_map(|b| match &b.client_auth {
         Some(ClientAuth::Asked { authorities }) => Some(authorities.clone()),
         _ => None,
     });
-    let metrics = match &f.admin {
-        Admin::Probes(p) => p.iter().any(|p| p.client_ca_expiry.is_some()),
-        Admin::Skipped(_) => false,
+    let probes = match &f.admin {
+        Admin::Probes(p) => p.as_slice(),
+        Admin::Skipped(_) => &[],
     };
-    asked.or(metrics.then(Vec::new))
+    if let Some(authorities) = asked {
+        return Required::Yes(authorities);
+    }
+    if probes.iter().any(|p| p.client_ca_expiry.is_some()) {
+        return Required::Yes(Vec::new());
+    }
+    let not_asked = (f.backends.iter()).any(|b| b.client_auth == Some(ClientAuth::NotAsked));
+    match not_asked || probes.iter().any(|p| p.metrics) {
+        true => Required::No,
+        false => Required::Unknown,
+    }
 }
 
 fn client_certificate(f: &Facts) -> Check {
     let name = "client-certificate";
-    let Some(authorities) = client_auth(f) else {
-        let given = match &f.client_certificates {
-            Some(_) => " (--client-cert not checked)",
-            None => "",
-        };
-        return check(
-            name,
-            Status::Ok,
-            format!("fipsgate does not ask for a client certificate (no --client-ca){given}"),
-        );
+    let authorities = match client_auth(f) {
+        Required::Yes(authorities) => authorities,
+        Required::No => {
+            let given = match &f.client_certificates {
+                Some(_) => " (--client-cert not checked)",
+                None => "",
+            };
+            return check(
+                name,
+                Status::Ok,
+                format!("fipsgate does not ask for a client certificate (no --client-ca){given}"),
+            );
+        }
+        Required::Unknown if f.client_certificates.is_none() => {
+            return check(
+                name,
+                Status::Warn,
+                "not checked: whether fipsgate requires a client certificate is unknown (no \
+                 handshake with it, no /metrics read)",
+            )
+            .hint(
+                "pass --admin-url, or --client-cert with the API server's client certificate \
+                 if fipsgate runs with --client-ca",
+            );
+        }
+        Required::Unknown => Vec::new(),
     };
     let mut seen: Vec<(Status, String)> = Vec::new();
     if let Admin::Probes(probes) = &f.admin {
@@ -967,16 +1006,16 @@ fn namespace_labels(f: &Facts, limit: usize) -> Check {
             .iter()
             .filter(|n| n.labels.keys().any(|k| k.starts_with(LABEL_PREFIX)))
             .count();
-        return check(
-            name,
-            Status::Ok,
-            format!(
+        let detail = match labelled {
+            0 => "no namespace has fipsgate.io/ labels".to_string(),
+            n => format!(
                 "{} with fipsgate.io/ labels, every one valid",
-                plural(labelled, "namespace", "namespaces")
+                plural(n, "namespace", "namespaces")
             ),
-        );
+        };
+        return check(name, Status::Ok, detail);
     }
-    check(name, Status::Warn, list(&found, limit)).hint(format!(
+    check(name, Status::Warn, joined(&found, limit, "; ")).hint(format!(
         "fipsgate reads {}, each strict, baseline or off: kubectl label ns NAME KEY=VALUE \
          --overwrite, or KEY- to remove one",
         known.join(", ")
@@ -1120,6 +1159,7 @@ mod tests {
             }),
             serving_expiry: Some(ts("2027-06-01T00:00:00Z")),
             client_ca_expiry: None,
+            metrics: true,
         }
     }
 
@@ -1652,6 +1692,25 @@ mod tests {
                 "client-certificate",
                 Status::Fail,
                 "--client-cert: no certificate in client.key",
+            ),
+            (
+                "a Service install whose /metrics said no --client-ca",
+                |_| {},
+                "client-certificate",
+                Status::Ok,
+                "does not ask for a client certificate",
+            ),
+            (
+                "a Service install whose /metrics could not be read",
+                |f| {
+                    let Admin::Probes(p) = &mut f.admin else {
+                        return;
+                    };
+                    p.iter_mut().for_each(|p| p.metrics = false);
+                },
+                "client-certificate",
+                Status::Warn,
+                "not checked: whether fipsgate requires a client certificate is unknown",
             ),
             (
                 "a Service install whose client CA expires soon",
