@@ -543,9 +543,10 @@ fn ca_bundles(f: &Facts) -> Vec<Check> {
 
 fn unchecked_hint(target: Option<&Target>) -> String {
     match target {
-        Some(Target::Service { namespace, .. }) => {
-            format!("run doctor as a user who may get secrets in {namespace} (Secret {TLS_SECRET})")
-        }
+        Some(Target::Service { namespace, .. }) => format!(
+            "the certificate is read from the Secret {TLS_SECRET} in {namespace}: create it \
+             there (deploy/overlays/), or run doctor as a user who may get secrets there"
+        ),
         _ => "make the URL reachable from here, or run doctor where it is".into(),
     }
 }
@@ -648,7 +649,12 @@ fn serving_certificate(f: &Facts) -> Check {
                 let (s, e) = expiry(f.now, c.not_after);
                 seen.push((s, format!("{} ({}) {e}", c.source, c.subject)));
             }
-            Read::Missing => unknown.push(format!("{}: no certificate found", b.target)),
+            Read::Missing => unknown.push(match &b.target {
+                Target::Service { namespace, .. } => {
+                    format!("Secret {namespace}/{TLS_SECRET} not found")
+                }
+                Target::Url(url) => format!("{url}: no certificate"),
+            }),
             Read::Failed(why) => unknown.push(format!("{}: {why}", b.target)),
         }
     }
@@ -1618,7 +1624,7 @@ mod tests {
                 },
                 "serving-certificate",
                 Status::Warn,
-                "could not be checked: Service fipsgate-system/fipsgate:443: no certificate found",
+                "could not be checked: Secret fipsgate-system/fipsgate-tls not found",
             ),
         ]);
     }

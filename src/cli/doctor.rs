@@ -77,6 +77,8 @@ impl DoctorArgs {
         config.connect_timeout = Some(timeout);
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
+        // A 503 from /readyz through the proxy is an answer, not something to retry.
+        config.default_retry = false;
         let url = config.cluster_url.to_string();
         let gather = Gather {
             client: kube::Client::try_from(config)?,

@@ -355,12 +355,15 @@ impl Gather {
                 );
             }
         }
-        let forbidden = |p: &Probe| matches!(&p.readyz, Err(e) if e.starts_with("HTTP 403"));
-        if probes.is_empty() || probes.iter().all(forbidden) {
-            // No pod addresses, or no rights to pods/proxy: one pod through the Service.
+        if probes.iter().all(|p| p.readyz.is_err()) {
+            // No pod addresses, or none answered (no rights to pods/proxy): one pod through
+            // the Service, if that answers.
             let path = format!("/api/v1/namespaces/{namespace}/services/http:{name}:{port}/proxy");
             let target = format!("Service {namespace}/{name} (one of its pods)");
-            probes = vec![self.proxy_probe(&target, &path).await];
+            let through = self.proxy_probe(&target, &path).await;
+            if through.readyz.is_ok() || probes.is_empty() {
+                probes = vec![through];
+            }
         }
         Admin::Probes(probes)
     }
