@@ -3,8 +3,8 @@
 # registered from the rendered deploy/overlays/self-signed (certificates from `fipsgate certs`
 # in a copy of deploy/; only each webhook's clientConfig is pointed at the local server),
 # checked the way a user sees it: kubectl output and exit codes, the API server's audit log,
-# fipsgate's log and /metrics, `fipsgate audit`; every overlay's rendered objects are also
-# checked against the API server with a server-side dry run.
+# fipsgate's log and /metrics, `fipsgate audit`, `fipsgate doctor`; every overlay's rendered
+# objects are also checked against the API server with a server-side dry run.
 #
 # Usage: bash tests/e2e/run.sh   (root; exit 0 iff every scenario passed)
 # Environment:

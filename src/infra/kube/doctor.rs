@@ -29,15 +29,20 @@ use crate::infra::probe;
 pub enum DoctorError {
     #[error("cannot reach the Kubernetes API at {url}: {reason}")]
     Unreachable { url: String, reason: String },
+    /// It answered, refusing (bad credentials).
+    #[error("the Kubernetes API at {url} refused doctor: {reason}")]
+    Refused { url: String, reason: String },
 }
 
 /// Where to look, and how.
 pub struct Gather {
+    /// The cluster, as the user's kubeconfig reaches it.
     pub client: kube::Client,
     /// The API server, for messages.
     pub url: String,
     /// Where fipsgate is installed.
     pub namespace: String,
+    /// The ValidatingWebhookConfiguration's name.
     pub config_name: String,
     /// fipsgate's admin port (`http://host:8080`), asked directly when given.
     pub admin_url: Option<String>,
@@ -130,14 +135,13 @@ impl Gather {
     }
 
     async fn version(&self) -> Result<Version, DoctorError> {
-        let info = self
-            .client
-            .apiserver_version()
-            .await
-            .map_err(|e| DoctorError::Unreachable {
-                url: self.url.clone(),
-                reason: reason(&e),
-            })?;
+        let info = self.client.apiserver_version().await.map_err(|e| {
+            let (url, reason) = (self.url.clone(), reason(&e));
+            match e {
+                kube::Error::Api(_) => DoctorError::Refused { url, reason },
+                _ => DoctorError::Unreachable { url, reason },
+            }
+        })?;
         let number = |s: &str| {
             let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
             digits.parse().unwrap_or(0)
