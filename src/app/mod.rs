@@ -1,12 +1,13 @@
 //! Use cases and the ports they need: admission ([`admit`], [`relabel`]), `check`, `audit`,
-//! the chain of sources an image is assessed from, and the namespace policy store. IO happens
-//! only through [`ports`], implemented in `infra`.
+//! `doctor` (facts `infra` gathered, judged), the chain of sources an image is assessed from,
+//! and the namespace policy store. IO happens only through [`ports`], implemented in `infra`.
 
 pub mod admit;
 pub mod assess;
 pub mod audit;
 pub mod chain;
 pub mod check;
+pub mod doctor;
 pub mod explain;
 pub mod namespaces;
 pub mod ports;

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
 use crate::app::audit::{Audit, Progress, Report};
@@ -17,6 +16,7 @@ use crate::infra::kube::{KubeInventory, KubePullSecrets};
 use crate::telemetry::metrics::Metrics;
 
 use super::LevelArg;
+use super::cluster::kube_client;
 use super::output::{Output, document};
 use super::table::render_table;
 
@@ -135,33 +135,6 @@ impl AuditArgs {
             ExitCode::SUCCESS
         })
     }
-}
-
-/// The client of `context`, else of the current kubeconfig context, else in-cluster.
-async fn kube_client(
-    kubeconfig: Option<PathBuf>,
-    context: Option<String>,
-) -> anyhow::Result<kube::Client> {
-    let options = kube::config::KubeConfigOptions {
-        context: context.clone(),
-        ..Default::default()
-    };
-    if let Some(path) = kubeconfig {
-        let file = kube::config::Kubeconfig::read_from(&path)
-            .with_context(|| format!("--kubeconfig {}", path.display()))?;
-        let config = kube::Config::from_custom_kubeconfig(file, &options)
-            .await
-            .with_context(|| format!("--kubeconfig {}", path.display()))?;
-        return Ok(kube::Client::try_from(config)?);
-    }
-    let kube_config = match kube::Config::from_kubeconfig(&options).await {
-        Ok(c) => c,
-        Err(e) if context.is_none() => kube::Config::infer()
-            .await
-            .with_context(|| format!("no kubeconfig ({e}) and not in a cluster"))?,
-        Err(e) => return Err(e).context("kubeconfig"),
-    };
-    Ok(kube::Client::try_from(kube_config)?)
 }
 
 /// A spinner with counts on a terminal, cleared when dropped; kinds the cluster does not

@@ -7,6 +7,8 @@ pub mod catalog;
 pub mod certs;
 mod chain;
 pub mod check;
+mod cluster;
+pub mod doctor;
 pub mod explain;
 pub mod output;
 pub mod serve;
@@ -40,6 +42,9 @@ pub enum Command {
     Explain(explain::ExplainArgs),
     /// Evaluate what already runs in the cluster (pods, and workloads with --workloads).
     Audit(audit::AuditArgs),
+    /// Check an installation: webhooks, caBundles, endpoints, certificates, readiness, FIPS
+    /// mode, what an outage would block, namespace labels, the Kubernetes version.
+    Doctor(doctor::DoctorArgs),
     /// Write a CA and a serving certificate for the webhook; prints the base64 caBundle.
     Certs(certs::CertsArgs),
     /// Print the version, the cryptographic module and its CMVP certificate status.
@@ -60,6 +65,7 @@ impl Command {
             Command::Catalog(args) => args.run(),
             Command::Explain(args) => args.run(),
             Command::Audit(args) => args.run(),
+            Command::Doctor(args) => args.run(),
             Command::Certs(args) => args.run().map(|()| ExitCode::SUCCESS),
             Command::Version(args) => args.run().map(|()| ExitCode::SUCCESS),
             Command::Completions { shell } => {

@@ -9,7 +9,7 @@ pub enum Output {
     /// Columns for the terminal.
     #[default]
     Table,
-    /// The table with more columns (digests, evidence, certificates).
+    /// The table with more detail: more columns (digests, evidence, certificates), whole lists.
     Wide,
     /// Pretty-printed JSON, the same document as `yaml`.
     Json,

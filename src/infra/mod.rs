@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod crypto;
 pub mod kube;
+pub mod probe;
 pub mod registry;
 mod sources;
 

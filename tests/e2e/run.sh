@@ -3,8 +3,8 @@
 # registered from the rendered deploy/overlays/self-signed (certificates from `fipsgate certs`
 # in a copy of deploy/; only each webhook's clientConfig is pointed at the local server),
 # checked the way a user sees it: kubectl output and exit codes, the API server's audit log,
-# fipsgate's log and /metrics, `fipsgate audit`; every overlay's rendered objects are also
-# checked against the API server with a server-side dry run.
+# fipsgate's log and /metrics, `fipsgate audit`, `fipsgate doctor`; every overlay's rendered
+# objects are also checked against the API server with a server-side dry run.
 #
 # Usage: bash tests/e2e/run.sh   (root; exit 0 iff every scenario passed)
 # Environment:
@@ -26,7 +26,7 @@ log() { printf '[e2e] %s\n' "$*" >&2; }
 
 FIPS_API=us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4
 FIPS_DNS=gcr.io/spectro-images-fips/coredns:v1.12.1
-SCENARIOS=23
+SCENARIOS=24
 # Pods are judged by pods.fipsgate.io (namespaces that opted into enforcement, fail closed) or
 # pods-default.fipsgate.io (the rest, fail open); both deny with this.
 DENIED='.fipsgate.io" denied the request'
@@ -87,6 +87,7 @@ cleanup() {
   fi
   fipsgate_stop
   [[ -n ${reg_pid:-} ]] && kill -TERM "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
+  [[ -n ${svc_pid:-} ]] && svc_stop
   [[ -n $work ]] && cluster_down "$work"
   summary
   ((failed > 0 && rc == 0)) && rc=1
@@ -1124,6 +1125,216 @@ s23_real_paths() {
   note="$n paths: $admitted admitted, $((n - admitted)) denied, each as the document implies"
 }
 
+# --- scenario 24: fipsgate doctor ----------------------------------------------------------------
+# `fipsgate doctor` against this installation (registered by URL; its admin port by
+# --admin-url; the API server's client certificate by --client-cert): every check passes (the
+# v1.20 API server, a non-FIPS build and e2e-bogus's label are warnings). Then three faults, each
+# named: workloads.fipsgate.io's caBundle from another CA, a namespace with an invalid and an
+# unknown fipsgate.io/ label, and kube-system without kubernetes.io/metadata.name and labelled
+# enforce=strict (so pods.fipsgate.io, failurePolicy Fail, matches it); exit 1, and -o json names
+# the failing checks. Then everything restored, and doctor passes again. Last, where this host
+# has an address other than loopback, a Service install: the rendered Secret and Service in
+# fipsgate-system, a pod (never run: no kubelet) marked ready at that address where a second
+# fipsgate listens, and a webhook configuration pointing at the Service that no namespace
+# matches; doctor reads the Secret, the endpoints, and /readyz through the API server's proxy.
+svc_pid=""
+doctor() { try_split timeout 60 "$bin" doctor "$@"; }
+# doctor_line STATUS CHECK TEXT: a line of the last doctor run is "[STATUS] CHECK ...TEXT...".
+doctor_line() {
+  grep -E "^\[$1\] +$2 " <<<"$out" | grep -qF -- "$3" ||
+    fail "doctor: expected a line '[$1] $2 ...$3...', saw: $(oneline "$(grep -E " $2 " <<<"$out")")"
+}
+s24_args() {
+  printf '%s\n' --admin-url "http://127.0.0.1:$admin_port" --client-cert "$tls_dir/client.crt"
+}
+s24_healthy() {
+  local url="https://127.0.0.1:$webhook_port/validate" args
+  mapfile -t args < <(s24_args)
+  doctor "${args[@]}"
+  ((rc == 0)) || fail "doctor on the healthy installation: expected exit 0, saw $rc: $(oneline "$err $out")" || return
+  doctor_line warn kubernetes-version "Kubernetes v1.20.2: older than 1.21" || return
+  doctor_line ok webhook-configuration "fipsgate: pods.fipsgate.io (Fail), pods-default.fipsgate.io (Ignore), workloads.fipsgate.io (Ignore), namespaces.fipsgate.io (Ignore)" || return
+  doctor_line ok ca-bundle "pods.fipsgate.io, pods-default.fipsgate.io, workloads.fipsgate.io, namespaces.fipsgate.io: the caBundle verifies the certificate of $url" || return
+  doctor_line ok endpoints "$url answers (TLS)" || return
+  doctor_line ok serving-certificate "$url (CN=fipsgate.fipsgate-system.svc) expires" || return
+  doctor_line ok client-certificate "$tls_dir/client.crt (CN=kube-apiserver) expires" || return
+  doctor_line ok readiness "http://127.0.0.1:$admin_port is ready" || return
+  doctor_line '(ok|warn)' fips-mode "http://127.0.0.1:$admin_port: " || return
+  doctor_line ok failure-policy "namespaces fail closed (pod creation there stops while fipsgate is down): " || return
+  doctor_line ok failure-policy "e2e-enforce" || return
+  doctor_line warn namespace-labels 'e2e-bogus: invalid value "bogus" for label fipsgate.io/enforce: evaluated as strict (and fails open while fipsgate is down)' || return
+  doctor_line ok excluded-namespaces "kube-system: matched by no webhook (kubernetes.io/metadata.name set by hand: Kubernetes v1.20.2 does not set it)" || return
+  expect_out "the summary" "0 fail" || return
+  [[ -z $err ]] || fail "doctor wrote to stderr: $(oneline "$err")"
+}
+# The index of workloads.fipsgate.io in the registered configuration, and its caBundle there.
+s24_workloads() {
+  k get validatingwebhookconfiguration fipsgate -o json |
+    jq -r '.webhooks | to_entries[] | select(.value.name == "workloads.fipsgate.io") | "\(.key) \(.value.clientConfig.caBundle)"'
+}
+s24_set_bundle() { # s24_set_bundle INDEX BASE64: the caBundle of the INDEXth webhook
+  k patch validatingwebhookconfiguration fipsgate --type=json -p "$(jq -cn --arg p "/webhooks/$1/clientConfig/caBundle" \
+    --arg v "$2" '[{op: "replace", path: $p, value: $v}]')" >/dev/null
+}
+s24_break() {
+  local other index bundle
+  other=$("$bin" certs --out "$work/s24-other-ca" --host 127.0.0.1 2>>"$work/certs.log") ||
+    fail "fipsgate certs for another CA failed" || return
+  read -r index bundle < <(s24_workloads)
+  [[ -n $index ]] || fail "no workloads.fipsgate.io in the registered configuration" || return
+  s24_set_bundle "$index" "$other" || fail "cannot set another CA's caBundle on workloads.fipsgate.io" || return
+  make_ns e2e-doctor fipsgate.io/enforce=bogus fipsgate.io/enfroce=strict ||
+    fail "cannot create namespace e2e-doctor" || return
+  k label ns kube-system kubernetes.io/metadata.name- fipsgate.io/enforce=strict >/dev/null 2>&1 ||
+    fail "cannot relabel kube-system" || return
+}
+s24_broken() {
+  local url="https://127.0.0.1:$webhook_port/validate" args failing lines
+  mapfile -t args < <(s24_args)
+  doctor "${args[@]}"
+  ((rc == 1)) || fail "doctor on the broken installation: expected exit 1, saw $rc: $(oneline "$err $out")" || return
+  doctor_line fail ca-bundle "workloads.fipsgate.io: the caBundle does not verify the certificate of $url: the caBundle holds a CA named CN=fipsgate CA, but not the one that signed it" || return
+  doctor_line ok ca-bundle "pods.fipsgate.io, pods-default.fipsgate.io, namespaces.fipsgate.io: the caBundle verifies" || return
+  doctor_line warn namespace-labels 'e2e-doctor: invalid value "bogus" for label fipsgate.io/enforce: evaluated as strict' || return
+  doctor_line warn namespace-labels 'e2e-doctor: unknown label fipsgate.io/enfroce' || return
+  doctor_line fail excluded-namespaces "kube-system: matched by pods.fipsgate.io, workloads.fipsgate.io, namespaces.fipsgate.io: it lacks kubernetes.io/metadata.name=kube-system, which Kubernetes v1.20.2 does not set (fails closed" || return
+  expect_out "the hint" "hint: kubectl label ns kube-system kubernetes.io/metadata.name=kube-system" || return
+  expect_out "the summary" "2 fail" || return
+  echo "    s24 \$ fipsgate doctor --admin-url http://127.0.0.1:\$ADMIN --client-cert \$WORK/client.crt  # broken"
+  mapfile -t lines <<<"$out"
+  printf '    s24 | %s\n' "${lines[@]}"
+  doctor "${args[@]}" -o json
+  ((rc == 1)) || fail "doctor -o json: expected exit 1, saw $rc: $(oneline "$err")" || return
+  failing=$(jq -r '[.checks[] | select(.status == "fail") | .name] | join(" ")' <<<"$out" 2>/dev/null) ||
+    fail "doctor -o json: not JSON: $(oneline "$out")" || return
+  [[ $failing == "ca-bundle excluded-namespaces" ]] ||
+    fail "doctor -o json: expected the failing checks 'ca-bundle excluded-namespaces', saw '$failing'" || return
+  jq -e '.summary.fail == 2 and ([.checks[] | select(.status != "ok") | .hint | strings] | length) == ([.checks[] | select(.status != "ok")] | length)
+    and any(.checks[]; .name == "failure-policy" and (.detail | contains("kube-system")))' <<<"$out" >/dev/null ||
+    fail "doctor -o json: expected summary.fail 2, a hint on every warning and failure, kube-system failing closed: $(oneline "$out")" || return
+  doctor "${args[@]}" -o yaml
+  ((rc == 1)) && [[ $out == *"status: fail"* ]] || fail "doctor -o yaml: expected exit 1 and 'status: fail', saw $rc: $(oneline "$out")"
+}
+s24_restore() {
+  local index bundle original ok=0
+  # As registered: the rendered caBundle (kustomize wraps it; the API server stores it unwrapped).
+  original=$(jq -r '.webhooks[] | select(.name == "workloads.fipsgate.io") | .clientConfig.caBundle' "$work/webhook.json")
+  original=${original//$'\n'/}
+  read -r index bundle < <(s24_workloads)
+  if [[ -n $index && $bundle != "$original" ]]; then
+    s24_set_bundle "$index" "$original" || ok=1
+  fi
+  k label ns kube-system fipsgate.io/enforce- kubernetes.io/metadata.name=kube-system --overwrite >/dev/null 2>&1 || ok=1
+  k delete ns e2e-doctor --wait=false >/dev/null 2>&1 || true
+  return $ok
+}
+s24_doctor() {
+  local broke=1 healthy_why
+  s24_healthy || return
+  s24_break && s24_broken && broke=0
+  healthy_why=$why
+  s24_restore || fail "cannot restore the installation${healthy_why:+; $healthy_why}" || return
+  ((broke == 0)) || {
+    why=$healthy_why
+    return 1
+  }
+  # Restored: doctor passes again, and the pod webhook still answers.
+  s24_healthy || { why="after restoring: $why"; return 1; }
+  retry 10 webhook_denies e2e-enforce || fail "after restoring: nginx no longer denied in e2e-enforce: $(oneline "$out")" || return
+  s24_service || return
+  note="healthy: exit 0; broken: exit 1 naming ca-bundle (workloads.fipsgate.io), namespace-labels (e2e-doctor), excluded-namespaces (kube-system); restored: exit 0${svc_note:+; $svc_note}"
+}
+
+# --- scenario 24, a Service install --------------------------------------------------------------
+svc_note=""
+svc_stop() {
+  local pid=$svc_pid
+  svc_pid=""
+  [[ -n $pid ]] || return 0
+  if grep -F -- "$work" <(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) >/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+svc_ready() { [[ $(k -n fipsgate-system get endpoints fipsgate -o jsonpath='{.subsets[0].addresses[0].targetRef.name}' 2>/dev/null) == fipsgate-e2e ]]; }
+s24_service() {
+  local ip ok=1 svc_why
+  ip=$(ip -4 route get 1.1.1.1 2>/dev/null | awk '{ for (i = 1; i < NF; i++) if ($i == "src") { print $(i + 1); exit } }')
+  if [[ -z $ip || $ip == 127.* ]]; then
+    svc_note="Service install not checked: this host has no address other than loopback"
+    return 0
+  fi
+  s24_service_up "$ip" && s24_service_checks "$ip" && [[ -z $why ]] && ok=0
+  svc_why=$why
+  svc_stop
+  k delete validatingwebhookconfiguration fipsgate-service --ignore-not-found >/dev/null 2>&1
+  k -n fipsgate-system delete pod fipsgate-e2e --grace-period=0 --force --ignore-not-found >/dev/null 2>&1
+  k -n fipsgate-system delete service fipsgate --ignore-not-found >/dev/null 2>&1
+  k -n fipsgate-system delete secret fipsgate-tls --ignore-not-found >/dev/null 2>&1
+  ((ok == 0)) || {
+    why=$svc_why
+    return 1
+  }
+}
+s24_service_up() {
+  local ip=$1 https admin
+  https=$(_cluster_free_port "$webhook_port $admin_port") && admin=$(_cluster_free_port "$webhook_port $admin_port $https") ||
+    fail "no free port" || return
+  "$bin" serve --listen "$ip:$https" --admin-listen "$ip:$admin" --tls-cert "$tls_dir/tls.crt" \
+    --tls-key "$tls_dir/tls.key" --config "$work/config.yaml" --shutdown-delay 0s --drain-timeout 1s \
+    </dev/null >>"$work/fipsgate-service.log" 2>&1 &
+  svc_pid=$!
+  retry 30 curl -sf --max-time 2 -o /dev/null "http://$ip:$admin/readyz" ||
+    fail "the second fipsgate (on $ip) did not become ready: $(oneline "$(tail -n 5 "$work/fipsgate-service.log")")" || return
+  # fipsgate-system exists since scenario 15; its Secret and Service as rendered.
+  retry 30 ns_ready fipsgate-system || fail "namespace fipsgate-system: no default ServiceAccount token" || return
+  try k apply -f <(yaml_docs keep 'Secret|Service' <"$work/render/self-signed.yaml")
+  expect_ok "kubectl apply of the rendered Secret and Service" || return
+  k create -f - >/dev/null <<EOF || fail "cannot create pod fipsgate-system/fipsgate-e2e" || return
+apiVersion: v1
+kind: Pod
+metadata: {name: fipsgate-e2e, namespace: fipsgate-system, labels: {app.kubernetes.io/name: fipsgate}}
+spec:
+  nodeName: e2e-no-node
+  containers:
+    - name: fipsgate
+      image: fipsgate:latest
+      ports: [{name: https, containerPort: $https}, {name: admin, containerPort: $admin}]
+EOF
+  # No kubelet: the pod is marked running and ready at the address the second fipsgate serves.
+  k get --raw /api/v1/namespaces/fipsgate-system/pods/fipsgate-e2e |
+    jq --arg ip "$ip" '.status = {phase: "Running", podIP: $ip, podIPs: [{ip: $ip}], conditions: [{type: "Ready", status: "True"}]}' \
+      >"$work/s24-pod.json" &&
+    k replace --raw /api/v1/namespaces/fipsgate-system/pods/fipsgate-e2e/status -f "$work/s24-pod.json" >/dev/null ||
+    fail "cannot mark pod fipsgate-e2e ready" || return
+  retry 30 svc_ready || fail "Service fipsgate-system/fipsgate: no ready endpoint fipsgate-e2e after 30s" || return
+  # The rendered configuration as it is (service clientConfig), matching no namespace.
+  jq '.metadata.name = "fipsgate-service" | .webhooks |= map(.failurePolicy = "Ignore"
+      | .namespaceSelector = {matchLabels: {"e2e.fipsgate.io/never": "true"}})' "$work/webhook.rendered.json" |
+    k apply -f - >/dev/null || fail "cannot register the configuration fipsgate-service" || return
+}
+s24_service_checks() {
+  local svc="Service fipsgate-system/fipsgate:443"
+  doctor --webhook-config fipsgate-service
+  ((rc == 0)) || fail "doctor --webhook-config fipsgate-service: expected exit 0, saw $rc: $(oneline "$err $out")" || return
+  doctor_line ok ca-bundle "pods.fipsgate.io, pods-default.fipsgate.io, workloads.fipsgate.io, namespaces.fipsgate.io: the caBundle verifies the certificate of $svc" || return
+  doctor_line ok endpoints "$svc: fipsgate-e2e ready" || return
+  doctor_line ok serving-certificate "Secret fipsgate-system/fipsgate-tls (CN=fipsgate.fipsgate-system.svc) expires" || return
+  doctor_line ok serving-certificate "pod fipsgate-system/fipsgate-e2e serves one that expires" || return
+  doctor_line ok client-certificate "fipsgate does not ask for a client certificate" || return
+  doctor_line ok readiness "pod fipsgate-system/fipsgate-e2e is ready" || return
+  doctor_line '(ok|warn)' fips-mode "pod fipsgate-system/fipsgate-e2e: " || return
+  doctor_line ok failure-policy "no namespace fails closed" || return
+  # The pod gone from the endpoints: nothing serves the Service.
+  k -n fipsgate-system delete pod fipsgate-e2e --grace-period=0 --force >/dev/null 2>&1
+  retry 30 svc_gone || fail "Service fipsgate-system/fipsgate: endpoint fipsgate-e2e still there after 30s" || return
+  doctor --webhook-config fipsgate-service
+  ((rc == 1)) || fail "doctor without a ready pod: expected exit 1, saw $rc: $(oneline "$err $out")" || return
+  doctor_line fail endpoints "$svc has no ready endpoints" || return
+  svc_note="a Service install: Secret, endpoints and /readyz through the API server's proxy; without its pod, endpoints fail"
+}
+svc_gone() { ! svc_ready; }
+
 scenario 1 "namespace without labels gets the configured defaults (nginx denied, catalogue image admitted)" s1_defaults
 scenario 2 "fipsgate.io/enforce=strict denies nginx naming container and image; catalogue image admitted" s2_enforce
 scenario 3 "fipsgate.io/warn=strict (enforce=off): pod created, kubectl prints Warning: fipsgate: [strict]" s3_warn
@@ -1147,3 +1358,4 @@ scenario 20 "evidence.binding: require refuses a tag reference (naming the diges
 scenario 21 "fipsgate cannot read namespaces (RBAC): a namespace labelled enforce=off is evaluated as strict" s21_namespace_fail_closed
 scenario 22 "--client-ca: a caller without the API server's client certificate is refused, the API server served" s22_client_auth
 scenario 23 "the vendor's real FIPS paths, their non-FIPS twins and look-alikes: the document's verdict under enforce=strict" s23_real_paths
+scenario 24 "fipsgate doctor: a healthy install passes; a broken one names each fault" s24_doctor

@@ -1,5 +1,5 @@
-//! The `fipsgate` binary as a user runs it: `check`, `catalog`, `explain`, `certs`, `serve` and
-//! `version`.
+//! The `fipsgate` binary as a user runs it: `check`, `catalog`, `explain`, `certs`, `serve`,
+//! `version` and `doctor` without a cluster.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
@@ -892,6 +892,8 @@ fn completions_know_every_command() {
             "check",
             "catalog",
             "audit",
+            "doctor",
+            "admin-url",
             "certs",
             "serve",
             "client-ca",
@@ -1182,4 +1184,54 @@ async fn check_with_registry_uses_signed_attestations() {
     assert_eq!(x[0]["chain"][0]["outcome"], "answered");
     assert_eq!(x[0]["evidence"], "attestation");
     assert_eq!(at(&x[0], "strict")["verdict"], "admit");
+}
+
+/// `fipsgate doctor` against an API server that is not there: exit 2, one line saying so.
+#[test]
+fn doctor_without_a_reachable_cluster_exits_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: \
+             https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  \
+             user:\n    token: t\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\n\
+             current-context: c\n"
+        ),
+    )
+    .unwrap();
+    for output in ["table", "json"] {
+        let out = fipsgate(&[
+            "doctor",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "-o",
+            output,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!(
+                "fipsgate: cannot reach the Kubernetes API at https://127.0.0.1:{port}: "
+            )) && err.contains("onnection refused"),
+            "{err}"
+        );
+        assert!(!err.contains("os error"), "{err}");
+    }
+    let missing = fipsgate(&["doctor", "--kubeconfig", "/nonexistent/kubeconfig"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).starts_with("fipsgate: --kubeconfig /nonexistent/kubeconfig"),
+        "{}",
+        stderr(&missing)
+    );
 }

@@ -1,6 +1,7 @@
-//! The Kubernetes API: namespaces (watch and live fetch), the inventory of what runs, and
-//! image pull secrets.
+//! The Kubernetes API: namespaces (watch and live fetch), the inventory of what runs, image
+//! pull secrets, and what `doctor` reads.
 
+pub mod doctor;
 mod inventory;
 mod namespaces;
 mod pull_secrets;
