@@ -749,7 +749,7 @@ s13_ephemeral() {
 }
 
 s14_metrics() {
-  expect_metric '^fipsgate_admission_requests_total\{operation="CREATE",decision="deny",mode="enforce"\}' 1 || return
+  expect_metric '^fipsgate_admission_requests_total\{operation="CREATE",kind="Pod",decision="deny",mode="enforce"\}' 1 || return
   expect_metric '^fipsgate_violations_total\{mode="enforce",level="strict"\}' 1
 }
 
