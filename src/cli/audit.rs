@@ -12,7 +12,7 @@ use crate::app::audit::{Audit, Progress, Report};
 use crate::app::today_utc;
 use crate::config::Loaded;
 use crate::engine::{Outcome, Verdict};
-use crate::infra::kube::{KubeInventory, KubePullSecrets};
+use crate::infra::kube::{KubeInventory, KubePullSecrets, MountedConfig, mounted_config};
 use crate::telemetry::metrics::Metrics;
 
 use super::LevelArg;
@@ -54,9 +54,14 @@ pub struct AuditArgs {
     /// Evaluate every namespace at this level instead of its labels.
     #[arg(long)]
     pub level: Option<LevelArg>,
-    /// Configuration file (defaults, exemptions, catalogue, attestations).
+    /// Configuration file (defaults, exemptions, catalogue, attestations). Without it, the
+    /// configuration the installed fipsgate runs with (see --install-namespace).
     #[arg(long, env = "FIPSGATE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Where fipsgate is installed: without --config, the ConfigMap its Deployment `fipsgate`
+    /// mounts there is the configuration; the built-in defaults when it cannot be read.
+    #[arg(long, default_value = "fipsgate-system")]
+    pub install_namespace: String,
     #[arg(short, long, value_enum, default_value_t = AuditOutput::Table)]
     pub output: AuditOutput,
     /// Objects per list request.
@@ -81,15 +86,19 @@ impl AuditArgs {
             workloads,
             level,
             config,
+            install_namespace,
             output,
             page_size,
         } = self;
+        let client = kube_client(kubeconfig, context).await?;
         let Loaded {
             config,
             rules,
             catalog,
-        } = Loaded::from_file(config.as_deref())?;
-        let client = kube_client(kubeconfig, context).await?;
+        } = match config {
+            Some(path) => Loaded::from_file(Some(&path))?,
+            None => installed_config(&client, &install_namespace).await?,
+        };
         let pull_secrets = Arc::new(KubePullSecrets {
             client: client.clone(),
         });
@@ -135,6 +144,43 @@ impl AuditArgs {
             ExitCode::SUCCESS
         })
     }
+}
+
+/// The configuration the installed fipsgate runs with, read from the ConfigMap its Deployment
+/// mounts (catalogue files it names under the mount are read from the ConfigMap too); the
+/// built-in defaults, said on stderr, when there is none to read.
+async fn installed_config(client: &kube::Client, namespace: &str) -> anyhow::Result<Loaded> {
+    let mounted = match mounted_config(client.clone(), namespace, "fipsgate").await {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!(
+                "fipsgate: the installed configuration cannot be read ({e}): judging with the \
+                 built-in defaults; pass --config to choose"
+            );
+            return Ok(Loaded::from_file(None)?);
+        }
+    };
+    let MountedConfig {
+        config_map,
+        mount_path,
+        files,
+    } = mounted;
+    let read = |path: &std::path::Path| {
+        path.strip_prefix(&mount_path)
+            .ok()
+            .and_then(|name| files.get(name.to_str()?))
+            .cloned()
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("not in ConfigMap {config_map} (mounted at {mount_path})"),
+                )
+            })
+    };
+    let origin = format!("ConfigMap {config_map} config.yaml");
+    let loaded = Loaded::from_text(&files["config.yaml"], &origin, &read)?;
+    eprintln!("fipsgate: configuration of the installed fipsgate: {origin}");
+    Ok(loaded)
 }
 
 /// A spinner with counts on a terminal, cleared when dropped; kinds the cluster does not

@@ -854,7 +854,25 @@ s16_audit() {
   summary=$(jq -c '.namespaces["e2e-bogus"] | {enforce: .levels.enforce, errors: .labelErrors}' <<<"$out" 2>/dev/null)
   [[ $summary == '{"enforce":"strict","errors":["invalid value \"bogus\" for label fipsgate.io/enforce: evaluated as strict"]}' ]] ||
     fail "audit -n e2e-bogus: expected enforce strict and the label error, saw $summary: $(oneline "$err")" || return
-  note="findings: $seen; the same as a user who may only read $ns; e2e-bogus's label error reported"
+  s16_installed_config || return
+  note="findings: $seen; the same as a user who may only read $ns; e2e-bogus's label error reported; the installed configuration used without --config"
+}
+
+# Without --config, audit judges with what the installed fipsgate runs with: the ConfigMap its
+# Deployment mounts (the shipped defaults.enforce is off; the built-in default is baseline).
+s16_installed_config() {
+  local enforce
+  try_split timeout 60 "$bin" audit -n e2e-defaults -o json
+  enforce=$(jq -r '.namespaces["e2e-defaults"].levels.enforce' <<<"$out" 2>/dev/null)
+  [[ $enforce == baseline && $err == *"the installed configuration cannot be read"* ]] ||
+    fail "audit without --config, nothing installed: expected the built-in defaults (enforce baseline) and a note, saw enforce=$enforce: $(oneline "$err")" || return
+  try k apply -f <(yaml_docs keep 'ConfigMap|Deployment' <"$work/render/self-signed.yaml")
+  expect_ok "kubectl apply of the rendered ConfigMap and Deployment" || return
+  try_split timeout 60 "$bin" audit -n e2e-defaults -o json
+  k -n fipsgate-system delete deployment fipsgate --cascade=foreground --timeout=30s >/dev/null 2>&1
+  enforce=$(jq -r '.namespaces["e2e-defaults"].levels.enforce' <<<"$out" 2>/dev/null)
+  [[ $enforce == off && $err == *"configuration of the installed fipsgate: ConfigMap fipsgate-system/fipsgate-config-"* ]] ||
+    fail "audit without --config: expected the installed ConfigMap's defaults (enforce off), saw enforce=$enforce: $(oneline "$err")" || return
 }
 
 # s16_namespaced_user NS WANT: `fipsgate audit --kubeconfig -n NS` as a user who may read that

@@ -2,10 +2,12 @@
 //! pull secrets, and what `doctor` reads.
 
 pub mod doctor;
+mod installed;
 mod inventory;
 mod namespaces;
 mod pull_secrets;
 
+pub use installed::{MountedConfig, mounted_config};
 pub use inventory::KubeInventory;
 pub use namespaces::{kube_fetch, watch};
 pub use pull_secrets::KubePullSecrets;
