@@ -336,3 +336,8 @@ pub enum ScanError {
 pub fn scan(tree: &dyn Tree, input: &ScanInput<'_>) -> Result<Report, ScanError> {
     run::scan(tree, input)
 }
+
+#[cfg(test)]
+mod testelf;
+#[cfg(test)]
+mod tests;
