@@ -258,27 +258,38 @@ fn table(report: &Report, root: &str, wide: bool) -> String {
     let hidden = report.counts.not_applicable;
     if !wide && hidden > 0 {
         out.push_str(&format!(
-            "not shown: {hidden} files without cryptography (N/A; -o wide lists them)\n"
+            "not shown: {} without cryptography (N/A; -o wide lists them)\n",
+            plural(hidden, "file")
         ));
     }
     out
 }
 
-/// `image: none (...)` and the modules.
+/// `image ROOT: none (profile any; 9 files scanned, 6 judged: 4 WARN, 1 FAIL, 1 N/A)` and
+/// the modules.
 fn summary(report: &Report, root: &str) -> String {
     let c = &report.counts;
+    let counts: Vec<String> = [
+        (c.pass, "PASS"),
+        (c.warn, "WARN"),
+        (c.fail, "FAIL"),
+        (c.unknown, "UNKNOWN"),
+        (c.not_applicable, "N/A"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, v)| format!("{n} {v}"))
+    .collect();
     let mut out = format!(
-        "image {root}: {} (profile {}; {} files scanned, {} judged: {} PASS, {} WARN, {} FAIL, {} UNKNOWN, {} N/A",
+        "image {root}: {} (profile {}; {} scanned, {} judged",
         report.status,
         report.profile.as_str(),
-        report.files_scanned,
+        plural(report.files_scanned, "file"),
         report.findings.len(),
-        c.pass,
-        c.warn,
-        c.fail,
-        c.unknown,
-        c.not_applicable
     );
+    if !counts.is_empty() {
+        out.push_str(&format!(": {}", counts.join(", ")));
+    }
     if c.excepted > 0 {
         out.push_str(&format!("; {} accepted by exceptions", c.excepted));
     }
@@ -287,6 +298,13 @@ fn summary(report: &Report, root: &str) -> String {
         out.push_str(&format!("module: {} {}\n", m.name, m.label()));
     }
     out
+}
+
+fn plural(n: usize, word: &str) -> String {
+    match n {
+        1 => format!("1 {word}"),
+        n => format!("{n} {word}s"),
+    }
 }
 
 fn markdown(report: &Report, root: &str) -> String {

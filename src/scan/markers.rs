@@ -89,7 +89,8 @@ fn go_fips_module(data: &[u8]) -> Option<String> {
         .map_or(data.len(), |n| at + n);
     let v = String::from_utf8_lossy(&data[at..end]);
     // `v1.0.0-c2097c7c/...` names a directory; a bare `v1.0.0` would be a stray string.
-    (data.get(end) == Some(&b'/')).then(|| v.into_owned())
+    let versioned = v[1..].starts_with(|c: char| c.is_ascii_digit());
+    (versioned && data.get(end) == Some(&b'/')).then(|| v.into_owned())
 }
 
 /// `3.0.13` (or `1.1.1w`) from `OpenSSL 3.0.13 30 Jan 2024`: the version must be followed by
