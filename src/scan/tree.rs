@@ -40,12 +40,14 @@ pub enum TreeError {
 }
 
 /// A read-only filesystem the scanner walks: a directory, or an image's layers applied in
-/// order (whiteouts removed). Files are read sequentially; the scanner bounds how much.
+/// order (whiteouts, `.wh..wh..opq` and deleted parents removed; hard links as regular files).
+/// Files are read sequentially, each once or twice; the scanner bounds how much.
 pub trait Tree {
     /// Every entry, in any order. Special files (devices, sockets) may be left out.
     fn entries(&self) -> Result<Vec<Entry>, TreeError>;
-    /// A regular file's contents. `path` is one of [`Tree::entries`]' files; implementations
-    /// must not follow symlinks on the way (the scanner resolves them itself).
+    /// A regular file's contents. `path` is one of [`Tree::entries`]' files as [`normalize`]
+    /// spells it (`/usr/bin/x` for a tar entry `./usr/bin/x`); implementations must not follow
+    /// symlinks on the way (the scanner resolves them itself).
     fn open(&self, path: &str) -> Result<Box<dyn Read + '_>, TreeError>;
 }
 
