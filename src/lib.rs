@@ -10,6 +10,7 @@
 //! app                                   use cases and their ports
 //! config                                the file shape, compiled into the values below
 //! catalog  attest  engine  admission    pure logic: no IO, no clock
+//! scan                                  pure: an image filesystem's binaries, read through a trait
 //! domain                                vocabulary
 //! ```
 #![forbid(unsafe_code)]
@@ -24,5 +25,6 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod infra;
+pub mod scan;
 pub mod server;
 pub mod telemetry;

@@ -29,6 +29,10 @@ if ! "$venv/bin/python" -c "import securesystemslib, sys; sys.exit(securesystems
     "securesystemslib[crypto]==$SSLIB_VERSION" "cryptography==$CRYPTOGRAPHY_VERSION"
 fi
 export FIPSGATE_TEST_PYTHON=$venv/bin/python
+# Real binaries and root filesystems for `fipsgate scan` (Go 1.19 builds, a C program on
+# libcrypto, trixie's OpenSSL FIPS provider, the cryptography wheel), cached by the script's hash.
+FIPSGATE_SCAN_FIXTURES=$(bash tests/fixtures/scan/build.sh)
+export FIPSGATE_SCAN_FIXTURES
 cargo test --locked -- --include-ignored
 # The FIPS build: AWS-LC's FIPS module (needs cmake and Go; install.sh brings Go), with the
 # tests that need no cluster or registry, including the one that proves FIPS mode.

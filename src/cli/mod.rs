@@ -11,6 +11,7 @@ mod cluster;
 pub mod doctor;
 pub mod explain;
 pub mod output;
+pub mod scan;
 pub mod serve;
 mod table;
 pub mod version;
@@ -40,6 +41,8 @@ pub enum Command {
     /// What fipsgate knows about an image: its component, the evidence, its certificates, and
     /// what each policy level makes of it.
     Explain(explain::ExplainArgs),
+    /// Judge the binaries of an image's root filesystem for FIPS-validated cryptography.
+    Scan(scan::ScanArgs),
     /// Evaluate what already runs in the cluster (pods, and workloads with --workloads).
     Audit(audit::AuditArgs),
     /// Check an installation: webhooks, caBundles, endpoints, certificates, readiness, FIPS
@@ -64,6 +67,7 @@ impl Command {
             Command::Check(args) => args.run(),
             Command::Catalog(args) => args.run(),
             Command::Explain(args) => args.run(),
+            Command::Scan(args) => args.run(),
             Command::Audit(args) => args.run(),
             Command::Doctor(args) => args.run(),
             Command::Certs(args) => args.run().map(|()| ExitCode::SUCCESS),

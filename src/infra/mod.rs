@@ -1,11 +1,12 @@
 //! Outbound adapters: OCI registries, the Kubernetes API, certificates and the crypto
-//! provider. They implement the ports of `app`.
+//! provider. They implement the ports of `app`; [`rootfs`] is a directory as a scan's tree.
 
 pub mod certs;
 pub mod crypto;
 pub mod kube;
 pub mod probe;
 pub mod registry;
+pub mod rootfs;
 mod sources;
 
 pub use sources::source_chain;

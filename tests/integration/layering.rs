@@ -20,14 +20,16 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("catalog",   &["domain"]),
     ("attest",    &["domain"]),
     ("engine",    &["domain"]),
+    ("scan",      &["domain", "catalog"]),
     ("admission", &["domain", "engine"]),
     ("config",    &["domain", "catalog", "attest", "engine"]),
-    ("app",       &["domain", "catalog", "attest", "engine", "admission", "config"]),
+    ("app",       &["domain", "catalog", "attest", "engine", "scan", "admission", "config"]),
     ("telemetry", &["domain"]),
-    ("infra",     &["domain", "catalog", "attest", "engine", "config", "app", "telemetry"]),
+    ("infra",     &["domain", "catalog", "attest", "engine", "scan", "config", "app",
+                    "telemetry"]),
     ("server",    &["domain", "engine", "admission", "config", "app", "telemetry"]),
-    ("cli",       &["domain", "catalog", "attest", "engine", "admission", "config", "app",
-                    "telemetry", "infra", "server"]),
+    ("cli",       &["domain", "catalog", "attest", "engine", "scan", "admission", "config",
+                    "app", "telemetry", "infra", "server"]),
 ];
 
 /// The longest a function body (opening to closing brace) may be, in lines.

@@ -11,6 +11,8 @@
 //!   `registry_bounds`: a hostile registry, in process;
 //!   `layering`: the crate's layers; `monitoring`: the rules and dashboard against what
 //!   fipsgate exports, promtool and a real Prometheus (the last two `#[ignore]`d);
+//! - `scan`: `fipsgate scan` on host binaries, and on real fixtures (`#[ignore]`d, built by
+//!   `tests/fixtures/scan/build.sh`);
 //! - `attestations` (a real OCI registry), `deploy` (kustomize, the real binary), `e2e` (a
 //!   real kube-apiserver): `#[ignore]`d, run by `tests/run.sh`.
 
@@ -29,4 +31,5 @@ mod hostile;
 mod layering;
 mod monitoring;
 mod registry_bounds;
+mod scan;
 mod transport;

@@ -1,0 +1,345 @@
+//! `fipsgate scan --rootfs DIR`: judges the binaries of an image's root filesystem for
+//! FIPS-validated cryptography. Exit 0 when the image is `full`, 1 when it is not (`partial`,
+//! `none`, `unknown`), 2 on an error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+
+use crate::app::today_utc;
+use crate::config::Loaded;
+use crate::domain::fips::{CryptoModule, Status};
+use crate::infra::rootfs::DirTree;
+use crate::scan::{
+    self, Exceptions, Finding, Limits, Profile, Report, ScanInput, Subject, Verdict,
+};
+
+use super::output::{Output, document};
+use super::table::render_table;
+
+/// `-o` of `scan`: the shared formats and `markdown` (for pull requests and issues).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ScanOutput {
+    /// One row per file with cryptography, then the image's verdict.
+    #[default]
+    Table,
+    /// Every judged file (N/A too) with kind, architecture, Go version, link and reason.
+    Wide,
+    Json,
+    Yaml,
+    /// A Markdown table and the verdict.
+    Markdown,
+}
+
+/// A link-method policy.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProfileArg {
+    /// Any validated module, however linked.
+    Any,
+    /// Go binaries static with BoringCrypto (the vendor's fips-validate).
+    VendorStaticBoring,
+    /// Dynamic OpenSSL, golang-fips or Go's own module (Red Hat's check-payload).
+    RedhatDynamicOpenssl,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(p: ProfileArg) -> Self {
+        match p {
+            ProfileArg::Any => Profile::Any,
+            ProfileArg::VendorStaticBoring => Profile::VendorStaticBoring,
+            ProfileArg::RedhatDynamicOpenssl => Profile::RedhatDynamicOpenssl,
+        }
+    }
+}
+
+/// `fipsgate scan`
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// An image's root filesystem, unpacked in a directory (symlinks stay inside it).
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: PathBuf,
+    /// Which link methods count.
+    #[arg(long, value_enum, default_value_t = ProfileArg::Any)]
+    pub profile: ProfileArg,
+    /// Accepted failures (YAML: `exceptions: [{paths, error, reason, repository, component}]`).
+    #[arg(long, value_name = "FILE")]
+    pub exceptions: Option<PathBuf>,
+    /// Print exceptions that would accept what keeps the image from `full`, instead of the
+    /// report (review them before use).
+    #[arg(long)]
+    pub print_exceptions: bool,
+    /// The image's environment, `KEY=VALUE` (repeatable): GODEBUG, GOFIPS, OPENSSL_CONF and
+    /// OPENSSL_MODULES can override FIPS at run time.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// The image's repository, for exceptions that name one.
+    #[arg(long)]
+    pub repository: Option<String>,
+    /// The image's catalogue component, for exceptions that name one.
+    #[arg(long)]
+    pub component: Option<String>,
+    /// Configuration file (its catalogue files add certificates).
+    #[arg(long, env = "FIPSGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The day certificate statuses are evaluated on (YYYY-MM-DD; default today, UTC).
+    #[arg(long)]
+    pub date: Option<jiff::civil::Date>,
+    /// The largest file read, in MiB; a larger ELF file or jar is UNKNOWN (TooLarge).
+    #[arg(long, value_name = "MIB", default_value_t = 512)]
+    pub max_file_mib: u64,
+    #[arg(short, long, value_enum, default_value_t = ScanOutput::Table)]
+    pub output: ScanOutput,
+}
+
+impl ScanArgs {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let Self {
+            rootfs,
+            profile,
+            exceptions,
+            print_exceptions,
+            env,
+            repository,
+            component,
+            config,
+            date,
+            max_file_mib,
+            output,
+        } = self;
+        if let Some(bad) = env.iter().find(|kv| !kv.contains('=')) {
+            anyhow::bail!("--env {bad:?}: expected KEY=VALUE");
+        }
+        let exceptions = match &exceptions {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Exceptions::from_yaml(&text).with_context(|| format!("{}", path.display()))?
+            }
+            None => Exceptions::default(),
+        };
+        let Loaded { catalog, .. } = Loaded::from_file(config.as_deref())?;
+        let subject = Subject {
+            repository,
+            component,
+        };
+        let tree = DirTree::new(&rootfs)?;
+        let input = ScanInput {
+            profile: profile.into(),
+            env,
+            certificates: catalog.certificates(),
+            exceptions: &exceptions,
+            subject: subject.clone(),
+            today: date.unwrap_or_else(today_utc),
+            limits: Limits {
+                max_file_bytes: max_file_mib.saturating_mul(1 << 20),
+            },
+        };
+        let report =
+            scan::scan(&tree, &input).with_context(|| format!("scanning {}", rootfs.display()))?;
+        let text = if print_exceptions {
+            suggestions(&report, &subject)?
+        } else {
+            render(&report, &rootfs.display().to_string(), output)?
+        };
+        super::emit(&text)?;
+        Ok(match report.status {
+            Status::Full => ExitCode::SUCCESS,
+            _ => ExitCode::from(1),
+        })
+    }
+}
+
+/// The ready-to-paste exceptions, as YAML.
+fn suggestions(report: &Report, subject: &Subject) -> anyhow::Result<String> {
+    let entries = scan::suggest(report, subject);
+    if entries.exceptions.is_empty() {
+        return Ok("# nothing to accept: no FAIL, WARN or UNKNOWN outside exceptions\n".into());
+    }
+    let body = document(&entries, Output::Yaml)?;
+    Ok(format!(
+        "# Review each entry: an exception accepts a failure, it does not fix it.\n{body}"
+    ))
+}
+
+/// The report in the format asked for.
+pub fn render(report: &Report, root: &str, output: ScanOutput) -> anyhow::Result<String> {
+    Ok(match output {
+        ScanOutput::Json => document(report, Output::Json)?,
+        ScanOutput::Yaml => document(report, Output::Yaml)?,
+        ScanOutput::Markdown => markdown(report, root),
+        ScanOutput::Table | ScanOutput::Wide => table(report, root, output == ScanOutput::Wide),
+    })
+}
+
+fn module_cell(m: Option<&CryptoModule>) -> String {
+    match m {
+        Some(CryptoModule {
+            name,
+            certificate: Some(c),
+            ..
+        }) => format!("{name} #{c}"),
+        Some(m) => m.name.clone(),
+        None => "-".into(),
+    }
+}
+
+fn verdict_cell(f: &Finding) -> String {
+    match &f.exception {
+        Some(_) => format!("{} (excepted)", f.verdict),
+        None => f.verdict.to_string(),
+    }
+}
+
+fn error_cell(f: &Finding) -> String {
+    f.error.map_or_else(|| "-".into(), |e| e.as_str())
+}
+
+fn or_dash(v: Option<&str>) -> String {
+    v.unwrap_or("-").to_string()
+}
+
+fn table(report: &Report, root: &str, wide: bool) -> String {
+    let shown: Vec<&Finding> = (report.findings.iter())
+        .filter(|f| wide || f.verdict != Verdict::NotApplicable)
+        .collect();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    if wide {
+        let head = [
+            "PATH", "KIND", "ARCH", "GO", "LINK", "CRYPTO", "RULE", "VERDICT", "ERROR", "MODULE",
+            "REASON",
+        ];
+        rows.push(head.map(str::to_string).to_vec());
+        for f in &shown {
+            rows.push(vec![
+                f.path.clone(),
+                f.kind.as_str().into(),
+                or_dash(f.arch.as_deref()),
+                or_dash(f.go_version.as_deref()),
+                or_dash(f.link.map(|l| l.as_str())),
+                f.crypto.clone(),
+                f.rule.as_str().into(),
+                verdict_cell(f),
+                error_cell(f),
+                module_cell(f.module.as_ref()),
+                f.exception.as_ref().map_or(f.reason.clone(), |e| {
+                    format!("{} [exception: {e}]", f.reason)
+                }),
+            ]);
+        }
+    } else {
+        rows.push(
+            ["PATH", "VERDICT", "RULE", "ERROR", "CRYPTO", "MODULE"]
+                .map(str::to_string)
+                .to_vec(),
+        );
+        for f in &shown {
+            let cells = [
+                f.path.clone(),
+                verdict_cell(f),
+                f.rule.as_str().into(),
+                error_cell(f),
+                f.crypto.clone(),
+                module_cell(f.module.as_ref()),
+            ];
+            rows.push(cells.to_vec());
+        }
+    }
+    let mut out = if shown.is_empty() {
+        String::new()
+    } else {
+        render_table(&rows)
+    };
+    if !shown.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(&summary(report, root));
+    let hidden = report.counts.not_applicable;
+    if !wide && hidden > 0 {
+        out.push_str(&format!(
+            "not shown: {} without cryptography (N/A; -o wide lists them)\n",
+            plural(hidden, "file")
+        ));
+    }
+    out
+}
+
+/// `image ROOT: none (profile any; 9 files scanned, 6 judged: 4 WARN, 1 FAIL, 1 N/A)` and
+/// the modules.
+fn summary(report: &Report, root: &str) -> String {
+    let c = &report.counts;
+    let counts: Vec<String> = [
+        (c.pass, "PASS"),
+        (c.warn, "WARN"),
+        (c.fail, "FAIL"),
+        (c.unknown, "UNKNOWN"),
+        (c.not_applicable, "N/A"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, v)| format!("{n} {v}"))
+    .collect();
+    let mut out = format!(
+        "image {root}: {} (profile {}; {} scanned, {} judged",
+        report.status,
+        report.profile.as_str(),
+        plural(report.files_scanned, "file"),
+        report.findings.len(),
+    );
+    if !counts.is_empty() {
+        out.push_str(&format!(": {}", counts.join(", ")));
+    }
+    if c.excepted > 0 {
+        out.push_str(&format!("; {} accepted by exceptions", c.excepted));
+    }
+    out.push_str(")\n");
+    for m in &report.modules {
+        out.push_str(&format!("module: {} {}\n", m.name, m.label()));
+    }
+    out
+}
+
+fn plural(n: usize, word: &str) -> String {
+    match n {
+        1 => format!("1 {word}"),
+        n => format!("{n} {word}s"),
+    }
+}
+
+fn markdown(report: &Report, root: &str) -> String {
+    let esc = |s: &str| s.replace('|', "\\|");
+    let mut out = format!(
+        "### fipsgate scan: `{}`\n\n**{}** (profile `{}`, {} files scanned)\n\n",
+        esc(root),
+        report.status,
+        report.profile.as_str(),
+        report.files_scanned
+    );
+    out.push_str(
+        "| Path | Kind | Go | Link | Crypto | Rule | Verdict | Error | Module | Reason |\n",
+    );
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    for f in &report.findings {
+        let cells = [
+            format!("`{}`", esc(&f.path)),
+            f.kind.as_str().into(),
+            or_dash(f.go_version.as_deref()),
+            or_dash(f.link.map(|l| l.as_str())),
+            esc(&f.crypto),
+            f.rule.as_str().into(),
+            verdict_cell(f),
+            error_cell(f),
+            esc(&module_cell(f.module.as_ref())),
+            esc(&f.reason),
+        ];
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    if !report.modules.is_empty() {
+        out.push('\n');
+        for m in &report.modules {
+            out.push_str(&format!("- module: {} {}\n", esc(&m.name), m.label()));
+        }
+    }
+    out
+}
