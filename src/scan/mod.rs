@@ -12,6 +12,7 @@ mod elf;
 mod exceptions;
 mod goinfo;
 mod jar;
+pub mod layers;
 mod markers;
 mod openssl;
 mod rules;
@@ -323,6 +324,23 @@ pub struct Report {
     pub files_scanned: usize,
     /// One per judged file, by path.
     pub findings: Vec<Finding>,
+    /// The image scanned, when the tree is an image's layers (`--rootfs`: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSubject>,
+}
+
+/// The image a scan judged: what an attestation of the scan is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSubject {
+    /// The reference as named (`registry.example.com/team/app:1.4`, `oci:DIR:TAG`).
+    pub reference: String,
+    /// The platform manifest's digest: the image whose layers were scanned.
+    pub digest: String,
+    /// `linux/amd64`, `linux/arm/v7`.
+    pub platform: String,
+    /// The index's digest, when the platform was scanned from a multi-arch index.
+    pub index: Option<String>,
 }
 
 /// Why a scan could not be made.

@@ -17,7 +17,7 @@ use super::{
 };
 
 /// The most read of a configuration file.
-const MAX_CONFIG: u64 = 1 << 20;
+pub(super) const MAX_CONFIG: u64 = 1 << 20;
 /// Includes followed from `openssl.cnf`.
 const MAX_CONFIG_FILES: usize = 32;
 
@@ -48,7 +48,7 @@ pub fn scan(tree: &dyn Tree, input: &ScanInput<'_>) -> Result<Report, ScanError>
     Ok(report(findings, input.profile, files))
 }
 
-fn is_jar(path: &str) -> bool {
+pub(super) fn is_jar(path: &str) -> bool {
     [".jar", ".war", ".ear"].iter().any(|e| path.ends_with(e))
 }
 
@@ -408,5 +408,6 @@ fn report(mut findings: Vec<Finding>, profile: super::Profile, files: usize) -> 
         counts,
         files_scanned: files,
         findings,
+        image: None,
     }
 }
