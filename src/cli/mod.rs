@@ -11,6 +11,7 @@ mod cluster;
 pub mod doctor;
 pub mod explain;
 pub mod output;
+mod pull;
 pub mod scan;
 pub mod serve;
 mod table;

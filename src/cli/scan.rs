@@ -1,6 +1,7 @@
-//! `fipsgate scan --rootfs DIR`: judges the binaries of an image's root filesystem for
-//! FIPS-validated cryptography. Exit 0 when the image is `full`, 1 when it is not (`partial`,
-//! `none`, `unknown`), 2 on an error.
+//! `fipsgate scan IMAGE...`, `--oci-layout DIR[:TAG]` or `--rootfs DIR`: judges the binaries
+//! of an image's filesystem for FIPS-validated cryptography (images are pulled by
+//! [`super::pull`]). Exit 0 when every image is `full`, 1 when one is not (`partial`, `none`,
+//! `unknown`), 2 on an error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,10 +57,36 @@ impl From<ProfileArg> for Profile {
 
 /// `fipsgate scan`
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(false)
+    .args(["images", "rootfs", "oci_layout"])))]
 pub struct ScanArgs {
+    /// Images in registries (`registry/repository:tag`, `...@sha256:...`): every platform of
+    /// an index is scanned, its layers streamed and checked against their digests.
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<String>,
     /// An image's root filesystem, unpacked in a directory (symlinks stay inside it).
     #[arg(long, value_name = "DIR")]
-    pub rootfs: PathBuf,
+    pub rootfs: Option<PathBuf>,
+    /// An OCI image layout directory (index.json, blobs/sha256), and the tag of an image in it.
+    #[arg(long, value_name = "DIR[:TAG]")]
+    pub oci_layout: Option<String>,
+    /// Only this platform of an index (`linux/arm64`, `linux/arm/v7`).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// A registry spoken to over plain HTTP (repeatable), such as one on loopback.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+    /// Registry credentials, a Docker config.json (default: $DOCKER_CONFIG/config.json, else
+    /// ~/.docker/config.json).
+    #[arg(long, value_name = "FILE")]
+    pub docker_config: Option<PathBuf>,
+    /// The most disk the files kept from layers (ELF files, jars, configuration) may take,
+    /// in MiB, in $TMPDIR.
+    #[arg(long, value_name = "MIB", default_value_t = 16384)]
+    pub max_scratch_mib: u64,
+    /// Seconds a registry has to connect, to answer each read and to send each manifest.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub registry_timeout: u64,
     /// Which link methods count.
     #[arg(long, value_enum, default_value_t = ProfileArg::Any)]
     pub profile: ProfileArg,
@@ -71,10 +98,11 @@ pub struct ScanArgs {
     #[arg(long)]
     pub print_exceptions: bool,
     /// The image's environment, `KEY=VALUE` (repeatable): GODEBUG, GOFIPS, OPENSSL_CONF and
-    /// OPENSSL_MODULES can override FIPS at run time.
+    /// OPENSSL_MODULES can override FIPS at run time. An image's own (its config's `Env`) is
+    /// read; these are added after it.
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// The image's repository, for exceptions that name one.
+    /// The image's repository, for exceptions that name one (an image's own by default).
     #[arg(long)]
     pub repository: Option<String>,
     /// The image's catalogue component, for exceptions that name one.
@@ -93,10 +121,42 @@ pub struct ScanArgs {
     pub output: ScanOutput,
 }
 
+/// What every scan of one run shares.
+pub(super) struct Common {
+    pub profile: Profile,
+    pub env: Vec<String>,
+    pub certificates: Vec<crate::domain::fips::Certificate>,
+    pub exceptions: Exceptions,
+    pub subject: Subject,
+    pub today: jiff::civil::Date,
+    pub limits: Limits,
+}
+
+impl Common {
+    pub fn input(&self, env: Vec<String>, subject: Subject) -> ScanInput<'_> {
+        ScanInput {
+            profile: self.profile,
+            env,
+            certificates: &self.certificates,
+            exceptions: &self.exceptions,
+            subject,
+            today: self.today,
+            limits: self.limits,
+        }
+    }
+}
+
 impl ScanArgs {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         let Self {
+            images,
             rootfs,
+            oci_layout,
+            platform,
+            insecure_registry,
+            docker_config,
+            max_scratch_mib,
+            registry_timeout,
             profile,
             exceptions,
             print_exceptions,
@@ -120,40 +180,87 @@ impl ScanArgs {
             None => Exceptions::default(),
         };
         let Loaded { catalog, .. } = Loaded::from_file(config.as_deref())?;
-        let subject = Subject {
-            repository,
-            component,
-        };
-        let tree = DirTree::new(&rootfs)?;
-        let input = ScanInput {
+        let common = Common {
             profile: profile.into(),
             env,
-            certificates: catalog.certificates(),
-            exceptions: &exceptions,
-            subject: subject.clone(),
+            certificates: catalog.certificates().to_vec(),
+            exceptions,
+            subject: Subject {
+                repository,
+                component,
+            },
             today: date.unwrap_or_else(today_utc),
             limits: Limits {
                 max_file_bytes: max_file_mib.saturating_mul(1 << 20),
             },
         };
+        let Some(rootfs) = rootfs else {
+            let pull = super::pull::Pull {
+                images,
+                oci_layout,
+                platform,
+                insecure_registry,
+                docker_config,
+                max_scratch_bytes: max_scratch_mib.saturating_mul(1 << 20),
+                timeout: std::time::Duration::from_secs(registry_timeout),
+            };
+            let scans = pull.scan(&common)?;
+            let text = if print_exceptions {
+                let reports: Vec<&Report> = scans.images.iter().flat_map(|i| &i.reports).collect();
+                suggestions(&reports, &common.subject)?
+            } else {
+                super::pull::render(&scans, output)?
+            };
+            super::emit(&text)?;
+            return Ok(exit(scans.status));
+        };
+        let tree = DirTree::new(&rootfs)?;
+        let input = common.input(common.env.clone(), common.subject.clone());
         let report =
             scan::scan(&tree, &input).with_context(|| format!("scanning {}", rootfs.display()))?;
         let text = if print_exceptions {
-            suggestions(&report, &subject)?
+            suggestions(&[&report], &common.subject)?
         } else {
             render(&report, &rootfs.display().to_string(), output)?
         };
         super::emit(&text)?;
-        Ok(match report.status {
-            Status::Full => ExitCode::SUCCESS,
-            _ => ExitCode::from(1),
-        })
+        Ok(exit(report.status))
     }
 }
 
-/// The ready-to-paste exceptions, as YAML.
-fn suggestions(report: &Report, subject: &Subject) -> anyhow::Result<String> {
-    let entries = scan::suggest(report, subject);
+fn exit(status: Status) -> ExitCode {
+    match status {
+        Status::Full => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    }
+}
+
+/// The ready-to-paste exceptions of these reports, as YAML (one entry per error name).
+fn suggestions(reports: &[&Report], subject: &Subject) -> anyhow::Result<String> {
+    let mut entries = Exceptions::default();
+    for report in reports {
+        let subject = match (&subject.repository, &report.image) {
+            (None, Some(image)) => Subject {
+                repository: image_repository(&image.reference),
+                component: subject.component.clone(),
+            },
+            _ => subject.clone(),
+        };
+        for e in scan::suggest(report, &subject).exceptions {
+            match (entries.exceptions.iter_mut())
+                .find(|k| k.error == e.error && k.repository == e.repository)
+            {
+                Some(k) => {
+                    for p in e.paths {
+                        if !k.paths.contains(&p) {
+                            k.paths.push(p);
+                        }
+                    }
+                }
+                None => entries.exceptions.push(e),
+            }
+        }
+    }
     if entries.exceptions.is_empty() {
         return Ok("# nothing to accept: no FAIL, WARN or UNKNOWN outside exceptions\n".into());
     }
@@ -161,6 +268,13 @@ fn suggestions(report: &Report, subject: &Subject) -> anyhow::Result<String> {
     Ok(format!(
         "# Review each entry: an exception accepts a failure, it does not fix it.\n{body}"
     ))
+}
+
+/// The repository of an image reference (`registry/repository`), for exceptions.
+pub(super) fn image_repository(reference: &str) -> Option<String> {
+    crate::domain::image::ImageRef::parse(reference)
+        .ok()
+        .map(|r| r.name().to_string())
 }
 
 /// The report in the format asked for.
@@ -200,7 +314,7 @@ fn or_dash(v: Option<&str>) -> String {
     v.unwrap_or("-").to_string()
 }
 
-fn table(report: &Report, root: &str, wide: bool) -> String {
+pub(super) fn table(report: &Report, root: &str, wide: bool) -> String {
     let shown: Vec<&Finding> = (report.findings.iter())
         .filter(|f| wide || f.verdict != Verdict::NotApplicable)
         .collect();
@@ -307,7 +421,7 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-fn markdown(report: &Report, root: &str) -> String {
+pub(super) fn markdown(report: &Report, root: &str) -> String {
     let esc = |s: &str| s.replace('|', "\\|");
     let mut out = format!(
         "### fipsgate scan: `{}`\n\n**{}** (profile `{}`, {} files scanned)\n\n",

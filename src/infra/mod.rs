@@ -3,6 +3,7 @@
 
 pub mod certs;
 pub mod crypto;
+pub mod image;
 pub mod kube;
 pub mod probe;
 pub mod registry;

@@ -14,6 +14,7 @@ mod goinfo;
 mod jar;
 pub mod layers;
 mod markers;
+pub mod oci;
 mod openssl;
 mod rules;
 mod run;
@@ -341,6 +342,41 @@ pub struct ImageSubject {
     pub platform: String,
     /// The index's digest, when the platform was scanned from a multi-arch index.
     pub index: Option<String>,
+}
+
+/// The scans of one image named on the command line: one report per platform scanned.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageScan {
+    pub reference: String,
+    /// What the reference resolved to: the index, or the image manifest.
+    pub digest: String,
+    /// `digest` is a multi-arch index.
+    pub index: bool,
+    /// The worst of the platforms' statuses: the index's verdict.
+    pub status: Status,
+    pub reports: Vec<Report>,
+}
+
+/// Scans of several images (or platforms), and the worst of their statuses.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageScans {
+    pub status: Status,
+    pub images: Vec<ImageScan>,
+}
+
+/// The worst of `statuses` (`none`, then `unknown`, then `partial`); `full` for none.
+pub fn worst(statuses: impl IntoIterator<Item = Status>) -> Status {
+    let rank = |s: Status| match s {
+        Status::None => 0,
+        Status::Unknown => 1,
+        Status::Partial => 2,
+        Status::Full => 3,
+    };
+    (statuses.into_iter())
+        .min_by_key(|s| rank(*s))
+        .unwrap_or(Status::Full)
 }
 
 /// Why a scan could not be made.

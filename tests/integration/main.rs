@@ -12,7 +12,8 @@
 //!   `layering`: the crate's layers; `monitoring`: the rules and dashboard against what
 //!   fipsgate exports, promtool and a real Prometheus (the last two `#[ignore]`d);
 //! - `scan`: `fipsgate scan` on host binaries, and on real fixtures (`#[ignore]`d, built by
-//!   `tests/fixtures/scan/build.sh`);
+//!   `tests/fixtures/scan/build.sh`); `scan_images`: `fipsgate scan` of images built in Rust,
+//!   from OCI layouts and from a real registry (`#[ignore]`d);
 //! - `attestations` (a real OCI registry), `deploy` (kustomize, the real binary), `e2e` (a
 //!   real kube-apiserver): `#[ignore]`d, run by `tests/run.sh`.
 
@@ -32,4 +33,5 @@ mod layering;
 mod monitoring;
 mod registry_bounds;
 mod scan;
+mod scan_images;
 mod transport;

@@ -154,7 +154,7 @@ fn usage_errors_exit_2() {
 
 /// The fixtures' directory: `$FIPSGATE_SCAN_FIXTURES` (tests/run.sh sets it), else the cache
 /// entry of the current build script.
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     if let Some(dir) = std::env::var_os("FIPSGATE_SCAN_FIXTURES") {
         return PathBuf::from(dir);
     }

@@ -67,6 +67,22 @@ pub(super) struct Repo<'a> {
     pub auth: &'a RegistryAuth,
 }
 
+/// An answer whose body is read as it arrives, with the turns it holds.
+pub(super) struct Streaming {
+    res: Response,
+    _turns: (
+        tokio::sync::OwnedSemaphorePermit,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
+}
+
+impl Streaming {
+    /// The next piece of the body; `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, FetchError> {
+        (self.res.chunk().await).map_err(|e| transport(self.res.url(), e))
+    }
+}
+
 /// A body read within its cap, with the digest the registry says it has.
 pub(super) struct Body {
     pub bytes: Vec<u8>,
@@ -138,23 +154,62 @@ impl Http {
         cap: usize,
         what: &(dyn Fn() -> String + Sync),
     ) -> Result<Option<Body>, FetchError> {
+        let Some(open) = self.open(repo, path, accept).await? else {
+            return Ok(None);
+        };
+        let digest = (open.res.headers().get("docker-content-digest"))
+            .and_then(|v| v.to_str().ok())
+            .filter(|d| !d.is_empty())
+            .map(str::to_string);
+        let bytes = read_capped(open.res, cap, what).await?;
+        Ok(Some(Body { bytes, digest }))
+    }
+
+    /// `GET /v2/<repository>/<path>` whose body is read as it arrives (a layer): refused
+    /// before a byte is read when it declares more than `cap`; `None` when the registry has
+    /// no such thing. The answer holds its turns until it is dropped.
+    pub async fn stream(
+        &self,
+        repo: &Repo<'_>,
+        path: &str,
+        cap: u64,
+        what: &(dyn Fn() -> String + Sync),
+    ) -> Result<Option<Streaming>, FetchError> {
+        let Some(open) = self.open(repo, path, None).await? else {
+            return Ok(None);
+        };
+        if open.res.content_length().is_some_and(|n| n > cap) {
+            return Err(FetchError::TooLarge {
+                what: what(),
+                cap: usize::try_from(cap).unwrap_or(usize::MAX),
+            });
+        }
+        Ok(Some(open))
+    }
+
+    /// Sends the request in its turn: a 200 answer, `None` for "no such thing", else the
+    /// registry's refusal as an error.
+    async fn open(
+        &self,
+        repo: &Repo<'_>,
+        path: &str,
+        accept: Option<&str>,
+    ) -> Result<Option<Streaming>, FetchError> {
         let url = self.url(repo, path)?;
         // The host's turn first, so a busy host waits without holding a global one.
         let host = (self.host_fetches).get_with(repo.registry.to_string(), || {
             Arc::new(tokio::sync::Semaphore::new(MAX_FETCHES_PER_HOST))
         });
         let closed = |_| FetchError::Refused("registry client is shutting down".into());
-        let _host = host.acquire_owned().await.map_err(closed)?;
-        let _turn = self.fetches.clone().acquire_owned().await.map_err(closed)?;
+        let host = host.acquire_owned().await.map_err(closed)?;
+        let turn = self.fetches.clone().acquire_owned().await.map_err(closed)?;
         let res = self.send(repo, &url, accept).await?;
         let status = res.status();
         if status == StatusCode::OK {
-            let digest = (res.headers().get("docker-content-digest"))
-                .and_then(|v| v.to_str().ok())
-                .filter(|d| !d.is_empty())
-                .map(str::to_string);
-            let bytes = read_capped(res, cap, what).await?;
-            return Ok(Some(Body { bytes, digest }));
+            return Ok(Some(Streaming {
+                res,
+                _turns: (host, turn),
+            }));
         }
         let body = read_capped(res, MAX_ERROR_BYTES, &String::new)
             .await

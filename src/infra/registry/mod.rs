@@ -18,7 +18,7 @@ use crate::domain::image::{Digest, ImageRef};
 
 pub use attestations::RegistryAttestations;
 pub use credentials::{Credentials, PullSecrets, RegistryAuth, auth_for};
-use http::{FetchError, Http, MAX_MANIFEST_BYTES, MAX_REFERRERS_BYTES, Repo};
+use http::{FetchError, Http, MAX_MANIFEST_BYTES, MAX_REFERRERS_BYTES, Repo, Streaming};
 
 /// Manifests fipsgate reads: images and indexes, OCI and Docker.
 const MANIFEST_TYPES: &[&str] = &[
@@ -42,6 +42,128 @@ const MAX_ENVELOPES_PER_MANIFEST: usize = 8;
 pub struct RegistryError {
     pub registry: String,
     pub message: String,
+}
+
+/// Why a blob's bytes were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob {digest} does not match its digest: its bytes hash to {actual}")]
+    Mismatch { digest: String, actual: String },
+    #[error("blob {digest} is longer than the {declared} bytes its descriptor declares")]
+    TooLong { digest: String, declared: u64 },
+    #[error("blob {digest} ends after {seen} bytes; its descriptor declares {declared}")]
+    TooShort {
+        digest: String,
+        seen: u64,
+        declared: u64,
+    },
+    #[error("blob {0}: unsupported digest algorithm")]
+    Algorithm(String),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// A blob's bytes checked as they pass: never more than its descriptor declares, and at the
+/// end its length and digest (sha256, sha384 or sha512, with AWS-LC: the FIPS module in a
+/// FIPS build).
+pub struct DigestCheck {
+    digest: String,
+    declared: u64,
+    seen: u64,
+    ctx: Option<aws_lc_rs::digest::Context>,
+    /// The verdict, once given: later calls repeat it.
+    outcome: Option<Result<(), BlobError>>,
+}
+
+impl DigestCheck {
+    pub fn new(digest: &str, declared: u64) -> Result<Self, BlobError> {
+        use aws_lc_rs::digest::{Context, SHA256, SHA384, SHA512};
+        let alg = match digest.split_once(':').map(|(a, _)| a) {
+            Some("sha256") => &SHA256,
+            Some("sha384") => &SHA384,
+            Some("sha512") => &SHA512,
+            _ => return Err(BlobError::Algorithm(digest.to_string())),
+        };
+        Ok(Self {
+            digest: digest.to_string(),
+            declared,
+            seen: 0,
+            ctx: Some(Context::new(alg)),
+            outcome: None,
+        })
+    }
+
+    /// Bytes that passed; past the declared length, refused.
+    pub fn update(&mut self, bytes: &[u8]) -> Result<(), BlobError> {
+        if let Some(o) = &self.outcome {
+            return o.clone();
+        }
+        self.seen += bytes.len() as u64;
+        if self.seen > self.declared {
+            let e = BlobError::TooLong {
+                digest: self.digest.clone(),
+                declared: self.declared,
+            };
+            self.outcome = Some(Err(e.clone()));
+            return Err(e);
+        }
+        if let Some(ctx) = self.ctx.as_mut() {
+            ctx.update(bytes);
+        }
+        Ok(())
+    }
+
+    /// The end of the bytes: their length and digest are the descriptor's, or refused.
+    pub fn finish(&mut self) -> Result<(), BlobError> {
+        if let Some(o) = &self.outcome {
+            return o.clone();
+        }
+        let outcome = match self.ctx.take() {
+            _ if self.seen != self.declared => Err(BlobError::TooShort {
+                digest: self.digest.clone(),
+                seen: self.seen,
+                declared: self.declared,
+            }),
+            Some(ctx) => {
+                let (alg, _) = self.digest.split_once(':').unwrap_or_default();
+                let actual = format!("{alg}:{}", crate::attest::hex(ctx.finish().as_ref()));
+                if actual == self.digest {
+                    Ok(())
+                } else {
+                    Err(BlobError::Mismatch {
+                        digest: self.digest.clone(),
+                        actual,
+                    })
+                }
+            }
+            None => Ok(()),
+        };
+        self.outcome = Some(outcome.clone());
+        outcome
+    }
+}
+
+/// A blob read from a registry as it arrives, its digest checked on the way ([`DigestCheck`]):
+/// the last chunk comes only once the whole blob is known to be the one named.
+pub struct BlobStream {
+    registry: String,
+    stream: Streaming,
+    check: DigestCheck,
+}
+
+impl BlobStream {
+    /// The next checked piece; `None` at the end of a blob that matches its digest.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, BlobError> {
+        let next = (self.stream.chunk().await)
+            .map_err(|e| Registry::error(&self.registry, e.to_string()))?;
+        match next {
+            Some(bytes) => {
+                self.check.update(&bytes)?;
+                Ok(Some(bytes))
+            }
+            None => self.check.finish().map(|()| None),
+        }
+    }
 }
 
 /// What discovery found for one digest, verified once.
@@ -271,6 +393,56 @@ impl Registry {
         Ok(Some((body.bytes, digest)))
     }
 
+    /// The manifest or index `reference` (a tag or a digest) names in the image's repository,
+    /// within [`MAX_MANIFEST_BYTES`] and checked against its digest: the body and that digest.
+    pub async fn document(
+        &self,
+        image: &ImageRef,
+        auth: &RegistryAuth,
+        reference: &str,
+    ) -> Result<(Vec<u8>, String), RegistryError> {
+        let repo = self.repo(image, auth)?;
+        let what = || format!("manifest {}:{reference}", image.name());
+        match self.manifest(&repo, reference, &what).await? {
+            Some(found) => Ok(found),
+            None => Err(Self::error(
+                image.registry(),
+                format!("{} is not in the registry", what()),
+            )),
+        }
+    }
+
+    /// The blob `digest` of the image's repository, streamed and checked as it arrives: no
+    /// more than `size` bytes are taken, and the end says whether they are the blob named.
+    pub async fn blob(
+        &self,
+        image: &ImageRef,
+        auth: &RegistryAuth,
+        digest: &str,
+        size: u64,
+    ) -> Result<BlobStream, BlobError> {
+        let repo = self.repo(image, auth)?;
+        if Digest::parse(digest).is_err() {
+            return Err(BlobError::Algorithm(digest.to_string()));
+        }
+        let check = DigestCheck::new(digest, size)?;
+        let what = || format!("blob {digest}");
+        let path = format!("blobs/{digest}");
+        let open = self.http.stream(&repo, &path, size, &what);
+        match self.call(repo.registry, open).await? {
+            Some(stream) => Ok(BlobStream {
+                registry: image.registry().to_string(),
+                stream,
+                check,
+            }),
+            None => Err(Self::error(
+                image.registry(),
+                format!("blob {digest} is not in {}", image.name()),
+            )
+            .into()),
+        }
+    }
+
     /// The digest the reference names (its own digest, or the tag's), and the runnable
     /// platforms when it is an index. `Ok(None)` when the registry has no such manifest; an
     /// ambiguous document, or an index with more platforms than are checked, is an error.
@@ -498,6 +670,41 @@ mod tests {
                     .collect()
             })
         })
+    }
+
+    #[test]
+    fn blobs_are_checked_as_they_pass() {
+        use aws_lc_rs::digest::SHA256;
+        let good = format!("sha256:{}", hash(&SHA256, b"abcdef"));
+        let check = |pieces: &[&[u8]], declared: u64| {
+            let mut c = DigestCheck::new(&good, declared).unwrap();
+            for p in pieces {
+                c.update(p)?;
+            }
+            let first = c.finish();
+            assert_eq!(first, c.finish(), "the verdict is repeated");
+            first
+        };
+        assert_eq!(check(&[b"abc", b"def"], 6), Ok(()));
+        let e = check(&[b"abc", b"dez"], 6).unwrap_err();
+        assert!(
+            e.to_string().starts_with(&format!(
+                "blob {good} does not match its digest: its bytes hash to sha256:"
+            )),
+            "{e}"
+        );
+        assert_eq!(
+            check(&[b"abc"], 6).unwrap_err().to_string(),
+            format!("blob {good} ends after 3 bytes; its descriptor declares 6")
+        );
+        // Past the declared length, refused at once (nothing more is taken).
+        let mut c = DigestCheck::new(&good, 4).unwrap();
+        assert!(matches!(
+            c.update(b"abcdef"),
+            Err(BlobError::TooLong { .. })
+        ));
+        assert!(matches!(c.update(b""), Err(BlobError::TooLong { .. })));
+        assert!(DigestCheck::new("md5:00", 1).is_err());
     }
 
     #[test]

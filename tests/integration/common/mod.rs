@@ -3,6 +3,7 @@
 //! only a socket shows.
 #![allow(dead_code)]
 
+pub mod oci;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

@@ -99,6 +99,15 @@ impl TestRegistry {
         }
     }
 
+    /// Where the registry stores a blob's bytes (its filesystem driver), to tamper with them.
+    pub fn blob_file(&self, digest: &str) -> std::path::PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        (self.dir.path().join("data/docker/registry/v2/blobs/sha256"))
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
     /// Requests the registry served whose URI contains `needle`, by method.
     pub fn requests(&self, method: &str, needle: &str) -> usize {
         self.log
