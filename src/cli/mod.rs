@@ -42,7 +42,8 @@ pub enum Command {
     /// What fipsgate knows about an image: its component, the evidence, its certificates, and
     /// what each policy level makes of it.
     Explain(explain::ExplainArgs),
-    /// Judge the binaries of an image's root filesystem for FIPS-validated cryptography.
+    /// Judge the binaries of an image (in a registry, an OCI layout or a directory) for
+    /// FIPS-validated cryptography.
     Scan(scan::ScanArgs),
     /// Evaluate what already runs in the cluster (pods, and workloads with --workloads).
     Audit(audit::AuditArgs),

@@ -15,7 +15,8 @@
 //! Paths follow overlayfs: an entry replaces what is at its path, a directory an entry needs
 //! replaces a non-directory in its way, a non-directory replaces a directory and everything
 //! under it. A path with a `..` component, a hard link to nothing, more than
-//! [`MAX_ENTRIES`] entries or a broken stream is an error, never skipped.
+//! [`MAX_ENTRIES`] entries (or [`MAX_NAME_BYTES`] of their names) or a broken stream is an
+//! error, never skipped.
 
 mod decode;
 mod walk;
@@ -30,7 +31,9 @@ pub use decode::Compression;
 use walk::{Kind, Walker};
 
 /// The most entries a merged image may hold.
-pub const MAX_ENTRIES: usize = 1_000_000;
+pub const MAX_ENTRIES: usize = 500_000;
+/// The most bytes of paths and symlink targets a merged image may hold.
+pub const MAX_NAME_BYTES: usize = 48 << 20;
 /// The longest path accepted (Linux's `PATH_MAX`).
 pub const MAX_PATH: usize = 4096;
 /// Configuration files are read up to this much (the scanner's bound).
@@ -114,7 +117,7 @@ pub enum LayerError {
     Tar(String),
     #[error("entry {path:?}: {why}")]
     Entry { path: String, why: String },
-    #[error("more than {MAX_ENTRIES} entries: refused")]
+    #[error("more than {MAX_ENTRIES} entries, or {} MiB of paths: refused", MAX_NAME_BYTES >> 20)]
     TooManyEntries,
 }
 
@@ -153,6 +156,15 @@ enum Node {
     Special,
 }
 
+impl Node {
+    fn name_bytes(&self) -> usize {
+        match self {
+            Node::Symlink(t) => t.len(),
+            _ => 0,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Slot {
     /// The layer (from 1) that put it there.
@@ -169,15 +181,30 @@ pub struct LayerStats {
 }
 
 /// The merged view of the layers applied so far.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Merged {
     nodes: BTreeMap<String, Slot>,
+    /// Bytes of paths and symlink targets held.
+    name_bytes: usize,
     applied: u32,
+    /// [`MAX_ENTRIES`] and [`MAX_NAME_BYTES`] (smaller in tests).
+    bounds: (usize, usize),
+}
+
+impl Default for Merged {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Merged {
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            nodes: BTreeMap::new(),
+            name_bytes: 0,
+            applied: 0,
+            bounds: (MAX_ENTRIES, MAX_NAME_BYTES),
+        }
     }
 
     /// Applies the next layer from its blob's bytes (compressed or not), keeping contents in
@@ -244,6 +271,11 @@ impl Merged {
         let node = match h.kind {
             Kind::Dir => Node::Dir,
             Kind::Special => Node::Special,
+            Kind::Symlink(target) if target.len() > MAX_PATH => {
+                return Err(bad(&format!(
+                    "a symlink target longer than {MAX_PATH} bytes: refused"
+                )));
+            }
             Kind::Symlink(target) => Node::Symlink(String::from_utf8_lossy(&target).into_owned()),
             Kind::Hardlink(target) => {
                 let target = entry_path(&target)
@@ -289,19 +321,15 @@ impl Merged {
         while let Some(i) = path[at + 1..].find('/') {
             at += 1 + i;
             let ancestor = &path[..at];
-            match self.nodes.get_mut(ancestor) {
+            let is_dir = matches!(
+                self.nodes.get(ancestor),
                 Some(Slot {
-                    node: Node::Dir, ..
-                }) => {}
-                Some(slot) => {
-                    *slot = Slot {
-                        layer,
-                        node: Node::Dir,
-                    }
-                }
-                None => {
-                    self.insert(ancestor.to_string(), Node::Dir, layer)?;
-                }
+                    node: Node::Dir,
+                    ..
+                })
+            );
+            if !is_dir {
+                self.insert(ancestor.to_string(), Node::Dir, layer)?;
             }
         }
         let was_dir = matches!(
@@ -318,17 +346,31 @@ impl Merged {
     }
 
     fn insert(&mut self, path: String, node: Node, layer: u32) -> Result<(), LayerError> {
-        if self.nodes.len() >= MAX_ENTRIES && !self.nodes.contains_key(&path) {
+        let added = path.len() + node.name_bytes();
+        let old = self
+            .nodes
+            .get(&path)
+            .map(|s| path.len() + s.node.name_bytes());
+        let bytes = self.name_bytes + added - old.unwrap_or(0);
+        let (max_entries, max_bytes) = self.bounds;
+        if (old.is_none() && self.nodes.len() >= max_entries) || bytes > max_bytes {
             return Err(LayerError::TooManyEntries);
         }
+        self.name_bytes = bytes;
         self.nodes.insert(path, Slot { layer, node });
         Ok(())
+    }
+
+    fn remove(&mut self, path: &str) {
+        if let Some(s) = self.nodes.remove(path) {
+            self.name_bytes -= path.len() + s.node.name_bytes();
+        }
     }
 
     /// `.wh.NAME`: what lower layers put at `path`, and under it, is gone.
     fn whiteout(&mut self, path: &str, layer: u32) {
         if self.nodes.get(path).is_some_and(|s| s.layer < layer) {
-            self.nodes.remove(path);
+            self.remove(path);
         }
         self.remove_under(path, |s| s.layer < layer);
     }
@@ -351,7 +393,7 @@ impl Merged {
             .map(|(p, _)| p.clone())
             .collect();
         for p in gone {
-            self.nodes.remove(&p);
+            self.remove(&p);
         }
     }
 

@@ -374,6 +374,38 @@ fn only_what_the_scan_reads_is_kept() {
 }
 
 #[test]
+fn the_index_is_bounded_in_entries_and_name_bytes() {
+    let l = layer(&[E::File("a/b/c", b""), E::File("a/d", b"")]);
+    let applied = |bounds| {
+        let mut merged = Merged::new();
+        merged.bounds = bounds;
+        merged.apply(&mut l.as_slice(), &keep(), &mut MemStore::default())
+    };
+    assert!(applied((4, 100)).is_ok());
+    let e = applied((3, 100)).unwrap_err();
+    assert!(e.to_string().starts_with("more than 500000 entries"), "{e}");
+    // "/a" "/a/b" "/a/b/c" "/a/d": 16 bytes of paths.
+    assert!(applied((10, 16)).is_ok());
+    assert!(applied((10, 15)).is_err());
+    // Removed entries give their room back.
+    let l2 = layer(&[E::File(".wh.a", b""), E::Sym("l", "0123456789")]);
+    let mut merged = Merged::new();
+    merged.bounds = (4, 16);
+    for l in [&l, &l2] {
+        merged
+            .apply(&mut l.as_slice(), &keep(), &mut MemStore::default())
+            .unwrap();
+    }
+    assert_eq!((merged.len(), merged.name_bytes), (1, 12));
+    let long = "t".repeat(MAX_PATH + 1);
+    let e = apply(&[layer(&[E::Sym("l", &long)])], &mut MemStore::default()).unwrap_err();
+    assert!(
+        e.to_string().contains("symlink target longer than 4096"),
+        "{e}"
+    );
+}
+
+#[test]
 fn the_blob_is_read_to_its_end() {
     struct Counting<'a>(&'a [u8], usize);
     impl Read for Counting<'_> {
