@@ -11,6 +11,7 @@ use crate::app::chain::Step;
 use crate::app::explain::{Admission, Explain, Explanation, Module};
 use crate::app::today_utc;
 use crate::config::Loaded;
+use crate::domain::assessment::ScanFacts;
 use crate::domain::fips::CertificateStatus;
 use crate::domain::image::ImageRef;
 use crate::domain::policy::Level;
@@ -168,8 +169,16 @@ fn component_fields(x: &Explanation, wide: bool) -> Vec<(&'static str, String)> 
     if let Some(c) = &x.crypto {
         f.push(("crypto", c.clone()));
     }
+    if let Some(s) = &x.scan {
+        f.extend(scan_fields(s, wide));
+    }
     if x.component.is_some() && x.modules.is_empty() {
-        f.push(("certificate", "none: the catalogue names no module".into()));
+        let who = if x.scan.is_some() {
+            "scan"
+        } else {
+            "catalogue"
+        };
+        f.push(("certificate", format!("none: the {who} names no module")));
     }
     for m in &x.modules {
         f.push(("module", module(m)));
@@ -182,6 +191,28 @@ fn component_fields(x: &Explanation, wide: bool) -> Vec<(&'static str, String)> 
                 f.push(("  previously", format!("#{} {status}", p.number)));
             }
         }
+    }
+    f
+}
+
+/// A signed scan: its verdict and how it was made, and (wide) every file it did not pass.
+fn scan_fields(s: &ScanFacts, wide: bool) -> Vec<(&'static str, String)> {
+    let platform = s.platform.as_deref().unwrap_or("platform not stated");
+    let mut f = vec![(
+        "scan",
+        format!(
+            "{} ({platform}, profile {}; {}, {})",
+            s.status, s.profile, s.scanner, s.scanned_at
+        ),
+    )];
+    let shown = if wide { s.problems.len() } else { 3 };
+    for p in s.problems.iter().take(shown) {
+        let what = p.error.as_deref().unwrap_or(&p.verdict);
+        f.push(("  found", format!("{} {what} in {}", p.verdict, p.path)));
+    }
+    if s.problems.len() > shown {
+        let more = s.problems.len() - shown;
+        f.push(("  found", format!("{more} more (-o wide lists them)")));
     }
     f
 }
