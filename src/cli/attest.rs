@@ -364,12 +364,14 @@ async fn whole_index(
     Ok((Some(describe(registry, image, index, auth).await?), None))
 }
 
-/// One row per subject stored (or per envelope written).
+/// One row per subject stored (or per envelope written); `wide` spells every digest and tag
+/// out and adds the envelope and the key.
 fn table(report: &AttestReport, wide: bool) -> String {
     let mut head = vec!["SUBJECT", "PLATFORM", "STATUS", "COSIGN TAG", "REFERRER"];
     if wide {
         head.extend(["ENVELOPE", "KEY ID"]);
     }
+    let cut = |s: &str| if wide { s.to_string() } else { short(s) };
     let mut rows: Vec<Vec<String>> = vec![head.iter().map(|h| h.to_string()).collect()];
     for s in &report.signed {
         let platform = s.platform.clone().unwrap_or_else(|| "-".into());
@@ -380,19 +382,26 @@ fn table(report: &AttestReport, wide: bool) -> String {
         };
         for (subject, st) in s.subjects.iter().zip(stored) {
             let mut row = vec![
-                subject.clone(),
+                cut(subject),
                 platform.clone(),
                 s.status.to_string(),
-                st.map_or("-".into(), |t| match t.cosign_layers {
-                    1 => format!("{} (1 envelope)", t.cosign_tag),
-                    n => format!("{} ({n} envelopes)", t.cosign_tag),
+                st.map_or("-".into(), |t| {
+                    let tag = match wide {
+                        true => t.cosign_tag.clone(),
+                        false => format!("{}.att", short(&t.subject.replace(':', "-"))),
+                    };
+                    match t.cosign_layers {
+                        1 if wide => format!("{tag} (1 envelope)"),
+                        n if wide => format!("{tag} ({n} envelopes)"),
+                        _ => tag,
+                    }
                 }),
                 st.map_or("-".into(), |t| match t.referrers_via {
-                    ReferrersVia::ReferrersApi => format!("{} (referrers API)", short(&t.referrer)),
+                    ReferrersVia::ReferrersApi => format!("{} (referrers API)", cut(&t.referrer)),
                     ReferrersVia::TagSchema => format!(
-                        "{} (no referrers API: listed by the {} index)",
-                        short(&t.referrer),
-                        t.subject.replace(':', "-")
+                        "{} (no referrers API: in the {} index)",
+                        cut(&t.referrer),
+                        cut(&t.subject.replace(':', "-"))
                     ),
                 }),
             ];
@@ -409,15 +418,24 @@ fn table(report: &AttestReport, wide: bool) -> String {
         }
     }
     let n = report.signed.len();
-    let what = if n == 1 { "statement" } else { "statements" };
+    let (what, them) = if n == 1 {
+        ("statement", "it")
+    } else {
+        ("statements", "them")
+    };
     out.push_str(&match &report.out {
         Some(f) => format!("signed {n} {what} ({SCAN_PREDICATE}); envelopes written to {f}\n"),
-        None => format!("signed {n} {what} ({SCAN_PREDICATE}) and stored them with the image\n"),
+        None => {
+            format!("signed {n} {what} ({SCAN_PREDICATE}) and stored {them} with the image\n")
+        }
     });
     out
 }
 
-/// `sha256:0c6f4f7e8d4b` for a table.
+/// `sha256:0c6f4f7e8d4b…` (`sha256-…` alike) for a table.
 fn short(digest: &str) -> String {
-    digest.chars().take(19).collect()
+    match digest.char_indices().nth(19) {
+        Some((i, _)) => format!("{}…", &digest[..i]),
+        None => digest.to_string(),
+    }
 }

@@ -393,3 +393,100 @@ async fn a_wholly_scanned_index_is_attested_as_an_index() {
     let p = r.problem().unwrap();
     assert!(p.contains("has no FIPS attestation"), "{p}");
 }
+
+/// Offline (`--out`): the binary scans a directory, signs the result for the digest given and
+/// writes an envelope that fipsgate's verifier accepts for that digest only; what the user
+/// must say is asked for.
+#[test]
+fn attest_out_writes_a_verifiable_envelope() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = signing_key(dir.path());
+    let rootfs = dir.path().join("rootfs/usr/bin");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    std::fs::write(rootfs.join("hello"), "#!/bin/sh\necho hello\n").unwrap();
+    let root = dir.path().join("rootfs");
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let out = dir.path().join("envelope.json");
+    let (k, o, r) = (
+        key.to_str().unwrap(),
+        out.to_str().unwrap(),
+        root.to_str().unwrap(),
+    );
+    let image = "registry.example.com/team/app:1.4";
+    let json = run(
+        &[
+            "attest", image, "--key", k, "--rootfs", r, "--digest", &digest, "--out", o, "-o",
+            "json",
+        ],
+        0,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["out"], o);
+    assert_eq!(doc["signed"][0]["subjects"], serde_json::json!([digest]));
+    assert_eq!(doc["signed"][0]["stored"], serde_json::json!([]));
+    let envelope = std::fs::read(&out).unwrap();
+    let keys = [fipsgate::attest::PublicKey::from_pem(&std::fs::read(&public).unwrap()).unwrap()];
+    let accepted = [SCAN_PREDICATE.to_string()];
+    let a = fipsgate::attest::verify(envelope.trim_ascii_end(), &digest, &keys, &accepted).unwrap();
+    let scan = a.scan.unwrap();
+    assert_eq!((scan.status, scan.profile.as_str()), (Status::Full, "any"));
+    assert_eq!(doc["signed"][0]["keyId"], keys[0].id.as_str());
+    let other = format!("sha256:{}", "cd".repeat(32));
+    assert!(fipsgate::attest::verify(envelope.trim_ascii_end(), &other, &keys, &accepted).is_err());
+    let table = run(
+        &[
+            "attest", image, "--key", k, "--rootfs", r, "--digest", &digest, "--out", o,
+        ],
+        0,
+    );
+    assert!(table.contains("envelopes written to"), "{table}");
+
+    // A report of a directory does not say which image it is: the digest is asked for.
+    let report = dir.path().join("report.json");
+    let scanned = fipsgate(&["scan", "--rootfs", r, "-o", "json"]);
+    std::fs::write(&report, &scanned.stdout).unwrap();
+    let p = report.to_str().unwrap();
+    let e = fipsgate(&["attest", image, "--key", k, "--scan-result", p, "--out", o]);
+    assert_eq!(e.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&e.stderr);
+    assert!(
+        stderr.contains("give the digest of the manifest scanned (--digest"),
+        "{stderr}"
+    );
+    // A reference naming one digest and --digest another.
+    let pinned = format!("{image}@{other}");
+    let e = fipsgate(&[
+        "attest",
+        &pinned,
+        "--key",
+        k,
+        "--scan-result",
+        p,
+        "--digest",
+        &digest,
+        "--out",
+        o,
+    ]);
+    assert_eq!(e.status.code(), Some(2));
+    // cosign's encrypted key file is refused with what to do.
+    let cosign = dir.path().join("cosign.key");
+    std::fs::write(&cosign, "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n").unwrap();
+    let c = cosign.to_str().unwrap();
+    let e = fipsgate(&[
+        "attest",
+        image,
+        "--key",
+        c,
+        "--scan-result",
+        p,
+        "--digest",
+        &digest,
+        "--out",
+        o,
+    ]);
+    let stderr = String::from_utf8_lossy(&e.stderr);
+    assert!(
+        stderr.contains("an encrypted cosign key") && stderr.contains("cosign import-key-pair"),
+        "{stderr}"
+    );
+}
