@@ -42,14 +42,9 @@ pub struct AttestArgs {
         required_unless_present = "rootfs"
     )]
     pub scan_results: Vec<PathBuf>,
-    /// Scan this unpacked root filesystem instead of reading a report (with --digest: the
-    /// digest of the image manifest it was unpacked from).
-    #[arg(
-        long,
-        value_name = "DIR",
-        conflicts_with = "scan_results",
-        requires = "digest"
-    )]
+    /// Scan this unpacked root filesystem instead of reading a report (the image manifest it
+    /// was unpacked from: --digest, or the digest in IMAGE).
+    #[arg(long, value_name = "DIR", conflicts_with = "scan_results")]
     pub rootfs: Option<PathBuf>,
     /// The digest of the image manifest scanned, when the report does not say (`--rootfs`).
     #[arg(long, value_name = "sha256:...")]

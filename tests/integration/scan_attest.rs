@@ -490,3 +490,187 @@ fn attest_out_writes_a_verifiable_envelope() {
         "{stderr}"
     );
 }
+
+/// An OCI 1.1 registry in process: blobs, manifests by tag and digest, and the referrers API
+/// (a manifest pushed with a `subject` is answered with `OCI-Subject` and listed).
+#[derive(Default)]
+struct Oci11 {
+    blobs: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+    /// reference (tag or digest) -> (media type, body)
+    manifests: std::sync::Mutex<std::collections::HashMap<String, (String, Vec<u8>)>>,
+    /// subject digest -> referrer descriptors
+    referrers: std::sync::Mutex<std::collections::HashMap<String, Vec<serde_json::Value>>>,
+}
+
+async fn oci11(
+    axum::extract::State(st): axum::extract::State<Arc<Oci11>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let path = uri.path().trim_start_matches("/v2/").to_string();
+    let found = |ct: String, body: Vec<u8>| {
+        let headers = [
+            ("content-type", ct),
+            ("docker-content-digest", sha256(&body)),
+        ];
+        (headers, body).into_response()
+    };
+    let unknown = || {
+        (
+            StatusCode::NOT_FOUND,
+            r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}"#,
+        )
+            .into_response()
+    };
+    if let Some((_, rest)) = path.split_once("/blobs/uploads/") {
+        if method == axum::http::Method::POST {
+            let location = format!(
+                "/v2/{}/blobs/uploads/u1",
+                path.split("/blobs/").next().unwrap()
+            );
+            return (StatusCode::ACCEPTED, [("location", location)]).into_response();
+        }
+        let _ = rest;
+        let digest = uri
+            .query()
+            .and_then(|q| q.strip_prefix("digest="))
+            .unwrap()
+            .replace("%3A", ":");
+        assert_eq!(sha256(&body), digest, "the blob is what its digest says");
+        st.blobs.lock().unwrap().insert(digest, body.to_vec());
+        return StatusCode::CREATED.into_response();
+    }
+    if let Some((_, digest)) = path.split_once("/blobs/") {
+        return match st.blobs.lock().unwrap().get(digest) {
+            Some(b) => found("application/octet-stream".into(), b.clone()),
+            None => unknown(),
+        };
+    }
+    if let Some((_, digest)) = path.split_once("/referrers/") {
+        let listed = st
+            .referrers
+            .lock()
+            .unwrap()
+            .get(digest)
+            .cloned()
+            .unwrap_or_default();
+        let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": listed});
+        return found(
+            "application/vnd.oci.image.index.v1+json".into(),
+            serde_json::to_vec(&index).unwrap(),
+        );
+    }
+    let Some((_, reference)) = path.split_once("/manifests/") else {
+        return unknown();
+    };
+    if method == axum::http::Method::PUT {
+        let ct = headers["content-type"].to_str().unwrap().to_string();
+        let digest = sha256(&body);
+        let doc: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let mut m = st.manifests.lock().unwrap();
+        m.insert(reference.to_string(), (ct.clone(), body.to_vec()));
+        m.insert(digest.clone(), (ct.clone(), body.to_vec()));
+        let Some(subject) = doc["subject"]["digest"].as_str() else {
+            return StatusCode::CREATED.into_response();
+        };
+        st.referrers.lock().unwrap().entry(subject.to_string()).or_default().push(serde_json::json!({
+            "mediaType": ct, "digest": digest, "size": body.len(), "artifactType": doc["artifactType"]}));
+        return (StatusCode::CREATED, [("oci-subject", subject.to_string())]).into_response();
+    }
+    match st.manifests.lock().unwrap().get(reference) {
+        Some((ct, b)) => found(ct.clone(), b.clone()),
+        None => unknown(),
+    }
+}
+
+/// A registry with the referrers API gets a referrer it lists (no tag-schema index is
+/// written), and admission finds the scan through that API alone.
+#[tokio::test]
+async fn a_registry_with_the_referrers_api_lists_the_referrer() {
+    let st = Arc::new(Oci11::default());
+    let app = axum::Router::new().fallback(oci11).with_state(st.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let config = b"{}".to_vec();
+    let image = serde_json::to_vec(&serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": 2},
+        "layers": []}))
+    .unwrap();
+    let digest = sha256(&image);
+    st.blobs.lock().unwrap().insert(sha256(&config), config);
+    st.manifests.lock().unwrap().insert(
+        digest.clone(),
+        ("application/vnd.oci.image.manifest.v1+json".into(), image),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = signing_key(dir.path());
+    let rootfs = dir.path().join("rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    std::fs::write(rootfs.join("README"), "no binaries").unwrap();
+    let reference = format!("{host}/team/app@{digest}");
+    let (k, r) = (key.to_str().unwrap(), rootfs.to_str().unwrap());
+    let args: Vec<String> = [
+        "attest",
+        &reference,
+        "--key",
+        k,
+        "--rootfs",
+        r,
+        "--insecure-registry",
+        &host,
+        "-o",
+        "json",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // The binary blocks; the registry it talks to runs on this runtime.
+    let out = tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&a, 0)
+    })
+    .await
+    .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["signed"][0]["stored"][0]["referrersVia"], "referrers-api",
+        "{doc}"
+    );
+    let tag_schema = digest.replace(':', "-");
+    assert!(
+        !st.manifests.lock().unwrap().contains_key(&tag_schema),
+        "no tag-schema index"
+    );
+    assert_eq!(st.referrers.lock().unwrap()[&digest].len(), 1);
+
+    // Without cosign's tag, the referrers API alone brings the scan to admission.
+    st.manifests
+        .lock()
+        .unwrap()
+        .remove(&format!("{tag_schema}.att"));
+    let mut c = quiet_config();
+    c.evidence.minimum = Evidence::Scan;
+    c.attestations.enabled = true;
+    c.attestations.insecure_registries = vec![host.clone()];
+    c.attestations.keys = vec![KeyConfig::Path(public)];
+    let (metrics, _) = fipsgate::telemetry::metrics::Metrics::new();
+    let source = source_chain(&c, Arc::new(Catalog::embedded()), metrics, None).unwrap();
+    let r = source
+        .assess(
+            &ImageRef::parse(&reference).unwrap(),
+            &LookupContext::default(),
+        )
+        .await;
+    assert_eq!(
+        (r.status(), r.evidence()),
+        (Status::Full, Evidence::Scan),
+        "{r:?}"
+    );
+}
