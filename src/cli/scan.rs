@@ -2,7 +2,7 @@
 //! FIPS-validated cryptography. Exit 0 when the image is `full`, 1 when it is not (`partial`,
 //! `none`, `unknown`), 2 on an error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -108,36 +108,21 @@ impl ScanArgs {
             max_file_mib,
             output,
         } = self;
-        if let Some(bad) = env.iter().find(|kv| !kv.contains('=')) {
-            anyhow::bail!("--env {bad:?}: expected KEY=VALUE");
-        }
-        let exceptions = match &exceptions {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                Exceptions::from_yaml(&text).with_context(|| format!("{}", path.display()))?
-            }
-            None => Exceptions::default(),
-        };
-        let Loaded { catalog, .. } = Loaded::from_file(config.as_deref())?;
         let subject = Subject {
             repository,
             component,
         };
-        let tree = DirTree::new(&rootfs)?;
-        let input = ScanInput {
+        let rootfs_scan = RootfsScan {
+            rootfs: &rootfs,
             profile: profile.into(),
+            exceptions: exceptions.as_deref(),
             env,
-            certificates: catalog.certificates(),
-            exceptions: &exceptions,
             subject: subject.clone(),
-            today: date.unwrap_or_else(today_utc),
-            limits: Limits {
-                max_file_bytes: max_file_mib.saturating_mul(1 << 20),
-            },
+            config: config.as_deref(),
+            date,
+            max_file_mib,
         };
-        let report =
-            scan::scan(&tree, &input).with_context(|| format!("scanning {}", rootfs.display()))?;
+        let report = rootfs_scan.run()?;
         let text = if print_exceptions {
             suggestions(&report, &subject)?
         } else {
@@ -148,6 +133,54 @@ impl ScanArgs {
             Status::Full => ExitCode::SUCCESS,
             _ => ExitCode::from(1),
         })
+    }
+}
+
+/// A scan of an unpacked root filesystem, as `scan --rootfs` and `attest --rootfs` make it.
+pub struct RootfsScan<'a> {
+    pub rootfs: &'a Path,
+    pub profile: Profile,
+    /// An exceptions file.
+    pub exceptions: Option<&'a Path>,
+    pub env: Vec<String>,
+    pub subject: Subject,
+    /// The configuration whose catalogue files add certificates.
+    pub config: Option<&'a Path>,
+    pub date: Option<jiff::civil::Date>,
+    pub max_file_mib: u64,
+}
+
+impl RootfsScan<'_> {
+    /// The report, stamped with the time it was made.
+    pub fn run(self) -> anyhow::Result<Report> {
+        if let Some(bad) = self.env.iter().find(|kv| !kv.contains('=')) {
+            anyhow::bail!("--env {bad:?}: expected KEY=VALUE");
+        }
+        let exceptions = match self.exceptions {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Exceptions::from_yaml(&text).with_context(|| format!("{}", path.display()))?
+            }
+            None => Exceptions::default(),
+        };
+        let Loaded { catalog, .. } = Loaded::from_file(self.config)?;
+        let tree = DirTree::new(self.rootfs)?;
+        let input = ScanInput {
+            profile: self.profile,
+            env: self.env,
+            certificates: catalog.certificates(),
+            exceptions: &exceptions,
+            subject: self.subject,
+            today: self.date.unwrap_or_else(today_utc),
+            limits: Limits {
+                max_file_bytes: self.max_file_mib.saturating_mul(1 << 20),
+            },
+        };
+        let mut report = scan::scan(&tree, &input)
+            .with_context(|| format!("scanning {}", self.rootfs.display()))?;
+        report.scanned_at = Some(jiff::Timestamp::now());
+        Ok(report)
     }
 }
 

@@ -213,7 +213,7 @@ impl ErrorName {
 }
 
 /// The verdict on one file (or one environment variable).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub path: String,
@@ -265,6 +265,11 @@ impl Profile {
     }
 }
 
+/// The version of the rule set (the rule table, the profiles, what each error name means):
+/// raised whenever a rule's verdict on some file changes, so a scan attestation says which
+/// rules judged the image.
+pub const RULES_VERSION: &str = "2026.11.1";
+
 /// How much a scan reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -297,7 +302,7 @@ pub struct ScanInput<'a> {
 }
 
 /// Counts of findings by verdict.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Counts {
     pub pass: usize,
@@ -309,10 +314,36 @@ pub struct Counts {
     pub excepted: usize,
 }
 
-/// The scan of one image's filesystem.
-#[derive(Clone, Debug, Serialize)]
+/// The registry image a report is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSubject {
+    /// The reference as given (`registry.example.com/team/app:1.4`).
+    pub reference: String,
+    /// The digest of the image manifest scanned (one platform's).
+    pub digest: String,
+    /// The platform scanned (`linux/amd64`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The index the platform was picked from, when the reference names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
+}
+
+/// The scan of one image's filesystem. Read back (`fipsgate attest --scan-result`) as written
+/// by `scan -o json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// The registry image scanned; none for a directory (`--rootfs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSubject>,
+    /// The day certificate statuses were evaluated on (`--date`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<jiff::civil::Date>,
+    /// When the scan ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanned_at: Option<jiff::Timestamp>,
     /// `full`, `partial` (failures only where exceptions accept them), `none`, `unknown`.
     pub status: Status,
     pub profile: Profile,

@@ -13,6 +13,8 @@
 //!   fipsgate exports, promtool and a real Prometheus (the last two `#[ignore]`d);
 //! - `scan`: `fipsgate scan` on host binaries, and on real fixtures (`#[ignore]`d, built by
 //!   `tests/fixtures/scan/build.sh`);
+//! - `scan_attest`: `fipsgate attest` against a real OCI registry, then admission under
+//!   `evidence.minimum: scan` (`#[ignore]`d, run by `tests/run.sh`);
 //! - `attestations` (a real OCI registry), `deploy` (kustomize, the real binary), `e2e` (a
 //!   real kube-apiserver): `#[ignore]`d, run by `tests/run.sh`.
 
@@ -32,4 +34,5 @@ mod layering;
 mod monitoring;
 mod registry_bounds;
 mod scan;
+mod scan_attest;
 mod transport;
