@@ -8,10 +8,10 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::app::ports::{AssessmentSource, BoxFuture, Found, LookupContext, RegistryEvidence};
-use crate::attest::Attested;
+use crate::attest::{Attested, SCAN_PREDICATE};
 use crate::catalog::Catalog;
-use crate::domain::assessment::{Assessment, SourceKind, StatementPool};
-use crate::domain::fips::Evidence;
+use crate::domain::assessment::{Assessment, ScanFacts, SourceKind, StatementPool};
+use crate::domain::fips::{Category, Component, Evidence, Status};
 use crate::domain::image::ImageRef;
 
 /// The configured chain of sources over one catalogue.
@@ -269,8 +269,12 @@ impl SourceChain {
         };
         match reg.attestations(image, &resolved, ctx, &assess).await {
             Ok(Found::Attested(r)) => {
-                trace.note(at, Answered, || {
-                    format!("a signed attestation for {} verifies", resolved.digest)
+                trace.note(at, Answered, || match r.scan() {
+                    Some(s) => format!(
+                        "a signed scan attestation for {} verifies: {}",
+                        resolved.digest, s.status
+                    ),
+                    None => format!("a signed attestation for {} verifies", resolved.digest),
                 });
                 return Some(r);
             }
@@ -319,7 +323,10 @@ impl SourceChain {
         }
     }
 
-    fn attested_result(&self, image: &ImageRef, a: Attested) -> Assessment {
+    fn attested_result(&self, image: &ImageRef, mut a: Attested) -> Assessment {
+        if let Some(facts) = a.scan.take() {
+            return self.scanned_result(image, a, *facts);
+        }
         let component = match &a.component {
             Some(id) => self.catalog.get(id).cloned(),
             None => self.catalog.lookup_patterns(image).component_arc(),
@@ -344,6 +351,42 @@ impl SourceChain {
             .map(|m| m.certified_by(table))
             .collect();
         Assessment::attested(c, modules, a.exceptions).pooled(&self.pool)
+    }
+
+    /// A verified scan attestation: the image is the catalogue component its name matches, or
+    /// else an application known by its repository; its status is the scan's. The key must
+    /// be allowed that component (an application's id is its repository).
+    fn scanned_result(&self, image: &ImageRef, a: Attested, facts: ScanFacts) -> Assessment {
+        let component = (self.catalog.lookup_patterns(image).component_arc())
+            .unwrap_or_else(|| Arc::new(application(image.name(), facts.status)));
+        if let Some(refused) = a.refused_by_scope(image.name(), Some(&component.id)) {
+            return Assessment::not_listed().with_problem(refused.to_string());
+        }
+        let table = self.catalog.certificates();
+        let modules = (a.modules.into_iter())
+            .map(|m| m.certified_by(table))
+            .collect();
+        Assessment::scanned(component, facts, modules, a.exceptions).pooled(&self.pool)
+    }
+}
+
+/// An image that is no catalogue component, known by a signed scan of it: its id and name are
+/// its repository (`registry.example.com/team/app`).
+fn application(repository: &str, status: Status) -> Component {
+    Component {
+        id: repository.to_string(),
+        name: repository.to_string(),
+        category: Category::Application,
+        description: "an application known by a signed scan of its image".into(),
+        part_of: None,
+        host_only: false,
+        images: Vec::new(),
+        status,
+        exceptions: Vec::new(),
+        modules: Vec::new(),
+        digests: Vec::new(),
+        crypto: None,
+        source: Some(format!("a {SCAN_PREDICATE} attestation")),
     }
 }
 
@@ -509,6 +552,86 @@ mod tests {
             (trace[0].outcome, trace[0].detail.as_str()),
             (NotAsked, "offline")
         );
+    }
+
+    /// A verified scan attestation, signed by a key with `scope` (none: anything).
+    fn scan_attested(status: Status, scope: Option<crate::attest::KeyScope>) -> Attested {
+        use crate::domain::assessment::ScanProblem;
+        let facts = ScanFacts {
+            status,
+            platform: Some("linux/amd64".into()),
+            profile: "any".into(),
+            scanner: "fipsgate 0.1.0 (rules 2026.11.1)".into(),
+            scanned_at: "2026-11-28T12:00:00Z".parse().unwrap(),
+            problems: vec![ScanProblem {
+                path: "/app/server".into(),
+                verdict: "FAIL".into(),
+                error: Some("GoBoringNotLinked".into()),
+            }],
+        };
+        let module = crate::domain::fips::CryptoModule {
+            name: "OpenSSL FIPS Provider".into(),
+            version: Some("3.1.2".into()),
+            standard: "unknown".into(),
+            certificate: Some("4985".into()),
+            certificate_status: crate::domain::fips::CertificateStatus::InProcess,
+            sunset: None,
+            build: None,
+            previous_certificates: Vec::new(),
+        };
+        Attested {
+            signers: vec![crate::attest::Signer {
+                key_id: "k".into(),
+                scope: scope.map(Arc::new),
+            }],
+            predicate_type: SCAN_PREDICATE.into(),
+            component: None,
+            modules: vec![module],
+            exceptions: Vec::new(),
+            scan: Some(Box::new(facts)),
+        }
+    }
+
+    /// A scan of a non-catalogue image makes it an application named by its repository; of a
+    /// catalogue image, that component. The status is the scan's, the modules' facts the
+    /// certificate table's, and a key scoped to components vouches only for those.
+    #[test]
+    fn scan_attestations_make_applications_or_catalogue_components() {
+        let chain = SourceChain::new(catalog(), vec![Attestations], Evidence::Scan, None);
+        let app = ImageRef::parse("r.io/team/app:1").unwrap();
+        let r = chain.attested_result(&app, scan_attested(Status::Full, None));
+        assert_eq!((r.status(), r.evidence()), (Status::Full, Evidence::Scan));
+        let c = r.component().unwrap();
+        assert_eq!(
+            (c.id.as_str(), c.category),
+            ("r.io/team/app", Category::Application)
+        );
+        // The table knows #4985: its standard and status replace what the scan carried.
+        let m = &r.modules()[0];
+        assert_eq!(
+            (m.standard.as_str(), m.certificate_status),
+            ("FIPS 140-3", crate::domain::fips::CertificateStatus::Active)
+        );
+        let fips = ImageRef::parse("gcr.io/spectro-images-fips/coredns:v1.12.1").unwrap();
+        let r = chain.attested_result(&fips, scan_attested(Status::None, None));
+        assert_eq!(r.component().unwrap().id, "coredns");
+        assert_eq!((r.status(), r.evidence()), (Status::None, Evidence::Scan));
+        assert_eq!(
+            r.problem(),
+            Some("scan found GoBoringNotLinked in /app/server")
+        );
+        let only_dns = crate::attest::KeyScope {
+            components: vec!["coredns".into()],
+            ..Default::default()
+        };
+        let r = chain.attested_result(&app, scan_attested(Status::Full, Some(only_dns.clone())));
+        assert_eq!(r.evidence(), Evidence::None);
+        assert!(
+            r.problem().unwrap().contains("component \"r.io/team/app\""),
+            "{r:?}"
+        );
+        let r = chain.attested_result(&fips, scan_attested(Status::Full, Some(only_dns)));
+        assert_eq!(r.evidence(), Evidence::Scan);
     }
 
     /// A declined registry is no evidence and no failure: the reason is the problem, and the

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::app::chain::{AttestationUse, SourceChain, Step};
 use crate::app::ports::LookupContext;
 use crate::catalog::{Catalog, Category, Mirror};
-use crate::domain::assessment::Assessment;
+use crate::domain::assessment::{Assessment, ScanFacts};
 use crate::domain::fips::{CertificateStatus, CryptoModule, Evidence, Status};
 use crate::domain::image::{ImageRef, ReferenceError};
 use crate::domain::policy::{Level, Levels, NamespacePolicy};
@@ -61,6 +61,8 @@ pub struct Explanation {
     pub modules: Vec<Module>,
     /// The parts of the image that are not FIPS-compliant.
     pub exceptions: Vec<String>,
+    /// What a signed scan of the image found, when the evidence is one.
+    pub scan: Option<ScanFacts>,
     pub levels: Vec<LevelVerdict>,
 }
 
@@ -232,6 +234,7 @@ impl Explain<'_> {
                 .map(|m| module(catalog, m, a.is_some_and(attested), self.today))
                 .collect(),
             exceptions: a.map(|a| a.exceptions().to_vec()).unwrap_or_default(),
+            scan: a.and_then(|a| a.scan().cloned()),
             levels,
         }
     }
@@ -295,7 +298,7 @@ fn container_name(r: &ImageRef) -> String {
 }
 
 fn attested(a: &Assessment) -> bool {
-    a.evidence() == Evidence::Attestation
+    matches!(a.evidence(), Evidence::Attestation | Evidence::Scan)
 }
 
 fn component(catalog: &Catalog, r: &ImageRef, a: &Assessment) -> Option<ComponentMatch> {

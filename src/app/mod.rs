@@ -1,9 +1,11 @@
 //! Use cases and the ports they need: admission ([`admit`], [`relabel`]), `check`, `audit`,
+//! `attest` (a scan report made into a signed statement's predicate),
 //! `doctor` (facts `infra` gathered, judged), the chain of sources an image is assessed from,
 //! and the namespace policy store. IO happens only through [`ports`], implemented in `infra`.
 
 pub mod admit;
 pub mod assess;
+pub mod attest;
 pub mod audit;
 pub mod chain;
 pub mod check;

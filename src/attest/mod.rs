@@ -2,16 +2,25 @@
 //! (ECDSA P-256/SHA-256 as cosign makes them, Ed25519), in-toto Statement v1 subjects bound to
 //! the image digest, and the FIPS predicates fipsgate understands. Pure: no IO.
 
+mod scan;
+mod sign;
+
 use std::fmt;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use rustls_pki_types::pem::PemObject as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use crate::domain::assessment::ScanFacts;
 use crate::domain::fips::{CertificateStatus, CryptoModule, UNKNOWN_STANDARD};
 use crate::domain::pattern::Pattern;
+
+pub use scan::{
+    AppliedException, FileCounts, SCAN_PREDICATE, ScanFinding, ScanPredicate, ScannedImage, Scanner,
+};
+pub use sign::{SigningKey, Statement as InTotoStatement, StatementSubject, envelope_digest};
 
 /// fipsgate's own predicate type.
 pub const FIPSGATE_PREDICATE: &str = "https://fipsgate.io/attestation/fips/v1";
@@ -232,6 +241,8 @@ pub struct Attested {
     pub component: Option<String>,
     pub modules: Vec<CryptoModule>,
     pub exceptions: Vec<String>,
+    /// What the scan found, for a scan attestation.
+    pub scan: Option<Box<ScanFacts>>,
 }
 
 /// fipsgate's predicate (`https://fipsgate.io/attestation/fips/v1`). Unknown fields, here and
@@ -248,21 +259,35 @@ pub struct FipsPredicate {
     pub exceptions: Vec<String>,
 }
 
-/// A module of fipsgate's predicate: the fields of [`CryptoModule`], extensions ignored.
-#[derive(Debug, Deserialize)]
+/// A module of fipsgate's predicates: the fields of [`CryptoModule`], extensions ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PredicateModule {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     pub standard: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
     pub certificate_status: CertificateStatus,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sunset: Option<jiff::civil::Date>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<String>,
+}
+
+impl From<CryptoModule> for PredicateModule {
+    fn from(m: CryptoModule) -> Self {
+        PredicateModule {
+            name: m.name,
+            version: m.version,
+            standard: m.standard,
+            certificate: m.certificate,
+            certificate_status: m.certificate_status,
+            sunset: m.sunset,
+            build: m.build,
+        }
+    }
 }
 
 impl From<PredicateModule> for CryptoModule {
@@ -340,14 +365,20 @@ pub fn verify(
     if !accepted.contains(&st.predicate_type) {
         return Err(Rejection::Predicate(st.predicate_type));
     }
-    let (component, modules, exceptions) = match st.predicate_type.as_str() {
+    let (component, modules, exceptions, scan) = match st.predicate_type.as_str() {
         FIPSGATE_PREDICATE => {
             let p: FipsPredicate = serde_json::from_value(st.predicate)
                 .map_err(|e| Rejection::Statement(format!("{FIPSGATE_PREDICATE}: {e}")))?;
             let modules = p.modules.into_iter().map(CryptoModule::from).collect();
-            (Some(p.component), modules, p.exceptions)
+            (Some(p.component), modules, p.exceptions, None)
         }
-        DHI_PREDICATE => (None, dhi_modules(st.predicate)?, Vec::new()),
+        DHI_PREDICATE => (None, dhi_modules(st.predicate)?, Vec::new(), None),
+        SCAN_PREDICATE => {
+            let p: ScanPredicate = serde_json::from_value(st.predicate)
+                .map_err(|e| Rejection::Statement(format!("{SCAN_PREDICATE}: {e}")))?;
+            let (facts, modules, exceptions) = p.into_parts();
+            (None, modules, exceptions, Some(Box::new(facts)))
+        }
         other => return Err(Rejection::Predicate(other.to_string())),
     };
     Ok(Attested {
@@ -356,6 +387,7 @@ pub fn verify(
         component,
         modules,
         exceptions,
+        scan,
     })
 }
 

@@ -11,6 +11,7 @@ use crate::app::chain::Step;
 use crate::app::explain::{Admission, Explain, Explanation, Module};
 use crate::app::today_utc;
 use crate::config::Loaded;
+use crate::domain::assessment::ScanFacts;
 use crate::domain::fips::CertificateStatus;
 use crate::domain::image::ImageRef;
 use crate::domain::policy::Level;
@@ -168,8 +169,16 @@ fn component_fields(x: &Explanation, wide: bool) -> Vec<(&'static str, String)> 
     if let Some(c) = &x.crypto {
         f.push(("crypto", c.clone()));
     }
+    if let Some(s) = &x.scan {
+        f.extend(scan_fields(s, wide));
+    }
     if x.component.is_some() && x.modules.is_empty() {
-        f.push(("certificate", "none: the catalogue names no module".into()));
+        let who = if x.scan.is_some() {
+            "scan"
+        } else {
+            "catalogue"
+        };
+        f.push(("certificate", format!("none: the {who} names no module")));
     }
     for m in &x.modules {
         f.push(("module", module(m)));
@@ -182,6 +191,28 @@ fn component_fields(x: &Explanation, wide: bool) -> Vec<(&'static str, String)> 
                 f.push(("  previously", format!("#{} {status}", p.number)));
             }
         }
+    }
+    f
+}
+
+/// A signed scan: its verdict and how it was made, and (wide) every file it did not pass.
+fn scan_fields(s: &ScanFacts, wide: bool) -> Vec<(&'static str, String)> {
+    let platform = s.platform.as_deref().unwrap_or("platform not stated");
+    let mut f = vec![(
+        "scan",
+        format!(
+            "{} ({platform}, profile {}; {}, {})",
+            s.status, s.profile, s.scanner, s.scanned_at
+        ),
+    )];
+    let shown = if wide { s.problems.len() } else { 3 };
+    for p in s.problems.iter().take(shown) {
+        let what = p.error.as_deref().unwrap_or(&p.verdict);
+        f.push(("  found", format!("{} {what} in {}", p.verdict, p.path)));
+    }
+    if s.problems.len() > shown {
+        let more = s.problems.len() - shown;
+        f.push(("  found", format!("{more} more (-o wide lists them)")));
     }
     f
 }
@@ -249,4 +280,111 @@ fn levels(x: &Explanation) -> String {
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::app::chain::{AttestationUse, SourceChain};
+    use crate::app::ports::{BoxFuture, Found, LookupContext, RegistryEvidence, Resolved};
+    use crate::attest::Attested;
+    use crate::catalog::Catalog;
+    use crate::config::Config;
+    use crate::domain::assessment::{Assessment, ScanProblem, SourceKind};
+    use crate::domain::fips::{Evidence, Status};
+    use crate::domain::image::ImageRef;
+
+    const DIGEST: &str = "sha256:0c6f4f7e8d4b1b2a3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3";
+
+    /// A registry whose every image carries a verified scan attestation that found `status`.
+    struct Scanned(Status);
+
+    impl RegistryEvidence for Scanned {
+        fn resolve<'a>(
+            &'a self,
+            _: &'a ImageRef,
+            _: &'a LookupContext,
+        ) -> BoxFuture<'a, Result<Option<Resolved>, Arc<str>>> {
+            let r = Resolved {
+                digest: DIGEST.into(),
+                index: false,
+                platforms: Vec::new(),
+            };
+            Box::pin(std::future::ready(Ok(Some(r))))
+        }
+
+        fn attestations<'a>(
+            &'a self,
+            _: &'a ImageRef,
+            _: &'a Resolved,
+            _: &'a LookupContext,
+            assess: &'a (dyn Fn(Attested) -> Assessment + Send + Sync),
+        ) -> BoxFuture<'a, Result<Found, Arc<str>>> {
+            let problem = |i: usize| ScanProblem {
+                path: format!("/app/bin{i}"),
+                verdict: "FAIL".into(),
+                error: Some("GoBoringNotLinked".into()),
+            };
+            let facts = ScanFacts {
+                status: self.0,
+                platform: Some("linux/amd64".into()),
+                profile: "any".into(),
+                scanner: "fipsgate 0.1.0 (rules 2026.11.1)".into(),
+                scanned_at: "2026-11-28T12:00:00Z".parse().unwrap(),
+                problems: (0..5).map(problem).collect(),
+            };
+            let a = Attested {
+                signers: Vec::new(),
+                predicate_type: crate::attest::SCAN_PREDICATE.into(),
+                component: None,
+                modules: Vec::new(),
+                exceptions: Vec::new(),
+                scan: Some(Box::new(facts)),
+            };
+            Box::pin(std::future::ready(Ok(Found::Attested(assess(a)))))
+        }
+    }
+
+    /// `explain` shows scan evidence: what the scan was, what it found (three files, all of
+    /// them with -o wide), and the engine's reason at each level.
+    #[tokio::test]
+    async fn scan_evidence_is_explained() {
+        let mut config = Config::default();
+        config.evidence.minimum = Evidence::Scan;
+        let rules = config.rules().unwrap();
+        let registry = Some(Arc::new(Scanned(Status::None)) as Arc<dyn RegistryEvidence>);
+        let chain = SourceChain::new(
+            Arc::new(Catalog::embedded()),
+            vec![SourceKind::Attestations, SourceKind::Patterns],
+            Evidence::Scan,
+            registry,
+        );
+        let explain = Explain {
+            rules: &rules,
+            chain: &chain,
+            attestations: AttestationUse::Consulted,
+            today: jiff::civil::date(2026, 11, 28),
+        };
+        let x = explain.image("r.io/team/app:1").await.unwrap();
+        assert_eq!(x.evidence, Some(Evidence::Scan));
+        assert_eq!(x.scan.as_ref().unwrap().problems.len(), 5);
+        let table = text(&x, false);
+        for want in [
+            "component:       r.io/team/app (r.io/team/app, application)",
+            "evidence:        scan",
+            "scan:            none (linux/amd64, profile any; fipsgate 0.1.0 (rules 2026.11.1), 2026-11-28T12:00:00Z)",
+            "  found:         FAIL GoBoringNotLinked in /app/bin2",
+            "  found:         2 more (-o wide lists them)",
+            "certificate:     none: the scan names no module",
+            "strict    deny   is not FIPS-compliant: scan found GoBoringNotLinked in /app/bin0",
+        ] {
+            assert!(table.contains(want), "{want:?} in:\n{table}");
+        }
+        assert!(text(&x, true).contains("FAIL GoBoringNotLinked in /app/bin4"));
+        let json = serde_json::to_value(&x).unwrap();
+        assert_eq!(json["scan"]["problems"][0]["error"], "GoBoringNotLinked");
+        assert_eq!(json["scan"]["scannedAt"], "2026-11-28T12:00:00Z");
+    }
 }

@@ -2,6 +2,7 @@
 //! Each command is an `Args` struct with a `run(self)` that opens by destructuring `self`, so an
 //! unused flag is a compile error.
 
+pub mod attest;
 pub mod audit;
 pub mod catalog;
 pub mod certs;
@@ -45,6 +46,10 @@ pub enum Command {
     /// Judge the binaries of an image (in a registry, an OCI layout or a directory) for
     /// FIPS-validated cryptography.
     Scan(scan::ScanArgs),
+    /// Scan an image (or take --scan-result FILE), sign what the scan found and store it with
+    /// the image (cosign's .att tag and an OCI 1.1 referrer), for admission under
+    /// evidence.minimum: scan.
+    Attest(attest::AttestArgs),
     /// Evaluate what already runs in the cluster (pods, and workloads with --workloads).
     Audit(audit::AuditArgs),
     /// Check an installation: webhooks, caBundles, endpoints, certificates, readiness, FIPS
@@ -70,6 +75,7 @@ impl Command {
             Command::Catalog(args) => args.run(),
             Command::Explain(args) => args.run(),
             Command::Scan(args) => args.run(),
+            Command::Attest(args) => args.run(),
             Command::Audit(args) => args.run(),
             Command::Doctor(args) => args.run(),
             Command::Certs(args) => args.run().map(|()| ExitCode::SUCCESS),

@@ -94,7 +94,8 @@ impl Pull {
             let mut scratch =
                 Scratch::new(self.max_scratch_bytes).context("creating the scratch file")?;
             let total = target.manifest.layers.iter().map(|l| l.size).sum();
-            let bar = Bar::new(total, format!("{reference} {}", subject.platform));
+            let platform = subject.platform.clone().unwrap_or_default();
+            let bar = Bar::new(total, format!("{reference} {platform}"));
             let merged = image::pull(source, target, &keep, &mut scratch, &mut |p| bar.show(p))?;
             drop(bar);
             let tree = merged.tree(&scratch);
@@ -102,11 +103,10 @@ impl Pull {
                 repository: (common.subject.repository.clone()).or_else(|| source.repository()),
                 component: common.subject.component.clone(),
             };
-            let mut report = scan::scan(&tree, &common.input(env, who))?;
+            let mut report = common.scan(&tree, env, who)?;
             for path in tree.missed() {
                 eprintln!(
-                    "fipsgate: {reference} {}: {path}: only its first bytes were kept from the layers, so it was not read as a configuration file",
-                    subject.platform
+                    "fipsgate: {reference} {platform}: {path}: only its first bytes were kept from the layers, so it was not read as a configuration file"
                 );
             }
             report.image = Some(subject);
@@ -187,7 +187,12 @@ impl Drop for Bar {
 /// How a platform's report is titled: `REFERENCE PLATFORM (DIGEST)`.
 fn title(report: &Report) -> String {
     match &report.image {
-        Some(i) => format!("{} {} ({})", i.reference, i.platform, i.digest),
+        Some(i) => format!(
+            "{} {} ({})",
+            i.reference,
+            i.platform.as_deref().unwrap_or("-"),
+            i.digest
+        ),
         None => "-".into(),
     }
 }
@@ -198,7 +203,7 @@ fn index_line(image: &ImageScan) -> String {
         .filter_map(|r| {
             r.image
                 .as_ref()
-                .map(|i| format!("{} {}", i.platform, r.status))
+                .map(|i| format!("{} {}", i.platform.as_deref().unwrap_or("-"), r.status))
         })
         .collect();
     format!(

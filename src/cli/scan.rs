@@ -3,7 +3,7 @@
 //! [`super::pull`]). Exit 0 when every image is `full`, 1 when one is not (`partial`, `none`,
 //! `unknown`), 2 on an error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -133,8 +133,51 @@ pub(super) struct Common {
 }
 
 impl Common {
-    pub fn input(&self, env: Vec<String>, subject: Subject) -> ScanInput<'_> {
-        ScanInput {
+    /// The settings as the command line gives them: `env` checked, the exceptions file read,
+    /// the configuration's catalogue loaded for its certificates.
+    pub fn load(
+        profile: Profile,
+        exceptions: Option<&Path>,
+        env: Vec<String>,
+        subject: Subject,
+        config: Option<&Path>,
+        date: Option<jiff::civil::Date>,
+        max_file_mib: u64,
+    ) -> anyhow::Result<Self> {
+        if let Some(bad) = env.iter().find(|kv| !kv.contains('=')) {
+            anyhow::bail!("--env {bad:?}: expected KEY=VALUE");
+        }
+        let exceptions = match exceptions {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Exceptions::from_yaml(&text).with_context(|| format!("{}", path.display()))?
+            }
+            None => Exceptions::default(),
+        };
+        let Loaded { catalog, .. } = Loaded::from_file(config)?;
+        Ok(Self {
+            profile,
+            env,
+            certificates: catalog.certificates().to_vec(),
+            exceptions,
+            subject,
+            today: date.unwrap_or_else(today_utc),
+            limits: Limits {
+                max_file_bytes: max_file_mib.saturating_mul(1 << 20),
+            },
+        })
+    }
+
+    /// The scan of `tree` with this environment and subject, stamped with the time it was
+    /// made: every report (a directory's, each platform's of an image) is made here.
+    pub fn scan(
+        &self,
+        tree: &dyn scan::tree::Tree,
+        env: Vec<String>,
+        subject: Subject,
+    ) -> Result<Report, scan::ScanError> {
+        let input = ScanInput {
             profile: self.profile,
             env,
             certificates: &self.certificates,
@@ -142,7 +185,17 @@ impl Common {
             subject,
             today: self.today,
             limits: self.limits,
-        }
+        };
+        let mut report = scan::scan(tree, &input)?;
+        report.scanned_at = Some(jiff::Timestamp::now());
+        Ok(report)
+    }
+
+    /// The scan of an unpacked root filesystem.
+    pub fn rootfs(&self, rootfs: &Path) -> anyhow::Result<Report> {
+        let tree = DirTree::new(rootfs)?;
+        self.scan(&tree, self.env.clone(), self.subject.clone())
+            .with_context(|| format!("scanning {}", rootfs.display()))
     }
 }
 
@@ -168,32 +221,18 @@ impl ScanArgs {
             max_file_mib,
             output,
         } = self;
-        if let Some(bad) = env.iter().find(|kv| !kv.contains('=')) {
-            anyhow::bail!("--env {bad:?}: expected KEY=VALUE");
-        }
-        let exceptions = match &exceptions {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                Exceptions::from_yaml(&text).with_context(|| format!("{}", path.display()))?
-            }
-            None => Exceptions::default(),
-        };
-        let Loaded { catalog, .. } = Loaded::from_file(config.as_deref())?;
-        let common = Common {
-            profile: profile.into(),
+        let common = Common::load(
+            profile.into(),
+            exceptions.as_deref(),
             env,
-            certificates: catalog.certificates().to_vec(),
-            exceptions,
-            subject: Subject {
+            Subject {
                 repository,
                 component,
             },
-            today: date.unwrap_or_else(today_utc),
-            limits: Limits {
-                max_file_bytes: max_file_mib.saturating_mul(1 << 20),
-            },
-        };
+            config.as_deref(),
+            date,
+            max_file_mib,
+        )?;
         let Some(rootfs) = rootfs else {
             let pull = super::pull::Pull {
                 images,
@@ -214,10 +253,7 @@ impl ScanArgs {
             super::emit(&text)?;
             return Ok(exit(scans.status));
         };
-        let tree = DirTree::new(&rootfs)?;
-        let input = common.input(common.env.clone(), common.subject.clone());
-        let report =
-            scan::scan(&tree, &input).with_context(|| format!("scanning {}", rootfs.display()))?;
+        let report = common.rootfs(&rootfs)?;
         let text = if print_exceptions {
             suggestions(&[&report], &common.subject)?
         } else {
@@ -225,6 +261,36 @@ impl ScanArgs {
         };
         super::emit(&text)?;
         Ok(exit(report.status))
+    }
+}
+
+/// A scan of an unpacked root filesystem, as `scan --rootfs` and `attest --rootfs` make it.
+pub struct RootfsScan<'a> {
+    pub rootfs: &'a Path,
+    pub profile: Profile,
+    /// An exceptions file.
+    pub exceptions: Option<&'a Path>,
+    pub env: Vec<String>,
+    pub subject: Subject,
+    /// The configuration whose catalogue files add certificates.
+    pub config: Option<&'a Path>,
+    pub date: Option<jiff::civil::Date>,
+    pub max_file_mib: u64,
+}
+
+impl RootfsScan<'_> {
+    /// The report, stamped with the time it was made.
+    pub fn run(self) -> anyhow::Result<Report> {
+        Common::load(
+            self.profile,
+            self.exceptions,
+            self.env,
+            self.subject,
+            self.config,
+            self.date,
+            self.max_file_mib,
+        )?
+        .rootfs(self.rootfs)
     }
 }
 

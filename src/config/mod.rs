@@ -99,6 +99,7 @@ impl Default for AttestationsConfig {
             predicate_types: vec![
                 crate::attest::FIPSGATE_PREDICATE.to_string(),
                 crate::attest::DHI_PREDICATE.to_string(),
+                crate::attest::SCAN_PREDICATE.to_string(),
             ],
             insecure_registries: Vec::new(),
             registries: Vec::new(),
@@ -242,7 +243,7 @@ pub struct Exemptions {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct EvidenceConfig {
-    /// The weakest evidence accepted: `repository`, `digest` or `attestation`.
+    /// The weakest evidence accepted: `repository`, `digest`, `attestation` or `scan`.
     pub minimum: Evidence,
     /// A reference without the digest its evidence rests on: `require`, `warn` or `off`.
     pub binding: Binding,
@@ -342,7 +343,7 @@ impl Config {
         if config.evidence.minimum == Evidence::None {
             return Err(ConfigError::Invalid {
                 origin: origin.into(),
-                reason: "evidence.minimum must be repository, digest or attestation".into(),
+                reason: "evidence.minimum must be repository, digest, attestation or scan".into(),
             });
         }
         let invalid = |reason: String| ConfigError::Invalid {
@@ -411,6 +412,12 @@ catalog: {includeDefault: false, files: [/etc/fipsgate/catalog.yaml]}
         assert_eq!(c.defaults.audit, Level::Baseline);
         assert!(c.dry_run);
         assert_eq!(c.evidence.minimum, Evidence::Digest);
+        let scan = Config::parse("evidence: {minimum: scan}\n", "c.yaml").unwrap();
+        assert_eq!(scan.evidence.minimum, Evidence::Scan);
+        assert!(
+            (Config::default().attestations.predicate_types)
+                .contains(&crate::attest::SCAN_PREDICATE.to_string())
+        );
         assert_eq!(c.certificates.historical, CertificateAction::Deny);
         assert_eq!(c.certificates.in_process, CertificateAction::Ignore);
         assert_eq!(c.on_lookup_failure, LookupFailure::Allow);

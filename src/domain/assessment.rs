@@ -24,6 +24,61 @@ pub struct Assessment {
 pub struct Statement {
     pub modules: Vec<CryptoModule>,
     pub exceptions: Vec<String>,
+    /// What a scan attestation found, when the statement is one.
+    pub scan: Option<ScanFacts>,
+}
+
+/// What a signed scan of the image found (`fipsgate attest`'s predicate).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanFacts {
+    /// The scan's verdict on the image.
+    pub status: Status,
+    /// `linux/amd64`, when the scan says.
+    pub platform: Option<String>,
+    /// The link-method profile it was judged under (`any`).
+    pub profile: String,
+    /// `fipsgate 0.1.0 (rules 2026.11.1)`.
+    pub scanner: String,
+    pub scanned_at: jiff::Timestamp,
+    /// Files that kept the image from `full` and no exception accepted, worst first.
+    pub problems: Vec<ScanProblem>,
+}
+
+/// A file a scan did not pass.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct ScanProblem {
+    pub path: String,
+    /// `FAIL`, `WARN` or `UNKNOWN`.
+    pub verdict: String,
+    /// The error name (`GoBoringNotLinked`), when the scan gives one.
+    pub error: Option<String>,
+}
+
+impl ScanFacts {
+    /// How many problems [`Self::found`] names before counting the rest.
+    const NAMED: usize = 3;
+
+    /// `scan found GoBoringNotLinked in /app/server, NotDynLinked in /bin/x and 2 more`.
+    pub fn found(&self) -> String {
+        if self.problems.is_empty() {
+            return format!("scan status {}", self.status);
+        }
+        let named: Vec<String> = (self.problems.iter().take(Self::NAMED))
+            .map(|p| format!("{} in {}", p.error.as_deref().unwrap_or(&p.verdict), p.path))
+            .collect();
+        let more = self.problems.len().saturating_sub(Self::NAMED);
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        let unknown = match self.status {
+            Status::Unknown => " (scan status unknown)",
+            _ => "",
+        };
+        format!("scan found {}{tail}{unknown}", named.join(", "))
+    }
 }
 
 /// Equal [`Statement`]s shared between results: a cache of many images of one component
@@ -91,9 +146,43 @@ impl Assessment {
             attested: Some(Arc::new(Statement {
                 modules,
                 exceptions: all,
+                scan: None,
             })),
             digest: None,
         }
+    }
+
+    /// The image is `component` (a catalogue component, or an application known by its
+    /// repository) by a signed scan: the scan's status, with the modules and the exceptions it
+    /// states. A scan that is not `full` or `partial` makes the image no FIPS component, with
+    /// what the scan found as the problem (never `unknown`: that is a failed look-up).
+    pub fn scanned(
+        component: Arc<Component>,
+        facts: ScanFacts,
+        modules: Vec<CryptoModule>,
+        exceptions: Vec<String>,
+    ) -> Self {
+        let (status, problem) = match facts.status {
+            Status::Full | Status::Partial => (facts.status, None),
+            Status::None | Status::Unknown => (Status::None, Some(facts.found().into())),
+        };
+        Self {
+            status,
+            component: Some(component),
+            evidence: Evidence::Scan,
+            problem,
+            attested: Some(Arc::new(Statement {
+                modules,
+                exceptions,
+                scan: Some(facts),
+            })),
+            digest: None,
+        }
+    }
+
+    /// What a signed scan found, when the evidence is one.
+    pub fn scan(&self) -> Option<&ScanFacts> {
+        self.attested.as_ref()?.scan.as_ref()
     }
 
     /// The same result, its attested statement shared through `pool`.

@@ -31,6 +31,9 @@ pub enum Evidence {
     Digest,
     /// A signed attestation bound to the image digest.
     Attestation,
+    /// A signed scan attestation bound to the image digest (`fipsgate attest`): what the
+    /// image's binaries were found to be, not what the image is said to be.
+    Scan,
 }
 
 impl Status {
@@ -53,6 +56,7 @@ impl Evidence {
             Evidence::Repository => "repository",
             Evidence::Digest => "digest",
             Evidence::Attestation => "attestation",
+            Evidence::Scan => "scan",
         }
     }
 }
@@ -81,6 +85,8 @@ pub enum Category {
     Cni,
     Csi,
     ManagementPlane,
+    /// An application known by a scan of its own image, not by the catalogue.
+    Application,
 }
 
 /// CMVP status of a module's certificate.
@@ -284,7 +290,7 @@ mod tests {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
             assert_eq!(s.to_string(), s.as_str());
         }
-        for e in [E::None, E::Repository, E::Digest, E::Attestation] {
+        for e in [E::None, E::Repository, E::Digest, E::Attestation, E::Scan] {
             assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());
             assert_eq!(e.to_string(), e.as_str());
         }
@@ -292,6 +298,14 @@ mod tests {
         for c in [C::Active, C::Historical, C::Revoked, C::InProcess] {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
         }
+    }
+
+    /// The evidence ladder: each rung is stronger than the one before.
+    #[test]
+    fn evidence_is_ordered_weakest_first() {
+        use Evidence as E;
+        let ladder = [E::None, E::Repository, E::Digest, E::Attestation, E::Scan];
+        assert!(ladder.windows(2).all(|w| w[0] < w[1]), "{ladder:?}");
     }
 
     #[test]

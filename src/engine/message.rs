@@ -21,6 +21,7 @@ pub(super) fn reason_of(cl: &Classification) -> String {
                 a.problem().unwrap_or("look-up failed")
             ),
             Status::None => match a.problem() {
+                Some(p) if a.scan().is_some() => format!("is not FIPS-compliant: {p}"),
                 Some(p) => format!("is not a FIPS-compliant component ({p})"),
                 None => "is not a FIPS-compliant component".into(),
             },

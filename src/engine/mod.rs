@@ -797,6 +797,204 @@ mod tests {
         );
     }
 
+    /// An image known by a signed scan, as the source chain makes it.
+    fn scanned(status: Status, problems: &[(&str, &str)], exceptions: &[&str]) -> Assessment {
+        use crate::domain::assessment::{ScanFacts, ScanProblem};
+        let component = crate::domain::fips::Component {
+            id: "r.io/team/app".into(),
+            name: "r.io/team/app".into(),
+            category: crate::domain::fips::Category::Application,
+            description: String::new(),
+            part_of: None,
+            host_only: false,
+            images: Vec::new(),
+            status,
+            exceptions: Vec::new(),
+            modules: Vec::new(),
+            digests: Vec::new(),
+            crypto: None,
+            source: None,
+        };
+        let facts = ScanFacts {
+            status,
+            platform: Some("linux/amd64".into()),
+            profile: "any".into(),
+            scanner: "fipsgate 0.1.0 (rules 2026.11.1)".into(),
+            scanned_at: "2026-11-28T12:00:00Z".parse().unwrap(),
+            problems: (problems.iter())
+                .map(|(error, path)| ScanProblem {
+                    path: path.to_string(),
+                    verdict: "FAIL".into(),
+                    error: Some(error.to_string()),
+                })
+                .collect(),
+        };
+        let module = CryptoModule {
+            name: "BoringCrypto".into(),
+            version: None,
+            standard: "FIPS 140-2".into(),
+            certificate: Some("3678".into()),
+            certificate_status: CertificateStatus::Active,
+            sunset: Some(jiff::civil::date(2026, 9, 21)),
+            build: None,
+            previous_certificates: Vec::new(),
+        };
+        let exceptions = exceptions.iter().map(|e| e.to_string()).collect();
+        Assessment::scanned(
+            std::sync::Arc::new(component),
+            facts,
+            vec![module],
+            exceptions,
+        )
+        .with_digest(&format!("sha256:{}", "a".repeat(64)))
+    }
+
+    /// Under `evidence.minimum: scan`: a full scan is admitted at every level, a partial one
+    /// as a partial component is, a failing one is denied with what the scan found, and an
+    /// attestation that is not a scan (or a catalogue match) is below the minimum.
+    #[test]
+    fn scan_evidence_and_its_verdicts() {
+        let rules = Rules {
+            minimum_evidence: Evidence::Scan,
+            ..ignore_historical()
+        };
+        let image = format!("r.io/team/app@sha256:{}", "a".repeat(64));
+        let spec = pod(&[], &[&image], &[]);
+        let judge = |a: Assessment, level: &str| {
+            let policy = NamespacePolicy::from_labels(
+                [("fipsgate.io/enforce", level), ("fipsgate.io/warn", "off")],
+                &rules.defaults,
+            );
+            let subject = Subject {
+                kind: "Pod",
+                namespace: "ns",
+                name: "p",
+                username: "u",
+                enforceable: true,
+                previous: None,
+            };
+            evaluate(
+                &rules,
+                &subject,
+                &spec,
+                &[Classification::Assessed(a)],
+                &policy,
+                TODAY,
+            )
+        };
+        let full = scanned(Status::Full, &[], &[]);
+        assert!(Evidence::Scan > Evidence::Attestation);
+        for level in ["strict", "baseline"] {
+            let d = judge(full.clone(), level);
+            assert_eq!(d.outcome, Outcome::Allow, "{level}: {d:?}");
+            assert_eq!(d.findings[0].evidence, Some(Evidence::Scan));
+            assert_eq!(d.findings[0].component.as_deref(), Some("r.io/team/app"));
+        }
+        let partial = scanned(Status::Partial, &[], &["/usr/sbin/iptables (NotDynLinked)"]);
+        let d = judge(partial.clone(), "strict");
+        assert_eq!(d.outcome, Outcome::Deny);
+        assert!(d.message.unwrap().contains(
+            "is only partially FIPS-compliant (not FIPS: /usr/sbin/iptables (NotDynLinked))"
+        ));
+        let d = judge(partial, "baseline");
+        assert_eq!(d.outcome, Outcome::Allow);
+        assert!(
+            d.warnings[0].contains("partially FIPS-compliant"),
+            "{:?}",
+            d.warnings
+        );
+        for status in [Status::None, Status::Unknown] {
+            let trap = scanned(status, &[("GoBoringNotLinked", "/app/server")], &[]);
+            for level in ["strict", "baseline"] {
+                let d = judge(trap.clone(), level);
+                assert_eq!(d.outcome, Outcome::Deny, "{status} {level}");
+                let msg = d.message.unwrap();
+                assert!(
+                    msg.contains(
+                        "is not FIPS-compliant: scan found GoBoringNotLinked in /app/server"
+                    ),
+                    "{msg}"
+                );
+            }
+        }
+    }
+
+    /// A failed scan is not a look-up failure, a component attestation is below a minimum of
+    /// `scan`, and a scan's modules are dated like any other.
+    #[test]
+    fn scan_evidence_minimum_and_certificates() {
+        let rules = Rules {
+            minimum_evidence: Evidence::Scan,
+            ..ignore_historical()
+        };
+        let image = format!("r.io/team/app@sha256:{}", "a".repeat(64));
+        let spec = pod(&[], &[&image], &[]);
+        let full = scanned(Status::Full, &[], &[]);
+        // Not a look-up failure: `onLookupFailure: allow` does not let a failed scan through.
+        let lenient = Rules {
+            on_lookup_failure: LookupFailure::Allow,
+            ..rules.clone()
+        };
+        let trap = scanned(Status::Unknown, &[("ProviderNotValidated", "/lib/x")], &[]);
+        assert_eq!(trap.status(), Status::None);
+        let policy =
+            NamespacePolicy::from_labels([("fipsgate.io/enforce", "strict")], &rules.defaults);
+        let subject = Subject {
+            kind: "Pod",
+            namespace: "ns",
+            name: "p",
+            username: "u",
+            enforceable: true,
+            previous: None,
+        };
+        let d = evaluate(
+            &lenient,
+            &subject,
+            &spec,
+            &[Classification::Assessed(trap)],
+            &policy,
+            TODAY,
+        );
+        assert_eq!(d.outcome, Outcome::Deny);
+        // A component attestation is below the minimum.
+        let attested = Assessment::attested(
+            Catalog::embedded().get("coredns").unwrap().clone(),
+            Vec::new(),
+            Vec::new(),
+        );
+        let d = evaluate(
+            &rules,
+            &subject,
+            &spec,
+            &[Classification::Assessed(attested)],
+            &policy,
+            TODAY,
+        );
+        assert!(
+            d.message
+                .unwrap()
+                .contains("matched by attestation only; scan evidence is required")
+        );
+        // The scan's modules are dated like any other: #3678 went historical at its sunset.
+        let deny_historical = Rules {
+            historical: CertificateAction::Deny,
+            ..rules.clone()
+        };
+        let d = evaluate(
+            &deny_historical,
+            &subject,
+            &spec,
+            &[Classification::Assessed(full)],
+            &policy,
+            TODAY,
+        );
+        assert!(
+            d.message
+                .unwrap()
+                .contains("relies on certificate #3678 (fips 140-2) which is historical"),
+        );
+    }
+
     #[test]
     fn lookup_failures() {
         let rules = ignore_historical();

@@ -215,7 +215,7 @@ impl ErrorName {
 }
 
 /// The verdict on one file (or one environment variable).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub path: String,
@@ -267,6 +267,11 @@ impl Profile {
     }
 }
 
+/// The version of the rule set (the rule table, the profiles, what each error name means):
+/// raised whenever a rule's verdict on some file changes, so a scan attestation says which
+/// rules judged the image.
+pub const RULES_VERSION: &str = "2026.11.1";
+
 /// How much a scan reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -299,7 +304,7 @@ pub struct ScanInput<'a> {
 }
 
 /// Counts of findings by verdict.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Counts {
     pub pass: usize,
@@ -311,10 +316,37 @@ pub struct Counts {
     pub excepted: usize,
 }
 
-/// The scan of one image's filesystem.
-#[derive(Clone, Debug, Serialize)]
+/// The image a report is about: what an attestation of the scan is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSubject {
+    /// The reference as named (`registry.example.com/team/app:1.4`, `oci:DIR:TAG`).
+    pub reference: String,
+    /// The platform manifest's digest: the image whose layers were scanned.
+    pub digest: String,
+    /// The platform scanned (`linux/amd64`, `linux/arm/v7`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The index's digest, when the platform was scanned from a multi-arch index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
+}
+
+/// The scan of one image's filesystem. Read back (`fipsgate attest --scan-result`) as written
+/// by `scan -o json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// The image scanned, when the tree is an image's layers; none for a directory
+    /// (`--rootfs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageSubject>,
+    /// The day certificate statuses were evaluated on (`--date`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<jiff::civil::Date>,
+    /// When the scan ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanned_at: Option<jiff::Timestamp>,
     /// `full`, `partial` (failures only where exceptions accept them), `none`, `unknown`.
     pub status: Status,
     pub profile: Profile,
@@ -325,27 +357,10 @@ pub struct Report {
     pub files_scanned: usize,
     /// One per judged file, by path.
     pub findings: Vec<Finding>,
-    /// The image scanned, when the tree is an image's layers (`--rootfs`: none).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<ImageSubject>,
-}
-
-/// The image a scan judged: what an attestation of the scan is about.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImageSubject {
-    /// The reference as named (`registry.example.com/team/app:1.4`, `oci:DIR:TAG`).
-    pub reference: String,
-    /// The platform manifest's digest: the image whose layers were scanned.
-    pub digest: String,
-    /// `linux/amd64`, `linux/arm/v7`.
-    pub platform: String,
-    /// The index's digest, when the platform was scanned from a multi-arch index.
-    pub index: Option<String>,
 }
 
 /// The scans of one image named on the command line: one report per platform scanned.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageScan {
     pub reference: String,
@@ -358,8 +373,9 @@ pub struct ImageScan {
     pub reports: Vec<Report>,
 }
 
-/// Scans of several images (or platforms), and the worst of their statuses.
-#[derive(Clone, Debug, Serialize)]
+/// Scans of several images (or platforms), and the worst of their statuses: what
+/// `scan IMAGE... -o json` writes, read back by `fipsgate attest --scan-result`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageScans {
     pub status: Status,

@@ -45,7 +45,7 @@ pub fn scan(tree: &dyn Tree, input: &ScanInput<'_>) -> Result<Report, ScanError>
     let env_rows = env_findings(&env, &findings, &ctx, config.is_some());
     findings.extend(env_rows);
     input.exceptions.apply(&input.subject, &mut findings);
-    Ok(report(findings, input.profile, files))
+    Ok(report(findings, input, files))
 }
 
 pub(super) fn is_jar(path: &str) -> bool {
@@ -361,7 +361,7 @@ fn env_findings(
 
 /// The image's verdict: `none` on an accepted-nowhere FAIL, `unknown` on an open WARN or
 /// UNKNOWN, `partial` when exceptions accepted something, else `full`.
-fn report(mut findings: Vec<Finding>, profile: super::Profile, files: usize) -> Report {
+fn report(mut findings: Vec<Finding>, input: &ScanInput<'_>, files: usize) -> Report {
     findings.sort_by(|a, b| a.path.cmp(&b.path));
     let mut counts = Counts::default();
     for f in &findings {
@@ -402,12 +402,14 @@ fn report(mut findings: Vec<Finding>, profile: super::Profile, files: usize) -> 
         }
     }
     Report {
+        image: None,
+        date: Some(input.today),
+        scanned_at: None,
         status,
-        profile,
+        profile: input.profile,
         modules,
         counts,
         files_scanned: files,
         findings,
-        image: None,
     }
 }

@@ -26,7 +26,7 @@ log() { printf '[e2e] %s\n' "$*" >&2; }
 
 FIPS_API=us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4
 FIPS_DNS=gcr.io/spectro-images-fips/coredns:v1.12.1
-SCENARIOS=24
+SCENARIOS=25
 # Pods are judged by pods.fipsgate.io (namespaces that opted into enforcement, fail closed) or
 # pods-default.fipsgate.io (the rest, fail open); both deny with this.
 DENIED='.fipsgate.io" denied the request'
@@ -426,6 +426,8 @@ namespaces=(
   "e2e-down fipsgate.io/enforce=off fipsgate.io/warn=off"
   "e2e-binding fipsgate.io/enforce=strict"
   "e2e-nsfail fipsgate.io/enforce=off fipsgate.io/warn=off fipsgate.io/audit=off"
+  "e2e-scan fipsgate.io/enforce=strict"
+  "e2e-scan-baseline fipsgate.io/enforce=baseline fipsgate.io/warn=off"
 )
 ns_names=()
 for spec in "${namespaces[@]}"; do
@@ -1069,6 +1071,82 @@ s20_checks() {
   note="admitted $stored"
 }
 
+# --- scenario 25: scanned and attested images under evidence.minimum: scan -------------------
+# Real binaries (tests/fixtures/scan/build.sh) in small images pushed to the registry of
+# scenario 20: each image's root filesystem is scanned (`fipsgate scan --rootfs`) and the result
+# attested for the pushed digest (`fipsgate attest --scan-result --digest`, a key from openssl).
+# fipsgate then requires scan evidence: the Go program without cryptography (full) is admitted
+# under strict; the BoringCrypto program whose FIPS 140-2 certificate went historical, accepted
+# by an exception, is partial (admitted under baseline, denied under strict); the trap built
+# with boringcrypto but linking Go's standard crypto is denied with what the scan found, and an
+# image nobody attested is denied. Only the test registry is asked (attestations.registries).
+s25_attest() { # s25_attest REPO FIXTURE [SCAN ARGS...] -> prints the digest attested
+  local repo=$1 fixture=$2 digest
+  shift 2
+  digest=$(push_image "$repo" v1) || return 1
+  # Exit 1 is a scan that found the image not full: still a result to attest.
+  "$bin" scan --rootfs "$s25_fixtures/rootfs/$fixture" -o json "$@" >"$work/s25-$fixture.json" ||
+    (($? == 1)) || return 1
+  "$bin" attest "$reg_host/$repo:v1" --key "$work/s25-key.pem" --scan-result "$work/s25-$fixture.json" \
+    --digest "$digest" --insecure-registry "$reg_host" >>"$work/s25-attest.log" 2>&1 || return 1
+  echo "$digest"
+}
+
+s25_scan() {
+  local app partial trap plain
+  s25_fixtures=${FIPSGATE_SCAN_FIXTURES:-$(bash "$root/tests/fixtures/scan/build.sh" 2>>"$work/s25-fixtures.log")}
+  [[ -d $s25_fixtures/rootfs ]] || fail "no scan fixtures (FIPSGATE_SCAN_FIXTURES; tests/fixtures/scan/build.sh)" || return
+  [[ -n ${reg_host:-} ]] || registry_start || return
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/s25-key.pem" 2>/dev/null &&
+    openssl pkey -in "$work/s25-key.pem" -pubout -out "$work/s25-key.pub" 2>/dev/null ||
+    fail "openssl could not make a P-256 key" || return
+  printf 'exceptions:\n  - {paths: [/usr/local/bin/], error: CertificateHistorical, reason: "140-2 module until the rebuild"}\n' \
+    >"$work/s25-exceptions.yaml"
+  app=$(s25_attest scan/nocrypto go-nocrypto) &&
+    partial=$(s25_attest scan/boring go-boring-static --exceptions "$work/s25-exceptions.yaml") &&
+    trap=$(s25_attest scan/trap go-boring-nocgo) &&
+    plain=$(push_image scan/unattested v1) ||
+    fail "scan, push or attest failed: $(oneline "$(tail -n 5 "$work/s25-attest.log" 2>/dev/null)")" || return
+  grep -q 'no referrers API' "$work/s25-attest.log" ||
+    fail "attest did not say the registry has no referrers API: $(oneline "$(cat "$work/s25-attest.log")")" || return
+  cp "$work/config.yaml" "$work/config.s25.yaml"
+  {
+    cat "$work/config.s25.yaml"
+    echo "evidence: {minimum: scan}"
+    echo "attestations: {enabled: true, keys: [{key: $work/s25-key.pub, repositories: [\"$reg_host/scan/**\"], predicateTypes: [https://fipsgate.io/attestation/fips-scan/v1]}], insecureRegistries: [\"$reg_host\"], registries: [\"$reg_host\"]}"
+  } >"$work/config.yaml"
+  fipsgate_stop
+  if fipsgate_start; then
+    s25_checks "$reg_host/scan" "$app" "$partial" "$trap" "$plain"
+  else
+    fail "fipsgate requiring scan evidence did not become ready"
+  fi
+  cp "$work/config.s25.yaml" "$work/config.yaml"
+  fipsgate_stop
+  fipsgate_start || fail "fipsgate did not become ready again"
+}
+
+s25_checks() {
+  local r=$1 app=$2 partial=$3 trap=$4 plain=$5
+  try k -n e2e-scan run s25-app --image="$r/nocrypto@$app"
+  ((rc == 0)) || fail "the scanned full image under strict: expected created, saw: $(oneline "$out")" || return
+  try k -n e2e-scan run s25-partial --image="$r/boring@$partial"
+  expect_denied "a partial scan under strict" || return
+  expect_out "the denial names the accepted file" "only partially FIPS-compliant (not FIPS: /usr/local/bin/go-boring-static (CertificateHistorical))" || return
+  try k -n e2e-scan-baseline run s25-partial --image="$r/boring@$partial"
+  ((rc == 0)) || fail "the partial scan under baseline: expected created, saw: $(oneline "$out")" || return
+  try k -n e2e-scan run s25-trap --image="$r/trap@$trap"
+  expect_denied "the GoBoringNotLinked trap" || return
+  expect_out "the denial says what the scan found" "scan found GoBoringNotLinked in /usr/local/bin/go-boring-nocgo" || return
+  try k -n e2e-scan run s25-plain --image="$r/unattested@$plain"
+  expect_denied "an image without a scan attestation" || return
+  expect_out "the denial says none was found" "no FIPS attestation for $plain" || return
+  try k -n e2e-scan run s25-catalogue --image="$FIPS_API"
+  expect_denied "a catalogue image matched by repository only" || return
+  expect_out "the denial asks for scan evidence" "is matched by repository only; scan evidence is required" || return
+  note="full admitted (strict), partial admitted (baseline) and denied (strict), trap, unattested and repository-only denied"
+}
+
 # --- scenario 21: a namespace whose labels cannot be read is strict ----------------------------
 # fipsgate runs as a user the API server grants nothing: its namespace watch never syncs and the
 # live look-up of every namespace is forbidden. A namespace labelled enforce=off is then
@@ -1377,3 +1455,4 @@ scenario 21 "fipsgate cannot read namespaces (RBAC): a namespace labelled enforc
 scenario 22 "--client-ca: a caller without the API server's client certificate is refused, the API server served" s22_client_auth
 scenario 23 "the vendor's real FIPS paths, their non-FIPS twins and look-alikes: the document's verdict under enforce=strict" s23_real_paths
 scenario 24 "fipsgate doctor: a healthy install passes; a broken one names each fault" s24_doctor
+scenario 25 "evidence.minimum: scan: a scanned and attested image admitted, the GoBoringNotLinked trap denied with what the scan found" s25_scan

@@ -14,6 +14,8 @@
 //! - `scan`: `fipsgate scan` on host binaries, and on real fixtures (`#[ignore]`d, built by
 //!   `tests/fixtures/scan/build.sh`); `scan_images`: `fipsgate scan` of images built in Rust,
 //!   from OCI layouts and from a real registry (`#[ignore]`d);
+//! - `scan_attest`: `fipsgate attest` against a real OCI registry, then admission under
+//!   `evidence.minimum: scan` (`#[ignore]`d, run by `tests/run.sh`);
 //! - `attestations` (a real OCI registry), `deploy` (kustomize, the real binary), `e2e` (a
 //!   real kube-apiserver): `#[ignore]`d, run by `tests/run.sh`.
 
@@ -33,5 +35,6 @@ mod layering;
 mod monitoring;
 mod registry_bounds;
 mod scan;
+mod scan_attest;
 mod scan_images;
 mod transport;

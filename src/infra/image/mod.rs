@@ -239,9 +239,11 @@ pub fn subject(reference: &str, target: &Target, config: &ImageConfig) -> ImageS
     ImageSubject {
         reference: reference.to_string(),
         digest: target.digest.clone(),
-        platform: (target.platform.as_ref())
-            .unwrap_or(&config.platform)
-            .to_string(),
+        platform: Some(
+            (target.platform.as_ref())
+                .unwrap_or(&config.platform)
+                .to_string(),
+        ),
         index: target.index.clone(),
     }
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, WWW_AUTHENTICATE};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, WWW_AUTHENTICATE,
+};
 use reqwest::{Response, StatusCode, Url};
 use serde::Deserialize;
 
@@ -65,6 +67,46 @@ pub(super) struct Repo<'a> {
     pub registry: &'a str,
     pub repository: &'a str,
     pub auth: &'a RegistryAuth,
+    /// Tokens asked for are to push as well as pull (`fipsgate attest`).
+    pub push: bool,
+}
+
+/// A request as sent: a GET, or a write when pushing.
+pub(super) struct Outgoing<'a> {
+    pub method: reqwest::Method,
+    pub url: &'a Url,
+    pub accept: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub body: Option<&'a [u8]>,
+}
+
+/// A registry's answer to a write.
+pub(super) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The registry's error, for a refusal: `MANIFEST_INVALID manifest invalid`, or the text.
+    pub fn detail(&self) -> String {
+        match serde_json::from_slice::<ErrorEnvelope>(&self.body) {
+            Ok(e) if !e.errors.is_empty() => (e.errors.iter())
+                .map(|e| format!("{} {}", e.code, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            _ => String::from_utf8_lossy(&self.body)
+                .trim()
+                .chars()
+                .take(200)
+                .collect(),
+        }
+    }
 }
 
 /// An answer whose body is read as it arrives, with the turns it holds.
@@ -258,12 +300,30 @@ impl Http {
         url: &Url,
         accept: Option<&str>,
     ) -> Result<Response, FetchError> {
+        let out = Outgoing {
+            method: reqwest::Method::GET,
+            url,
+            accept,
+            content_type: None,
+            body: None,
+        };
+        self.send_out(repo, &out).await
+    }
+
+    async fn send_out(&self, repo: &Repo<'_>, out: &Outgoing<'_>) -> Result<Response, FetchError> {
+        // Credentials go to the registry only, never to a host an upload was sent on to.
+        let ours = self.url(repo, "")?;
+        let same_host = out.url.host_str() == ours.host_str()
+            && out.url.port_or_known_default() == ours.port_or_known_default();
+        if !same_host {
+            return self.request(out, None).await;
+        }
         let key = cache_key(repo);
         let known = match repo.auth {
             RegistryAuth::Bearer(t) => Some(bearer(t)?),
             _ => self.authorizations.get(&key).await.map(|a| a.header),
         };
-        let res = self.request(url, accept, known.as_ref()).await?;
+        let res = self.request(out, known.as_ref()).await?;
         if res.status() != StatusCode::UNAUTHORIZED || matches!(repo.auth, RegistryAuth::Bearer(_))
         {
             return Ok(res);
@@ -271,24 +331,50 @@ impl Http {
         if known.is_some() {
             self.authorizations.invalidate(&key).await;
         }
-        let header = self.authorize(repo, url, res.headers(), key).await?;
-        self.request(url, accept, Some(&header)).await
+        let header = self.authorize(repo, out.url, res.headers(), key).await?;
+        self.request(out, Some(&header)).await
     }
 
     async fn request(
         &self,
-        url: &Url,
-        accept: Option<&str>,
+        out: &Outgoing<'_>,
         auth: Option<&HeaderValue>,
     ) -> Result<Response, FetchError> {
-        let mut req = self.client.get(url.clone());
-        if let Some(a) = accept {
+        let mut req = self.client.request(out.method.clone(), out.url.clone());
+        if let Some(a) = out.accept {
             req = req.header(ACCEPT, a);
+        }
+        if let Some(t) = out.content_type {
+            req = req.header(CONTENT_TYPE, t);
+        }
+        if let Some(b) = out.body {
+            req = req.body(b.to_vec());
         }
         if let Some(h) = auth {
             req = req.header(AUTHORIZATION, h.clone());
         }
-        req.send().await.map_err(|e| transport(url, e))
+        req.send().await.map_err(|e| transport(out.url, e))
+    }
+
+    /// The URL of `path` under the repository (`blobs/uploads/`), or `location` (an upload's
+    /// `Location`, absolute or relative to the registry).
+    pub fn url_of(&self, repo: &Repo<'_>, location: &str) -> Result<Url, FetchError> {
+        let base = self.url(repo, "")?;
+        base.join(location)
+            .map_err(|e| FetchError::Refused(format!("{location}: {e}")))
+    }
+
+    /// Sends a write (pushing: `HEAD`, `POST`, `PUT`) as the repository's pusher; the answer's
+    /// status, headers and at most [`MAX_ERROR_BYTES`] of its body.
+    pub async fn write(&self, repo: &Repo<'_>, out: &Outgoing<'_>) -> Result<Answer, FetchError> {
+        let res = self.send_out(repo, out).await?;
+        let (status, headers) = (res.status(), res.headers().clone());
+        let body = read_capped(res, MAX_ERROR_BYTES, &|| format!("answer of {}", out.url)).await?;
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// What answers the registry's challenge: a token from its realm, or Basic credentials.
@@ -366,8 +452,9 @@ impl Http {
             return Err(refused(format!("{host} is not in attestations.registries")));
         }
         let _ = (url.set_username(""), url.set_password(None));
+        let access = if repo.push { "pull,push" } else { "pull" };
         (url.query_pairs_mut())
-            .append_pair("scope", &format!("repository:{}:pull", repo.repository));
+            .append_pair("scope", &format!("repository:{}:{access}", repo.repository));
         if let Some(s) = service {
             url.query_pairs_mut().append_pair("service", s);
         }
@@ -448,7 +535,8 @@ fn cache_key(repo: &Repo<'_>) -> String {
         }
         _ => String::new(),
     };
-    format!("{}/{}#{who}", repo.registry, repo.repository)
+    let access = if repo.push { "push" } else { "pull" };
+    format!("{}/{}#{who}#{access}", repo.registry, repo.repository)
 }
 
 fn bearer(token: &str) -> Result<HeaderValue, FetchError> {

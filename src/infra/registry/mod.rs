@@ -6,6 +6,7 @@
 mod attestations;
 mod credentials;
 mod http;
+mod push;
 
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use crate::domain::image::{Digest, ImageRef};
 pub use attestations::RegistryAttestations;
 pub use credentials::{Credentials, PullSecrets, RegistryAuth, auth_for};
 use http::{FetchError, Http, MAX_MANIFEST_BYTES, MAX_REFERRERS_BYTES, Repo, Streaming};
+pub use push::{Descriptor, ReferrersVia, Stored};
 
 /// Manifests fipsgate reads: images and indexes, OCI and Docker.
 const MANIFEST_TYPES: &[&str] = &[
@@ -176,21 +178,42 @@ pub enum Discovered {
 }
 
 impl Discovered {
-    /// The first envelope that verifies, else the first reason one was refused.
+    /// The newest scan attestation that verifies (the stronger evidence: a scan again says
+    /// what the image is now), else the first other envelope that verifies, else the first
+    /// reason one was refused.
     fn judge(
         envelopes: &[Vec<u8>],
         verify: &impl Fn(&[u8]) -> Result<Attested, Rejection>,
     ) -> Self {
         let mut rejected = None;
+        let mut verified = None;
+        let mut scanned: Option<Attested> = None;
+        let when = |a: &Attested| a.scan.as_ref().map(|s| s.scanned_at);
         for e in envelopes {
             match verify(e) {
-                Ok(a) => return Discovered::Attested(a),
+                Ok(a) if a.scan.is_some() => {
+                    if scanned.as_ref().is_none_or(|s| when(s) < when(&a)) {
+                        scanned = Some(a);
+                    }
+                }
+                Ok(a) => {
+                    verified.get_or_insert(a);
+                }
                 Err(reason) => {
                     rejected.get_or_insert_with(|| reason.to_string());
                 }
             }
         }
-        rejected.map_or(Discovered::Missing, Discovered::Rejected)
+        match (scanned.or(verified), rejected) {
+            (Some(a), _) => Discovered::Attested(a),
+            (None, Some(r)) => Discovered::Rejected(r),
+            (None, None) => Discovered::Missing,
+        }
+    }
+
+    /// A verified scan attestation.
+    fn is_scan(&self) -> bool {
+        matches!(self, Discovered::Attested(a) if a.scan.is_some())
     }
 }
 
@@ -353,6 +376,7 @@ impl Registry {
                 registry: image.registry(),
                 repository: image.repository(),
                 auth,
+                push: false,
             }),
         }
     }
@@ -480,9 +504,10 @@ impl Registry {
 
     /// The attestation of `digest` of the image's repository, found through the OCI 1.1
     /// referrers API and through cosign's `sha256-<hex>.att` tag and checked with `verify`.
-    /// Both paths run at once and the first to bring an envelope that verifies wins, so a cold
-    /// look-up costs the round trips of the faster path. Otherwise the first rejection is
-    /// returned, or the error of a path that failed.
+    /// Both paths run at once and the first to bring a scan attestation that verifies wins, so
+    /// a cold look-up costs the round trips of the faster path; another verified attestation
+    /// waits for the other path (it may hold a scan), then wins. Otherwise the first rejection
+    /// is returned, or the error of a path that failed.
     pub async fn discover(
         &self,
         image: &ImageRef,
@@ -515,12 +540,19 @@ impl Registry {
             Either::Left((first, other)) => (judge(first), Either::Left(other)),
             Either::Right((first, other)) => (judge(first), Either::Right(other)),
         };
-        if let Ok(Discovered::Attested(_)) = first {
+        // A scan attestation wins at once; another verified one waits for the other path,
+        // which may hold a scan.
+        if first.as_ref().is_ok_and(Discovered::is_scan) {
             return first;
         }
         let second = judge(other.await);
-        if let Ok(Discovered::Attested(_)) = second {
+        if second.as_ref().is_ok_and(Discovered::is_scan) {
             return second;
+        }
+        for found in [&first, &second] {
+            if let Ok(Discovered::Attested(_)) = found {
+                return found.clone();
+            }
         }
         Ok(match (first?, second?) {
             (Discovered::Rejected(r), _) | (_, Discovered::Rejected(r)) => Discovered::Rejected(r),
@@ -670,6 +702,54 @@ mod tests {
                     .collect()
             })
         })
+    }
+
+    /// Of the envelopes on one digest, the newest verified scan wins over other attestations
+    /// and older scans; without a scan, the first verified one; without any, the first reason.
+    #[test]
+    fn the_newest_scan_is_preferred() {
+        use crate::domain::assessment::ScanFacts;
+        use crate::domain::fips::Status;
+        let attested = |scan: Option<(&str, Status)>| Attested {
+            signers: Vec::new(),
+            predicate_type: "p".into(),
+            component: None,
+            modules: Vec::new(),
+            exceptions: Vec::new(),
+            scan: scan.map(|(at, status)| {
+                Box::new(ScanFacts {
+                    status,
+                    platform: None,
+                    profile: "any".into(),
+                    scanner: "fipsgate".into(),
+                    scanned_at: at.parse().unwrap(),
+                    problems: Vec::new(),
+                })
+            }),
+        };
+        // Each envelope's text names what it verifies as.
+        let verify = |e: &[u8]| match e {
+            b"component" => Ok(attested(None)),
+            b"old-none" => Ok(attested(Some(("2026-01-01T00:00:00Z", Status::None)))),
+            b"new-full" => Ok(attested(Some(("2026-11-01T00:00:00Z", Status::Full)))),
+            _ => Err(Rejection::BadSignature),
+        };
+        let judge = |envs: &[&[u8]]| {
+            let envs: Vec<Vec<u8>> = envs.iter().map(|e| e.to_vec()).collect();
+            match Discovered::judge(&envs, &verify) {
+                Discovered::Attested(a) => {
+                    a.scan.map_or("component".into(), |s| s.status.to_string())
+                }
+                Discovered::Rejected(r) => r,
+                Discovered::Missing => "missing".into(),
+            }
+        };
+        assert_eq!(judge(&[b"component", b"old-none", b"new-full"]), "full");
+        assert_eq!(judge(&[b"new-full", b"old-none", b"component"]), "full");
+        assert_eq!(judge(&[b"bad", b"old-none", b"component"]), "none");
+        assert_eq!(judge(&[b"bad", b"component"]), "component");
+        assert!(judge(&[b"bad"]).contains("does not verify"));
+        assert_eq!(judge(&[]), "missing");
     }
 
     #[test]
