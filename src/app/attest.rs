@@ -218,7 +218,7 @@ mod tests {
         }
     }
 
-    /// The predicate says everything the brief of a scan needs: scanner and rules, profile,
+    /// The predicate says everything a summary of a scan needs: scanner and rules, profile,
     /// platform, status, the modules relied on (an accepted file's too), counts, the files
     /// that did not pass and the exceptions that accepted them.
     #[test]
