@@ -350,6 +350,9 @@ pub fn expiries(metrics: &str) -> (Option<Timestamp>, Option<Timestamp>) {
     (value("serving"), value("client_ca"))
 }
 
+/// The most of an admin answer (`/readyz`, `/metrics`) read: fipsgate's are a few KiB.
+pub const MAX_ADMIN_BODY: usize = 1 << 20;
+
 /// Asks the admin port at `base` (`http://host:8080`) for `/readyz` and `/metrics`.
 pub async fn admin(base: &str, timeout: Duration) -> Probe {
     let base = base.trim_end_matches('/');
@@ -359,11 +362,19 @@ pub async fn admin(base: &str, timeout: Duration) -> Probe {
         .build();
     let get = |client: &reqwest::Client, path: &str| {
         let req = client.get(format!("{base}{path}"));
+        let path = path.to_string();
         async move {
             let resp = req.send().await.map_err(|e| reqwest_reason(&e))?;
             let status = resp.status().as_u16();
-            let body = resp.text().await.map_err(|e| reqwest_reason(&e))?;
-            Ok::<_, String>((status, body))
+            let mut resp = resp;
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| reqwest_reason(&e))? {
+                if body.len() + chunk.len() > MAX_ADMIN_BODY {
+                    return Err(format!("{path}: answer larger than {MAX_ADMIN_BODY} bytes"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok::<_, String>((status, String::from_utf8_lossy(&body).into_owned()))
         }
     };
     let mut probe = Probe {

@@ -399,8 +399,9 @@ impl Gather {
         let call = async {
             let response = self.client.send(request).await.map_err(|e| reason(&e))?;
             let status = response.status().as_u16();
-            let body = (response.into_body().collect().await)
-                .map_err(|e| reason(&e))?
+            let limited = http_body_util::Limited::new(response.into_body(), probe::MAX_ADMIN_BODY);
+            let body = (limited.collect().await)
+                .map_err(|e| format!("{path}: {e}"))?
                 .to_bytes();
             Ok((status, String::from_utf8_lossy(&body).into_owned()))
         };
