@@ -124,23 +124,18 @@ pub fn main() -> ExitCode {
 /// (a wrapper that prints its source) is left out, and an API server status is its message,
 /// code and reason, never its debug dump.
 pub(crate) fn causes(e: &anyhow::Error) -> Vec<String> {
-    let status = |s: &kube::core::Status| format!("{} ({} {})", s.message, s.code, s.reason);
     let mut lines: Vec<String> = Vec::new();
     for cause in e.chain() {
-        let text = if let Some(k) = cause.downcast_ref::<kube::Error>() {
-            crate::infra::kube::describe(k)
-        } else if let Some(s) = cause.downcast_ref::<Box<kube::core::Status>>() {
-            status(s)
-        } else if let Some(s) = cause.downcast_ref::<kube::core::Status>() {
-            status(s)
-        } else {
-            cause.to_string()
-        };
+        // A Kubernetes client error is described with its own causes: the rest of the chain.
+        let kube = cause.downcast_ref::<kube::Error>();
+        let text = kube.map_or_else(|| cause.to_string(), crate::infra::kube::describe);
         let text = text.trim().to_string();
-        if text.is_empty() || lines.last().is_some_and(|l| l.contains(&text)) {
-            continue;
+        if !text.is_empty() && !lines.last().is_some_and(|l| l.contains(&text)) {
+            lines.push(text);
         }
-        lines.push(text);
+        if kube.is_some() {
+            break;
+        }
     }
     lines
 }
