@@ -221,7 +221,8 @@ impl Judging<'_> {
             enforceable: true,
             previous: None,
         };
-        let d = engine::evaluate(a.rules, &subject, &obj.spec, &classes, &policy, a.today);
+        let mut d = engine::evaluate(a.rules, &subject, &obj.spec, &classes, &policy, a.today);
+        engine::with_modules(&mut d.findings, &classes, a.today);
         (self.report.namespaces)
             .entry(obj.namespace.clone())
             .or_insert_with(|| Summary::under(&policy));

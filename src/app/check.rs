@@ -372,7 +372,7 @@ pub async fn evaluate(
             outcome,
             message,
             warnings,
-            findings,
+            mut findings,
             ..
         } = engine::evaluate(
             rules,
@@ -382,6 +382,7 @@ pub async fn evaluate(
             policies.of(namespace),
             today,
         );
+        engine::with_modules(&mut findings, &classes, today);
         reports.push(Report {
             origin: m.origin.clone(),
             line: m.line,

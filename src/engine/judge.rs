@@ -9,7 +9,7 @@ use crate::domain::policy::{Binding, CertificateAction, Level, Levels, LookupFai
 use crate::domain::workload::{Container, ContainerKind};
 
 use super::message::{reason_of, shorten};
-use super::{Classification, Finding, ModuleStatus, Rules, Subject, Verdict};
+use super::{Classification, Finding, Rules, Subject, Verdict};
 
 /// What the engine needs to judge every container of one request.
 pub(super) struct Judge<'a> {
@@ -55,9 +55,6 @@ impl Judge<'_> {
             j.finding.status = Some(a.status());
             j.finding.evidence = Some(a.evidence());
             j.finding.digest = a.digest().map(str::to_string);
-            j.finding.modules = (a.modules().iter())
-                .map(|m| ModuleStatus::of(m, self.today))
-                .collect();
             let l = self.levels;
             if [l.enforce, l.warn, l.audit]
                 .iter()

@@ -110,6 +110,22 @@ pub struct ModuleStatus {
     pub status: CertificateStatus,
 }
 
+/// Fills each finding's modules from its classification (`findings` and `classes` as
+/// [`evaluate`] took and gave them), for the reports that show them; admission does not.
+pub fn with_modules(
+    findings: &mut [Finding],
+    classes: &[Classification],
+    today: jiff::civil::Date,
+) {
+    for (f, cl) in findings.iter_mut().zip(classes) {
+        if let Classification::Assessed(a) = cl {
+            f.modules = (a.modules().iter())
+                .map(|m| ModuleStatus::of(m, today))
+                .collect();
+        }
+    }
+}
+
 impl ModuleStatus {
     /// `module` as it stands on `today`.
     pub fn of(module: &CryptoModule, today: jiff::civil::Date) -> Self {
