@@ -186,6 +186,14 @@ const FIXTURES: &[(&str, &str, &str, &str, &str, &str, &str)] = &[
     ("go-boring-stripped", "/usr/local/bin/go-boring-stripped", "PASS", "-", "G6", "3678", "full"),
     ("go-boring-nocgo", "/usr/local/bin/go-boring-nocgo", "FAIL", "GoBoringNotLinked", "G7", "-", "none"),
     ("go-nocrypto", "/usr/local/bin/go-nocrypto", "N/A", "-", "G1", "-", "full"),
+    ("go126-fips-v1.0.0", "/usr/local/bin/go126-fips-v1.0.0", "PASS", "-", "G2", "5247", "full"),
+    ("go126-fips-v1.0.0-stripped", "/usr/local/bin/go126-fips-v1.0.0-stripped", "PASS", "-", "G2", "5247", "full"),
+    ("go126-fips-v1.0.0-arm64", "/usr/local/bin/go126-fips-v1.0.0-arm64", "PASS", "-", "G2", "5247", "full"),
+    ("go126-fips-v1.26.0", "/usr/local/bin/go126-fips-v1.26.0", "WARN", "ModuleInProcess", "G3", "-", "unknown"),
+    ("go126-fips-latest", "/usr/local/bin/go126-fips-latest", "FAIL", "GoFIPSUnvalidated", "G4", "-", "none"),
+    ("go126-fips-off", "/usr/local/bin/go126-fips-off", "FAIL", "GoFIPSNotEnabled", "G5", "-", "none"),
+    ("go126-boring", "/usr/local/bin/go126-boring", "PASS", "-", "G6", "4735", "full"),
+    ("go126-standard", "/usr/local/bin/go126-standard", "FAIL", "GoStandardCrypto", "G10", "-", "none"),
     ("c-static", "/usr/local/bin/c-static", "FAIL", "NotDynLinked", "E2", "-", "none"),
     ("c-libcrypto", "/usr/local/bin/c-libcrypto", "FAIL", "NoFIPSProvider", "O1", "-", "none"),
     ("openssl-no-provider", "/usr/bin/c-libcrypto", "FAIL", "NoFIPSProvider", "O1", "-", "none"),
@@ -235,6 +243,26 @@ fn fixture_facts_and_profiles() {
     let (_, report) = scan_json(&root("go-boring-dynamic"), &[]);
     assert_eq!(report["findings"][0]["link"], "dynamic");
     assert_eq!(report["modules"][0]["standard"], "FIPS 140-2");
+    let (_, report) = scan_json(&root("go126-fips-v1.0.0-arm64"), &[]);
+    let f = &report["findings"][0];
+    assert_eq!(
+        (
+            f["arch"].as_str(),
+            f["goVersion"].as_str(),
+            f["crypto"].as_str()
+        ),
+        (
+            Some("arm64"),
+            Some("go1.26.6"),
+            Some("go-fips140 v1.0.0-c2097c7c")
+        )
+    );
+    assert_eq!(report["modules"][0]["standard"], "FIPS 140-3");
+    let (_, report) = scan_json(&root("go126-boring"), &[]);
+    assert_eq!(
+        report["findings"][0]["goVersion"],
+        "go1.26.6-X:boringcrypto"
+    );
     let profile = |name: &str, p: &str| {
         let (code, report) = scan_json(&root(name), &["--profile", p]);
         let f = &report["findings"][0];

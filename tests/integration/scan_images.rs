@@ -195,8 +195,9 @@ fn broken_layers_in_layouts_are_refused_with_their_reason() {
 }
 
 /// The real fixtures as a two-platform index: linux/amd64 is the OpenSSL provider fixture
-/// (gzip) plus a Go BoringCrypto binary (zstd); linux/arm64 adds a layer deleting `fips.so`
-/// and an environment that turns Go's FIPS mode off.
+/// (gzip) plus a Go BoringCrypto binary (zstd); linux/arm64 has an arm64 Go binary built with
+/// the Go FIPS module, a layer deleting `fips.so` and an environment that turns Go's FIPS mode
+/// off.
 fn fixture_images() -> (Image, Image) {
     let fixtures = crate::scan::fixtures();
     let provider = Layer::new()
@@ -211,17 +212,21 @@ fn fixture_images() -> (Image, Image) {
         )
         .tar();
     let boring = (oci::zstd(&boring), LAYER_ZSTD);
+    let native = Layer::new()
+        .file(
+            "usr/local/bin/app",
+            0o755,
+            &std::fs::read(fixtures.join("bin/go126-fips-v1.0.0-arm64")).unwrap(),
+        )
+        .tar();
+    let native = (oci::zstd(&native), LAYER_ZSTD);
     let no_provider = Layer::new()
         .whiteout("usr/lib/x86_64-linux-gnu/ossl-modules/fips.so")
         .tar();
-    let amd64 = oci::image(
-        "linux/amd64",
-        &[base.clone(), boring.clone()],
-        &["PATH=/usr/bin"],
-    );
+    let amd64 = oci::image("linux/amd64", &[base.clone(), boring], &["PATH=/usr/bin"]);
     let arm64 = oci::image(
         "linux/arm64",
-        &[base, boring, (oci::gzip(&no_provider), LAYER_GZIP)],
+        &[base, native, (oci::gzip(&no_provider), LAYER_GZIP)],
         &["GODEBUG=fips140=off"],
     );
     (amd64, arm64)
@@ -271,8 +276,15 @@ fn check_index(doc: &Value, reference: &str, index: &str, images: (&Image, &Imag
         finding(arm, libcrypto),
         ("FAIL".into(), "NoFIPSProvider".into())
     );
-    // The config's Env reached the scan (R1).
-    assert_eq!(finding(arm, "env:GODEBUG").1, "RuntimeFIPSOff");
+    assert_eq!(
+        finding(arm, "/usr/local/bin/app"),
+        ("PASS".into(), "-".into())
+    );
+    // The config's Env reached the scan (R1) and turns the arm64 binary's module off.
+    assert_eq!(
+        finding(arm, "env:GODEBUG"),
+        ("FAIL".into(), "RuntimeFIPSOff".into())
+    );
 }
 
 #[test]
