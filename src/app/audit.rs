@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::app::assess::classify;
 use crate::app::ports::{AssessmentSource, Inventory, ListError, Listed, LookupContext};
+use crate::app::scan_audit::{ScanPlan, ScannedImage};
 use crate::domain::fips::Status;
 use crate::domain::policy::{Level, Levels, NamespacePolicy};
 use crate::domain::workload::{KINDS, Kind};
@@ -27,6 +28,8 @@ pub struct Audit<'a> {
     /// Objects per list request.
     pub page_size: u32,
     pub today: jiff::civil::Date,
+    /// Plan a scan of the distinct images seen ([`Report::plan`]).
+    pub scan: bool,
 }
 
 /// How far the audit is, for a progress display.
@@ -227,6 +230,9 @@ impl Judging<'_> {
             .entry(obj.namespace.clone())
             .or_insert_with(|| Summary::under(&policy));
         record(&mut self.report, obj, d);
+        if a.scan {
+            self.report.plan.add(obj);
+        }
         self.count += 1;
     }
 }
@@ -268,6 +274,12 @@ pub struct AuditFinding {
 pub struct Report {
     pub namespaces: BTreeMap<String, Summary>,
     pub findings: Vec<AuditFinding>,
+    /// The images to scan, when asked ([`Audit::scan`]).
+    #[serde(skip)]
+    pub plan: ScanPlan,
+    /// What their scans found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scans: Vec<ScannedImage>,
 }
 
 /// Adds one evaluated object to the report.
@@ -341,6 +353,7 @@ mod tests {
             name: name.into(),
             owner: None,
             spec: serde_json::from_value(serde_json::json!({"containers": containers})).unwrap(),
+            image_ids: Default::default(),
         }
     }
 
@@ -444,6 +457,7 @@ mod tests {
             level: None,
             page_size: 1,
             today: jiff::civil::date(2026, 11, 26),
+            scan: false,
         };
         let mut events = Vec::new();
         let report = audit.run(&mut |e| events.push(e)).await.unwrap();
@@ -493,6 +507,7 @@ mod tests {
             Progress::NotServed(_) => None,
         });
         assert_eq!(last, Some((8 - 2, 4)), "objects judged, distinct images");
+        assert!(report.plan.is_empty(), "no scan asked for");
     }
 
     #[tokio::test]
@@ -516,10 +531,12 @@ mod tests {
             level: Some(Level::Strict),
             page_size: 500,
             today: jiff::civil::date(2026, 11, 26),
+            scan: true,
         };
         let report = audit.run(&mut |_| {}).await.unwrap();
         assert_eq!(report.namespaces.keys().collect::<Vec<_>>(), ["a"]);
         assert_eq!(report.namespaces["a"].would_deny, 1);
+        assert_eq!(report.plan.len(), 1, "the images of what was audited");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod explain;
 pub mod namespaces;
 pub mod ports;
 pub mod relabel;
+pub mod scan_audit;
 
 /// Today's date in UTC: what certificate sunsets are compared against. The one clock read the
 /// pure engine's callers make.

@@ -1,5 +1,6 @@
 //! The ports the use cases need, implemented by the adapters in `infra` (and by test doubles).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -118,6 +119,29 @@ pub struct Listed {
     /// The controlling owner (`kind`, `uid`), if any.
     pub owner: Option<(String, String)>,
     pub spec: PodSpec,
+    /// Pods: each container's `imageID` as the kubelet reports it (what actually runs).
+    pub image_ids: BTreeMap<String, String>,
+}
+
+/// An image to scan: a reference (pinned to the digest that runs when the cluster says it),
+/// with what its registry may need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanTarget {
+    pub reference: String,
+    /// Where the image runs, and the pod's pull secrets, for the registry's credentials.
+    pub context: LookupContext,
+}
+
+/// A scan of an image, and whether it was read from the cache of earlier scans.
+#[derive(Clone, Debug)]
+pub struct ScanResult {
+    pub scan: crate::scan::ImageScan,
+    pub cached: bool,
+}
+
+/// Pulls and scans images (each call one image; the caller bounds how many run at once).
+pub trait ImageScanner: Send + Sync {
+    fn scan<'a>(&'a self, target: &'a ScanTarget) -> BoxFuture<'a, Result<ScanResult, String>>;
 }
 
 /// Lists the pods of a namespace (for warnings when its policy tightens).

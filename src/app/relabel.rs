@@ -216,6 +216,7 @@ mod tests {
             name: name.into(),
             owner: owner.map(|o| ("ReplicaSet".into(), o.into())),
             spec: PodSpec::default(),
+            image_ids: Default::default(),
         }
     }
 

@@ -9,13 +9,17 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 
 use crate::app::audit::{Audit, Progress, Report};
+use crate::app::scan_audit::{ScannedImage, scan_all};
 use crate::app::today_utc;
 use crate::config::Loaded;
+use crate::domain::fips::Status;
 use crate::engine::{Outcome, Verdict};
 use crate::infra::kube::{KubeInventory, KubePullSecrets, MountedConfig, mounted_config};
+use crate::infra::registry::PullSecrets;
 use crate::telemetry::metrics::Metrics;
 
 use super::LevelArg;
+use super::audit_scan::{ClusterScanner, ScanSettings};
 use super::cluster::kube_client;
 use super::output::{Output, document};
 use super::table::render_table;
@@ -67,6 +71,8 @@ pub struct AuditArgs {
     /// Objects per list request.
     #[arg(long, default_value_t = 500)]
     pub page_size: u32,
+    #[command(flatten)]
+    pub scan: ScanSettings,
 }
 
 impl AuditArgs {
@@ -89,6 +95,7 @@ impl AuditArgs {
             install_namespace,
             output,
             page_size,
+            scan,
         } = self;
         let client = kube_client(kubeconfig, context).await?;
         let Loaded {
@@ -99,9 +106,16 @@ impl AuditArgs {
             Some(path) => Loaded::from_file(Some(&path))?,
             None => installed_config(&client, &install_namespace).await?,
         };
-        let pull_secrets = Arc::new(KubePullSecrets {
+        let pull_secrets: Arc<dyn PullSecrets> = Arc::new(KubePullSecrets {
             client: client.clone(),
         });
+        let today = today_utc();
+        let scanner = (scan.scan)
+            .then(|| {
+                let certificates = catalog.certificates().to_vec();
+                ClusterScanner::new(&scan, certificates, today, Some(pull_secrets.clone()))
+            })
+            .transpose()?;
         let source = crate::infra::source_chain(
             &config,
             Arc::new(catalog),
@@ -118,10 +132,17 @@ impl AuditArgs {
             workloads,
             level: level.map(Into::into),
             page_size,
-            today: today_utc(),
+            today,
+            scan: scan.scan,
         };
         let spinner = Spinner::new();
-        let report = audit.run(&mut |e| spinner.show(e)).await?;
+        let mut report = audit.run(&mut |e| spinner.show(e)).await?;
+        if let Some(scanner) = &scanner {
+            let plan = std::mem::take(&mut report.plan);
+            let concurrency = usize::from(scan.scan_concurrency);
+            let mut progress = |done, total| spinner.scanned(done, total);
+            report.scans = scan_all(plan, scanner, concurrency, &mut progress).await;
+        }
         drop(spinner);
         match output {
             AuditOutput::Table => super::emit(&table(&report, false))?,
@@ -138,7 +159,8 @@ impl AuditArgs {
             }
         }
         let would_deny = report.namespaces.values().any(|s| s.would_deny > 0);
-        Ok(if would_deny {
+        let not_full = (report.scans.iter()).any(|s| s.status != Some(Status::Full));
+        Ok(if would_deny || not_full {
             ExitCode::from(1)
         } else {
             ExitCode::SUCCESS
@@ -218,6 +240,12 @@ impl Spinner {
             (Progress::Listed { .. }, None) => {}
         }
     }
+
+    fn scanned(&self, done: usize, total: usize) {
+        if let Some(p) = &self.0 {
+            p.set_message(format!("{done}/{total} images scanned"));
+        }
+    }
 }
 
 impl Drop for Spinner {
@@ -270,7 +298,40 @@ pub fn table(report: &Report, wide: bool) -> String {
         out.push('\n');
         out.push_str(&render_table(&findings(report, wide)));
     }
+    if !report.scans.is_empty() {
+        out.push('\n');
+        out.push_str(&render_table(&scans(&report.scans, wide)));
+    }
     out
+}
+
+/// One row per image scanned: its verdict and the first thing that keeps it from `full`;
+/// `wide` adds the digest, the modules and whether it came from the cache.
+fn scans(scans: &[ScannedImage], wide: bool) -> Vec<Vec<String>> {
+    let mut header = vec!["SCANNED IMAGE", "SCAN", "OBJECTS"];
+    if wide {
+        header.extend(["DIGEST", "MODULES", "FROM"]);
+    }
+    header.push("DETAIL");
+    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
+    for s in scans {
+        let mut row = vec![
+            s.reference.clone(),
+            s.status.map_or_else(|| "error".into(), |st| st.to_string()),
+            s.objects.to_string(),
+        ];
+        if wide {
+            row.push(s.digest.clone().unwrap_or_else(|| "-".into()));
+            row.push(match s.modules.is_empty() {
+                true => "-".into(),
+                false => s.modules.join(", "),
+            });
+            row.push(if s.cached { "cache" } else { "registry" }.into());
+        }
+        row.push(s.detail());
+        rows.push(row);
+    }
+    rows
 }
 
 /// The rows of the findings that would be denied or warned about.

@@ -4,6 +4,7 @@
 
 pub mod attest;
 pub mod audit;
+pub mod audit_scan;
 pub mod catalog;
 pub mod certs;
 mod chain;

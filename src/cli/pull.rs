@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::app::ports::ScanResult;
 use crate::domain::image::ImageRef;
 use crate::infra::image::{self, LayoutSource, Progress, RemoteSource, Scratch, Source};
-use crate::infra::registry::{Credentials, auth_for};
+use crate::infra::registry::{Credentials, RegistryAuth, auth_for};
+use crate::infra::scan_cache::ScanCache;
 use crate::scan::layers::Keep;
 use crate::scan::oci::Platform;
 use crate::scan::{self, ImageScan, ImageScans, Report, Subject};
@@ -62,6 +64,42 @@ impl Pull {
         Ok(ImageScans {
             status: scan::worst(images.iter().map(|i| i.status)),
             images,
+        })
+    }
+
+    /// `image` in its registry (every platform), read from `cache` when its digest was
+    /// scanned before with the same settings (unless `rescan`), kept there when scanned now;
+    /// the registry has `deadline` to give all of it.
+    pub fn scan_cached(
+        &self,
+        image: ImageRef,
+        auth: RegistryAuth,
+        common: &Common,
+        cache: Option<&ScanCache>,
+        rescan: bool,
+        deadline: Duration,
+    ) -> anyhow::Result<ScanResult> {
+        let reference = image.to_string();
+        let pinned = image.digest().map(|d| d.as_str().to_string());
+        let source = RemoteSource::new(image, auth, &self.insecure_registry, self.timeout)?
+            .with_deadline(deadline);
+        if let Some(cache) = cache.filter(|_| !rescan) {
+            let digest = match pinned {
+                Some(d) => d,
+                None => source.root()?.1,
+            };
+            if let Some(mut scan) = cache.get(&digest) {
+                scan.reference = reference;
+                return Ok(ScanResult { scan, cached: true });
+            }
+        }
+        let scan = self.image(&source, None, common)?;
+        if let Some(Err(e)) = cache.map(|c| c.put(&scan)) {
+            eprintln!("fipsgate: the scan of {reference} is not cached: {e}");
+        }
+        Ok(ScanResult {
+            scan,
+            cached: false,
         })
     }
 
@@ -124,7 +162,7 @@ impl Pull {
 
 /// Docker's `config.json`: the one named, else `$DOCKER_CONFIG/config.json`, else
 /// `~/.docker/config.json`; none is anonymous.
-fn credentials(named: Option<&std::path::Path>) -> anyhow::Result<Credentials> {
+pub(super) fn credentials(named: Option<&std::path::Path>) -> anyhow::Result<Credentials> {
     let path = match named {
         Some(p) => p.to_path_buf(),
         None => {

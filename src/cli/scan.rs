@@ -147,14 +147,7 @@ impl Common {
         if let Some(bad) = env.iter().find(|kv| !kv.contains('=')) {
             anyhow::bail!("--env {bad:?}: expected KEY=VALUE");
         }
-        let exceptions = match exceptions {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                Exceptions::from_yaml(&text).with_context(|| format!("{}", path.display()))?
-            }
-            None => Exceptions::default(),
-        };
+        let exceptions = read_exceptions(exceptions)?;
         let Loaded { catalog, .. } = Loaded::from_file(config)?;
         Ok(Self {
             profile,
@@ -292,6 +285,16 @@ impl RootfsScan<'_> {
         )?
         .rootfs(self.rootfs)
     }
+}
+
+/// An exceptions file, read and checked; none is no exception.
+pub(super) fn read_exceptions(path: Option<&Path>) -> anyhow::Result<Exceptions> {
+    let Some(path) = path else {
+        return Ok(Exceptions::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Exceptions::from_yaml(&text).with_context(|| format!("{}", path.display()))
 }
 
 fn exit(status: Status) -> ExitCode {

@@ -8,6 +8,7 @@ pub mod kube;
 pub mod probe;
 pub mod registry;
 pub mod rootfs;
+pub mod scan_cache;
 mod sources;
 
 pub use sources::source_chain;

@@ -26,7 +26,7 @@ log() { printf '[e2e] %s\n' "$*" >&2; }
 
 FIPS_API=us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4
 FIPS_DNS=gcr.io/spectro-images-fips/coredns:v1.12.1
-SCENARIOS=25
+SCENARIOS=26
 # Pods are judged by pods.fipsgate.io (namespaces that opted into enforcement, fail closed) or
 # pods-default.fipsgate.io (the rest, fail open); both deny with this.
 DENIED='.fipsgate.io" denied the request'
@@ -428,6 +428,7 @@ namespaces=(
   "e2e-nsfail fipsgate.io/enforce=off fipsgate.io/warn=off fipsgate.io/audit=off"
   "e2e-scan fipsgate.io/enforce=strict"
   "e2e-scan-baseline fipsgate.io/enforce=baseline fipsgate.io/warn=off"
+  "e2e-scan-audit fipsgate.io/enforce=off fipsgate.io/warn=off fipsgate.io/audit=off"
 )
 ns_names=()
 for spec in "${namespaces[@]}"; do
@@ -1147,6 +1148,62 @@ s25_checks() {
   note="full admitted (strict), partial admitted (baseline) and denied (strict), trap, unattested and repository-only denied"
 }
 
+# --- scenario 26: fipsgate audit --scan ---------------------------------------------------------
+# Images holding the real fixture binaries are pushed to the test registry. The pod of
+# scanaudit/app:v1 reports (in its status, as a kubelet would) that it runs the digest of the Go
+# FIPS module build; the tag was then moved to a build on Go's standard crypto. `audit --scan`
+# scans what runs (full), not what the tag names now, and the GoBoringNotLinked trap (none);
+# exit 1. A second audit reads both scans from the cache.
+push_rootfs() { # push_rootfs REPO TAG DIR -> prints the manifest digest
+  local repo=$1 tag=$2 dir=$work/registry/$1-$2 cd ld diff
+  mkdir -p "$dir"
+  tar -C "$3" --sort=name --owner=0 --group=0 --mtime=@0 -cf "$dir/layer" . || return 1
+  diff="sha256:$(sha256sum "$dir/layer" | cut -d' ' -f1)"
+  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/local/bin:/usr/bin"]},"rootfs":{"type":"layers","diff_ids":["%s"]}}' \
+    "$diff" >"$dir/config"
+  cd=$(push_blob "$repo" "$dir/config") && ld=$(push_blob "$repo" "$dir/layer") || return 1
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%d}]}' \
+    "$cd" "$(wc -c <"$dir/config")" "$ld" "$(wc -c <"$dir/layer")" >"$dir/manifest"
+  curl -sf -o /dev/null -X PUT -H 'content-type: application/vnd.oci.image.manifest.v1+json' \
+    --data-binary @"$dir/manifest" "http://$reg_host/v2/$repo/manifests/$tag" || return 1
+  echo "sha256:$(sha256sum "$dir/manifest" | cut -d' ' -f1)"
+}
+
+s26_audit_scan() {
+  local ns=e2e-scan-audit fx running moved r got
+  fx=${FIPSGATE_SCAN_FIXTURES:-$(bash "$root/tests/fixtures/scan/build.sh" 2>>"$work/s26-fixtures.log")}
+  [[ -d $fx/rootfs ]] || fail "no scan fixtures (FIPSGATE_SCAN_FIXTURES; tests/fixtures/scan/build.sh)" || return
+  [[ -n ${reg_host:-} ]] || registry_start || return
+  r=$reg_host/scanaudit
+  running=$(push_rootfs scanaudit/app v1 "$fx/rootfs/go126-fips-v1.0.0") &&
+    moved=$(push_rootfs scanaudit/app v1 "$fx/rootfs/go126-standard") &&
+    push_rootfs scanaudit/trap v1 "$fx/rootfs/go-boring-nocgo" >/dev/null ||
+    fail "cannot push the fixture images to $reg_host" || return
+  [[ $running != "$moved" ]] || fail "the two builds have one digest" || return
+  try k -n "$ns" run s26-app --image="$r/app:v1"
+  expect_ok "creating s26-app" || return
+  try k -n "$ns" run s26-trap --image="$r/trap:v1"
+  expect_ok "creating s26-trap" || return
+  try k -n "$ns" patch pod s26-app --subresource=status --type=merge -p \
+    "{\"status\":{\"containerStatuses\":[{\"name\":\"s26-app\",\"image\":\"$r/app:v1\",\"imageID\":\"$r/app@$running\",\"ready\":false,\"restartCount\":0,\"state\":{\"waiting\":{\"reason\":\"ContainerCreating\"}}}]}}"
+  expect_ok "reporting the running digest in s26-app's status" || return
+  local args=(audit -n "$ns" --config "$work/config.yaml" --scan --scan-cache "$work/s26-cache"
+    --insecure-registry "$reg_host")
+  try_split timeout 120 "$bin" "${args[@]}" -o json
+  ((rc == 1)) || fail "audit --scan: expected exit 1 (the trap is not full), saw $rc: $(oneline "$err $out")" || return
+  got=$(jq -c '[.scans[] | {reference, status, cached, objects, error: (.problems[0].error // .error)}]' <<<"$out" 2>/dev/null)
+  [[ $got == "[{\"reference\":\"$r/app:v1@$running\",\"status\":\"full\",\"cached\":false,\"objects\":1,\"error\":null},{\"reference\":\"$r/trap:v1\",\"status\":\"none\",\"cached\":false,\"objects\":1,\"error\":\"GoBoringNotLinked\"}]" ]] ||
+    fail "audit --scan: expected the running digest full and the trap none (GoBoringNotLinked), saw $got: $(oneline "$err")" || return
+  try_split timeout 120 "$bin" "${args[@]}" -o wide
+  ((rc == 1)) || fail "audit --scan again: expected exit 1, saw $rc: $(oneline "$err $out")" || return
+  echo "    s26 \$ fipsgate ${args[*]//"$work"/\$WORK} -o wide"
+  mapfile -t lines <<<"$out"
+  printf '    s26 | %s\n' "${lines[@]}"
+  [[ $(grep -c ' cache ' <<<"$out") == 2 ]] || fail "audit --scan again: expected both scans from the cache, saw: $(oneline "$out")" || return
+  expect_out "the trap's detail" "/usr/local/bin/go-boring-nocgo: GoBoringNotLinked" || return
+  note="running digest full (the tag moved to a standard-crypto build), trap none; the second audit from the cache"
+}
+
 # --- scenario 21: a namespace whose labels cannot be read is strict ----------------------------
 # fipsgate runs as a user the API server grants nothing: its namespace watch never syncs and the
 # live look-up of every namespace is forbidden. A namespace labelled enforce=off is then
@@ -1456,3 +1513,4 @@ scenario 22 "--client-ca: a caller without the API server's client certificate i
 scenario 23 "the vendor's real FIPS paths, their non-FIPS twins and look-alikes: the document's verdict under enforce=strict" s23_real_paths
 scenario 24 "fipsgate doctor: a healthy install passes; a broken one names each fault" s24_doctor
 scenario 25 "evidence.minimum: scan: a scanned and attested image admitted, the GoBoringNotLinked trap denied with what the scan found" s25_scan
+scenario 26 "fipsgate audit --scan: the digest each pod runs is pulled and scanned, a second audit reads the cache" s26_audit_scan

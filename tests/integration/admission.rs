@@ -223,6 +223,7 @@ fn listed(name: &str, owner: Option<&str>, image: &str) -> fipsgate::app::ports:
             serde_json::json!({"containers": [{"name": "c", "image": image}]}),
         )
         .unwrap(),
+        image_ids: Default::default(),
     }
 }
 

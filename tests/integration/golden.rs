@@ -302,6 +302,7 @@ fn audit_reports() {
             name: name.to_string(),
             owner: None,
             spec: serde_json::from_value(serde_json::json!({"containers": containers})).unwrap(),
+            image_ids: Default::default(),
         };
         let res: Vec<_> = obj
             .spec

@@ -23,6 +23,7 @@ mod common;
 
 mod admission;
 mod attestations;
+mod audit_scan;
 mod bounds;
 mod bypass;
 mod callers;

@@ -2,6 +2,7 @@
 //! capped and checked, blobs streamed and checked as they arrive. The scan is synchronous;
 //! each call waits on the client's runtime.
 
+use std::future::Future;
 use std::io::{self, Read};
 use std::time::Duration;
 
@@ -18,6 +19,9 @@ pub struct RemoteSource {
     auth: RegistryAuth,
     registry: Registry,
     runtime: tokio::runtime::Runtime,
+    /// When every read gives up: a registry that trickles bytes within each read's timeout
+    /// still ends here.
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl RemoteSource {
@@ -46,7 +50,40 @@ impl RemoteSource {
             auth,
             registry,
             runtime,
+            deadline: None,
         })
+    }
+
+    /// Gives the whole image `total` from now: every read after that fails.
+    pub fn with_deadline(mut self, total: Duration) -> Self {
+        self.deadline = Some(tokio::time::Instant::now() + total);
+        self
+    }
+
+    /// `f` on the runtime, within the deadline.
+    fn wait<T, E>(&self, f: impl Future<Output = Result<T, E>>) -> Result<T, ImageError>
+    where
+        ImageError: From<E>,
+    {
+        match within(&self.runtime, self.deadline, f) {
+            Some(r) => Ok(r?),
+            None => Err(ImageError::Refused(format!(
+                "{}: not read within the time given to the whole image",
+                self.image
+            ))),
+        }
+    }
+}
+
+/// `f` on `runtime`, `None` when `deadline` passes first.
+fn within<T>(
+    runtime: &tokio::runtime::Runtime,
+    deadline: Option<tokio::time::Instant>,
+    f: impl Future<Output = T>,
+) -> Option<T> {
+    match deadline {
+        Some(d) => runtime.block_on(tokio::time::timeout_at(d, f)).ok(),
+        None => Some(runtime.block_on(f)),
     }
 }
 
@@ -66,21 +103,22 @@ impl Source for RemoteSource {
             (None, None) => "latest",
         };
         let doc = self.registry.document(&self.image, &self.auth, reference);
-        Ok(self.runtime.block_on(doc)?)
+        self.wait(doc)
     }
 
     fn manifest(&self, d: &Descriptor) -> Result<Vec<u8>, ImageError> {
         let doc = self.registry.document(&self.image, &self.auth, &d.digest);
-        Ok(self.runtime.block_on(doc)?.0)
+        Ok(self.wait(doc)?.0)
     }
 
     fn blob(&self, d: &Descriptor) -> Result<Box<dyn Read + '_>, ImageError> {
         let open = self
             .registry
             .blob(&self.image, &self.auth, &d.digest, d.size);
-        let stream = self.runtime.block_on(open)?;
+        let stream = self.wait(open)?;
         Ok(Box::new(Blob {
             runtime: &self.runtime,
+            deadline: self.deadline,
             stream,
             piece: bytes::Bytes::new(),
             done: false,
@@ -91,6 +129,7 @@ impl Source for RemoteSource {
 /// A registry blob as a reader: each piece waited for on the runtime.
 struct Blob<'a> {
     runtime: &'a tokio::runtime::Runtime,
+    deadline: Option<tokio::time::Instant>,
     stream: BlobStream,
     piece: bytes::Bytes,
     done: bool,
@@ -102,9 +141,13 @@ impl Read for Blob<'_> {
             return Ok(0);
         }
         while self.piece.is_empty() && !self.done {
-            let next = self
-                .runtime
-                .block_on(self.stream.chunk())
+            let next = within(self.runtime, self.deadline, self.stream.chunk())
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "not read within the time given to the whole image",
+                    )
+                })?
                 .map_err(|e| match e {
                     BlobError::Registry(r) => io::Error::other(r),
                     e => io::Error::new(io::ErrorKind::InvalidData, e),

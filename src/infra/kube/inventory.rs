@@ -68,6 +68,7 @@ fn listed(api_version: &str, kind: &str, obj: DynamicObject) -> Option<Listed> {
     let name = obj.metadata.name.clone().unwrap_or_default();
     let mut value = serde_json::to_value(&obj).ok()?;
     value["kind"] = kind.into();
+    let image_ids = image_ids(&value["status"]);
     let object: Object = serde_json::from_value(value).ok()?;
     Some(Listed {
         api_version: api_version.to_string(),
@@ -76,7 +77,26 @@ fn listed(api_version: &str, kind: &str, obj: DynamicObject) -> Option<Listed> {
         name,
         owner,
         spec: object.pod_spec().ok()?,
+        image_ids,
     })
+}
+
+/// A pod status's `imageID` per container name (containers, init and ephemeral containers).
+fn image_ids(status: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    [
+        "initContainerStatuses",
+        "containerStatuses",
+        "ephemeralContainerStatuses",
+    ]
+    .iter()
+    .filter_map(|k| status[k].as_array())
+    .flatten()
+    .filter_map(|c| {
+        let name = c["name"].as_str()?;
+        let id = c["imageID"].as_str().filter(|id| !id.is_empty())?;
+        Some((name.to_string(), id.to_string()))
+    })
+    .collect()
 }
 
 impl KubeInventory {
