@@ -54,7 +54,7 @@ fn decisions(c: &mut Criterion) {
         // Results as the cache holds them: resolved once, reused.
         let res: Vec<Classification> = spec
             .all()
-            .map(|(_, c)| classify_offline(&rules, &catalog, &c.image))
+            .map(|(_, c)| classify_offline(&rules, &catalog, &c.image, today))
             .collect();
         let subject = Subject {
             kind: "Pod",

@@ -44,9 +44,10 @@ impl Admission {
         deadline: Instant,
     ) -> Admitted {
         let (policy, namespace_error) = self.policy(subject.namespace, deadline).await;
+        let today = super::today_utc();
         let exempt = self
             .rules
-            .exemption(subject.namespace, subject.username)
+            .exemption(subject.namespace, subject.username, today)
             .is_some();
         let l = policy.levels;
         let judged = [l.enforce, l.warn, l.audit]
@@ -57,11 +58,11 @@ impl Admission {
         } else if !judged {
             // No level would use a look-up's result: a pod in such a namespace cannot make
             // fipsgate contact a registry of its choosing.
-            (self.classify_offline(spec), 0)
+            (self.classify_offline(spec, today), 0)
         } else {
-            self.classify_all(subject.namespace, spec, deadline).await
+            self.classify_all(subject.namespace, spec, deadline, today)
+                .await
         };
-        let today = super::today_utc();
         let mut decision = engine::evaluate(&self.rules, subject, spec, &classes, &policy, today);
         let mut errors = Vec::new();
         let namespace_failed = namespace_error.is_some();
@@ -92,14 +93,17 @@ impl Admission {
     /// attestation, a catalogue pin): what the mutating endpoint rewrites, so that the nodes
     /// pull what was verified. Exempt requests and images are left as they are.
     pub async fn pins(&self, subject: &Subject<'_>, spec: &PodSpec, deadline: Instant) -> Vec<Pin> {
+        let today = super::today_utc();
         if self
             .rules
-            .exemption(subject.namespace, subject.username)
+            .exemption(subject.namespace, subject.username, today)
             .is_some()
         {
             return Vec::new();
         }
-        let (classes, _) = self.classify_all(subject.namespace, spec, deadline).await;
+        let (classes, _) = self
+            .classify_all(subject.namespace, spec, deadline, today)
+            .await;
         let mut seen = [0usize; 3];
         let mut pins = Vec::new();
         for ((kind, c), class) in spec.all().zip(&classes) {
@@ -167,10 +171,10 @@ impl Admission {
     }
 
     /// Every container's image classified without IO: what needs a look-up is not looked up.
-    fn classify_offline(&self, spec: &PodSpec) -> Vec<Classification> {
+    fn classify_offline(&self, spec: &PodSpec, today: jiff::civil::Date) -> Vec<Classification> {
         spec.all()
             .map(
-                |(_, c)| match classify_now(&self.rules, &*self.source, &c.image) {
+                |(_, c)| match classify_now(&self.rules, &*self.source, &c.image, today) {
                     Pending::Ready(class) => class,
                     Pending::Lookup(_) => Classification::Assessed(
                         Assessment::not_listed().with_problem("not looked up: every level is off"),
@@ -188,10 +192,11 @@ impl Admission {
         namespace: &str,
         spec: &PodSpec,
         deadline: Instant,
+        today: jiff::civil::Date,
     ) -> (Vec<Classification>, usize) {
         let pending: Vec<Pending> = spec
             .all()
-            .map(|(_, c)| classify_now(&self.rules, &*self.source, &c.image))
+            .map(|(_, c)| classify_now(&self.rules, &*self.source, &c.image, today))
             .collect();
         let lookups: Vec<&_> = pending
             .iter()

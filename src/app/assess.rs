@@ -21,9 +21,15 @@ pub enum Pending {
     Lookup(ImageRef),
 }
 
-/// Classifies an image without IO where possible: invalid, exempt, or known to the source.
-pub fn classify_now(rules: &Rules, source: &dyn AssessmentSource, image: &str) -> Pending {
-    match rules.triage(image) {
+/// Classifies an image without IO where possible: invalid, exempt (on `today`), or known to
+/// the source.
+pub fn classify_now(
+    rules: &Rules,
+    source: &dyn AssessmentSource,
+    image: &str,
+    today: jiff::civil::Date,
+) -> Pending {
+    match rules.triage(image, today) {
         Triage::Known(c) => Pending::Ready(c),
         Triage::Assess(r) => match source.assess_now(&r) {
             Some(a) => Pending::Ready(Classification::Assessed(a)),
@@ -33,8 +39,13 @@ pub fn classify_now(rules: &Rules, source: &dyn AssessmentSource, image: &str) -
 }
 
 /// The classification from the catalogue alone (`check`, benchmarks): no IO, never pending.
-pub fn classify_offline(rules: &Rules, catalog: &Catalog, image: &str) -> Classification {
-    match rules.triage(image) {
+pub fn classify_offline(
+    rules: &Rules,
+    catalog: &Catalog,
+    image: &str,
+    today: jiff::civil::Date,
+) -> Classification {
+    match rules.triage(image, today) {
         Triage::Known(c) => c,
         Triage::Assess(r) => Classification::Assessed(catalog.lookup(&r)),
     }
@@ -69,8 +80,9 @@ pub async fn classify(
     image: &str,
     ctx: &LookupContext,
     deadline: Option<Instant>,
+    today: jiff::civil::Date,
 ) -> (Classification, bool) {
-    match classify_now(rules, source, image) {
+    match classify_now(rules, source, image, today) {
         Pending::Ready(c) => (c, false),
         Pending::Lookup(r) => look_up(source, &r, ctx, deadline).await,
     }

@@ -12,7 +12,7 @@ use crate::app::scan_audit::{ScanPlan, ScannedImage};
 use crate::domain::fips::Status;
 use crate::domain::policy::{Level, Levels, NamespacePolicy};
 use crate::domain::workload::{KINDS, Kind};
-use crate::engine::{self, Classification, Exemption, Outcome, Rules, Subject, Verdict};
+use crate::engine::{self, Classification, Exemption, Grant, Outcome, Rules, Subject, Verdict};
 
 /// What to audit.
 pub struct Audit<'a> {
@@ -73,7 +73,10 @@ impl Audit<'_> {
     /// its levels and label errors, even when nothing runs in it.
     pub async fn run(&self, progress: &mut dyn FnMut(Progress)) -> Result<Report, AuditError> {
         let policies = self.policies().await?;
-        let mut report = Report::default();
+        let mut report = Report {
+            exemptions: exemption_states(self.rules, self.today),
+            ..Report::default()
+        };
         for (name, policy) in &policies {
             report
                 .namespaces
@@ -211,7 +214,7 @@ impl Judging<'_> {
                 classes.push(known.clone());
                 continue;
             }
-            let (class, _) = classify(a.rules, a.source, &c.image, &ctx, None).await;
+            let (class, _) = classify(a.rules, a.source, &c.image, &ctx, None, a.today).await;
             self.memo.insert(c.image.clone(), class.clone());
             classes.push(class);
         }
@@ -280,6 +283,64 @@ pub struct Report {
     /// What their scans found.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scans: Vec<ScannedImage>,
+    /// Every configured exemption and where it stands on the day of the audit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exemptions: Vec<ExemptionState>,
+}
+
+/// Where an exemption stands on a day: what a plan of action is tracked by.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExemptionState {
+    pub kind: Exemption,
+    #[serde(flatten)]
+    pub grant: Grant,
+    /// Days it still exempts, today included (0: expired); none when open-ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_left: Option<i64>,
+    pub state: GrantState,
+}
+
+/// `active`, `expired`, or `open-ended` (no `expires`: flagged, a plan of action has a date).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum GrantState {
+    Active,
+    Expired,
+    OpenEnded,
+}
+
+impl GrantState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantState::Active => "active",
+            GrantState::Expired => "expired",
+            GrantState::OpenEnded => "open-ended",
+        }
+    }
+}
+
+/// Every exemption of `rules` as it stands on `today`.
+pub fn exemption_states(rules: &Rules, today: jiff::civil::Date) -> Vec<ExemptionState> {
+    (rules.exemptions.grants())
+        .map(|(kind, g)| {
+            let days_left = g.expires.map(|last| {
+                let days = today.until(last).map_or(0, |s| i64::from(s.get_days()));
+                (days + 1).max(0)
+            });
+            let state = match days_left {
+                None => GrantState::OpenEnded,
+                Some(0) => GrantState::Expired,
+                Some(_) => GrantState::Active,
+            };
+            ExemptionState {
+                kind,
+                grant: g.clone(),
+                days_left,
+                state,
+            }
+        })
+        .collect()
 }
 
 /// Adds one evaluated object to the report.
@@ -537,6 +598,59 @@ mod tests {
         assert_eq!(report.namespaces.keys().collect::<Vec<_>>(), ["a"]);
         assert_eq!(report.namespaces["a"].would_deny, 1);
         assert_eq!(report.plan.len(), 1, "the images of what was audited");
+    }
+
+    #[test]
+    fn exemptions_are_listed_with_the_days_they_have_left() {
+        let g = |name: &str, expires| Grant {
+            name: name.into(),
+            reason: None,
+            ticket: Some("POAM-1".into()),
+            expires,
+        };
+        let day = jiff::civil::date;
+        let rules = Rules {
+            exemptions: engine::Exemptions::from_grants(
+                vec![g("ends-today", Some(day(2026, 11, 26))), g("open", None)],
+                vec![g("ended", Some(day(2026, 11, 25)))],
+                vec![g("busybox", Some(day(2026, 12, 25)))],
+            )
+            .unwrap(),
+            ..Rules::default()
+        };
+        let states: Vec<_> = exemption_states(&rules, day(2026, 11, 26))
+            .into_iter()
+            .map(|s| (s.kind, s.grant.name, s.days_left, s.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (
+                    Exemption::Namespace,
+                    "ends-today".into(),
+                    Some(1),
+                    GrantState::Active
+                ),
+                (
+                    Exemption::Namespace,
+                    "open".into(),
+                    None,
+                    GrantState::OpenEnded
+                ),
+                (
+                    Exemption::User,
+                    "ended".into(),
+                    Some(0),
+                    GrantState::Expired
+                ),
+                (
+                    Exemption::Image,
+                    "busybox".into(),
+                    Some(30),
+                    GrantState::Active
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -356,7 +356,7 @@ pub async fn evaluate(
                 classes.push(known.clone());
                 continue;
             }
-            let (class, _) = classify(rules, source, &c.image, &ctx, None).await;
+            let (class, _) = classify(rules, source, &c.image, &ctx, None, today).await;
             memo.insert(c.image.clone(), class.clone());
             classes.push(class);
         }

@@ -164,7 +164,7 @@ impl Explanation {
 impl Explain<'_> {
     /// Explains `image`; an unparsable reference is the one error.
     pub async fn image(&self, image: &str) -> Result<Explanation, ExplainError> {
-        let (reference, class, chain) = match self.rules.triage(image) {
+        let (reference, class, chain) = match self.rules.triage(image, self.today) {
             Triage::Known(Classification::Invalid(source)) => {
                 return Err(ExplainError {
                     image: image.to_string(),

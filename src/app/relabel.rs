@@ -73,7 +73,8 @@ impl Admission {
         let (Some(pods), true) = (&self.pods, enforce > old_levels.enforce) else {
             return out;
         };
-        if self.rules.exemption(namespace, "").is_some() {
+        let today = super::today_utc();
+        if self.rules.exemption(namespace, "", today).is_some() {
             return out;
         }
         let stop = deadline.min(Instant::now() + RELABEL_MAX_TIME);
@@ -125,8 +126,15 @@ impl Admission {
             }
             let mut classes = Vec::with_capacity(pod.spec.len());
             for (_, c) in pod.spec.all() {
-                let (class, _) =
-                    classify(&self.rules, &*self.source, &c.image, &ctx, Some(stop)).await;
+                let (class, _) = classify(
+                    &self.rules,
+                    &*self.source,
+                    &c.image,
+                    &ctx,
+                    Some(stop),
+                    today,
+                )
+                .await;
                 classes.push(class);
             }
             checked += 1;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 
-use crate::app::audit::{Audit, Progress, Report};
+use crate::app::audit::{Audit, ExemptionState, Progress, Report};
 use crate::app::scan_audit::{ScannedImage, scan_all};
 use crate::app::today_utc;
 use crate::config::Loaded;
@@ -302,7 +302,38 @@ pub fn table(report: &Report, wide: bool) -> String {
         out.push('\n');
         out.push_str(&render_table(&scans(&report.scans, wide)));
     }
+    if !report.exemptions.is_empty() {
+        out.push('\n');
+        out.push_str(&render_table(&exemptions(&report.exemptions)));
+    }
     out
+}
+
+/// One row per configured exemption: until when, days left, its ticket and reason.
+fn exemptions(states: &[ExemptionState]) -> Vec<Vec<String>> {
+    let header = [
+        "EXEMPT",
+        "NAME",
+        "STATE",
+        "EXPIRES",
+        "DAYS-LEFT",
+        "TICKET",
+        "REASON",
+    ];
+    let mut rows = vec![header.map(String::from).to_vec()];
+    let dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    for e in states {
+        rows.push(vec![
+            e.kind.as_str().into(),
+            e.grant.name.clone(),
+            e.state.as_str().into(),
+            dash(e.grant.expires.map(|d| d.to_string())),
+            dash(e.days_left.map(|d| d.to_string())),
+            dash(e.grant.ticket.clone()),
+            dash(e.grant.reason.clone()),
+        ]);
+    }
+    rows
 }
 
 /// One row per image scanned: its verdict and the first thing that keeps it from `full`;

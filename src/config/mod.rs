@@ -3,6 +3,7 @@
 //! types are start-up errors.
 
 mod duration;
+mod exemption;
 pub mod load;
 mod registries;
 pub mod yaml;
@@ -21,6 +22,7 @@ pub use crate::domain::policy::{Binding, CertificateAction, LookupFailure, Names
 use crate::engine::{self, Rules};
 
 pub use duration::parse_duration;
+pub use exemption::ExemptionEntry;
 pub use load::Loaded;
 pub use registries::AllowedRegistries;
 use yaml::YamlError;
@@ -230,14 +232,16 @@ impl AttestationsConfig {
     }
 }
 
-/// Requests that are allowed without evaluation, and always recorded.
+/// Requests that are allowed without evaluation, and always recorded. Each entry is a name
+/// alone (open-ended) or `{name, reason, ticket, expires}`: from the day after `expires` it
+/// no longer exempts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Exemptions {
-    pub namespaces: Vec<String>,
-    pub usernames: Vec<String>,
+    pub namespaces: Vec<ExemptionEntry>,
+    pub usernames: Vec<ExemptionEntry>,
     /// Image reference patterns (`docker.io/library/busybox`, `registry.io/tools/**:v1*`).
-    pub images: Vec<String>,
+    pub images: Vec<ExemptionEntry>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,6 +307,10 @@ pub enum ConfigError {
     Exemptions(#[from] PatternError),
 }
 
+fn grants(entries: &[ExemptionEntry]) -> Vec<engine::Grant> {
+    entries.iter().map(|e| e.0.clone()).collect()
+}
+
 impl Config {
     /// The rules the engine applies, compiled from this configuration.
     pub fn rules(&self) -> Result<Rules, PatternError> {
@@ -316,7 +324,11 @@ impl Config {
             in_process: self.certificates.in_process,
             on_lookup_failure: self.on_lookup_failure,
             on_namespace_failure: self.on_namespace_failure,
-            exemptions: engine::Exemptions::new(&e.namespaces, &e.usernames, &e.images)?,
+            exemptions: engine::Exemptions::from_grants(
+                grants(&e.namespaces),
+                grants(&e.usernames),
+                grants(&e.images),
+            )?,
         })
     }
 

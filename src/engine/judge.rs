@@ -81,13 +81,22 @@ impl Judge<'_> {
         j: &mut Judgement,
     ) {
         let (levels, enforce) = (self.levels, self.enforce);
-        let warn = self.violation(c, cl, levels.warn);
-        let audit = self.violation(c, cl, levels.audit);
+        let violation = |level| self.violation(c, cl, level);
+        let (warn, audit) = (violation(levels.warn), violation(levels.audit));
         let lookup_failed =
             matches!(cl, Classification::Assessed(a) if a.status() == Status::Unknown);
-        let mut deny = self
-            .violation(c, cl, enforce)
+        let mut deny = violation(enforce)
             .filter(|_| !(lookup_failed && self.rules.on_lookup_failure == LookupFailure::Allow));
+        // A violation an exemption covered until it expired says so.
+        let expired = (deny.is_some() || warn.is_some() || audit.is_some())
+            .then(|| self.rules.expired_image(&c.image, self.today))
+            .flatten();
+        let with_note = |r: Option<String>| match &expired {
+            Some(note) => r.map(|r| format!("{r} ({note})")),
+            None => r,
+        };
+        let (warn, audit) = (with_note(warn), with_note(audit));
+        deny = with_note(deny);
         // An image the pod already had is not this update's to deny: it is warned about.
         let unchanged = deny.is_some() && self.unchanged(kind, c);
         if unchanged && let Some(reason) = deny.take() {

@@ -17,7 +17,7 @@ use crate::domain::policy::{Level, Levels, NamespacePolicy};
 use crate::domain::workload::{Container, ContainerKind, PodSpec};
 
 pub use message::WARNING_BUDGET;
-pub use rules::{Classification, Exemptions, Rules, Triage};
+pub use rules::{Classification, Exemptions, Grant, Rules, Triage};
 
 use judge::{Judge, Judgement};
 use message::{dedup, shorten};
@@ -235,7 +235,7 @@ pub fn evaluate(
     today: jiff::civil::Date,
 ) -> Decision {
     let levels = policy.levels;
-    if let Some(ex) = rules.exemption(subject.namespace, subject.username) {
+    if let Some(ex) = rules.exemption(subject.namespace, subject.username, today) {
         return exempt(spec, policy, ex);
     }
     let judge = Judge {
@@ -258,7 +258,20 @@ pub fn evaluate(
     for ((kind, c), cl) in spec.all().zip(classes) {
         tally.add(judge.container(kind, c, cl));
     }
-    tally.finish(&judge, policy)
+    let mut d = tally.finish(&judge, policy);
+    // An expired exemption of the namespace or user is said, whatever the outcome.
+    let expired = rules.expired(subject.namespace, subject.username, today);
+    if !expired.is_empty() {
+        if let Some(m) = &mut d.message {
+            m.push_str(&format!(" ({})", expired.join("; ")));
+        }
+        d.warnings.extend(
+            expired
+                .iter()
+                .map(|n| format!("{n}: judged as if never exempt")),
+        );
+    }
+    d
 }
 
 /// A request exempt by namespace or user: allowed, every container recorded as exempt.
@@ -463,7 +476,7 @@ mod tests {
     ) -> Decision {
         let res: Vec<_> = spec
             .all()
-            .map(|(_, c)| match rules.triage(&c.image) {
+            .map(|(_, c)| match rules.triage(&c.image, today) {
                 Triage::Known(k) => k,
                 Triage::Assess(r) => Classification::Assessed(cat.lookup(&r)),
             })
@@ -730,6 +743,96 @@ mod tests {
         // tag outside the exemption glob
         let d = run(&cfg, &pod(&[], &["busybox:2"], &[]), &[]);
         assert_eq!(d.outcome, Outcome::Deny);
+    }
+
+    #[test]
+    fn exemptions_end_after_their_last_day() {
+        let grant = |name: &str, expires: Option<jiff::civil::Date>| Grant {
+            name: name.into(),
+            reason: Some("vendor rebuild".into()),
+            ticket: Some("POAM-7".into()),
+            expires,
+        };
+        let last = jiff::civil::date(2026, 11, 30);
+        let mut cfg = ignore_historical();
+        cfg.exemptions = Exemptions::from_grants(
+            vec![grant("legacy", Some(last))],
+            vec![grant("deployer", Some(last))],
+            vec![grant("busybox", Some(last)), grant("nginx", None)],
+        )
+        .unwrap();
+        let labels = [("fipsgate.io/enforce", "strict")];
+        let at = |day, ns: &str, user: &str, image: &str| {
+            let spec = pod(&[], &[image], &[]);
+            run_in(
+                &Catalog::embedded(),
+                &cfg,
+                &spec,
+                &labels,
+                ns,
+                user,
+                true,
+                day,
+            )
+        };
+        let next = last.tomorrow().unwrap();
+        // On its last day each exempts; the next day none does, and the answer says why.
+        assert_eq!(
+            at(last, "legacy", "alice", "redis").exemption,
+            Some(Exemption::Namespace)
+        );
+        assert_eq!(
+            at(last, "ns", "deployer", "redis").exemption,
+            Some(Exemption::User)
+        );
+        assert_eq!(
+            at(last, "ns", "alice", "busybox").exemption,
+            Some(Exemption::Image)
+        );
+        let d = at(next, "legacy", "alice", "redis");
+        assert_eq!((d.outcome, d.exemption), (Outcome::Deny, None));
+        let note = "the exemption of namespace \"legacy\" (POAM-7) expired on 2026-11-30";
+        assert!(
+            d.message
+                .as_deref()
+                .unwrap()
+                .ends_with(&format!("({note})")),
+            "{d:?}"
+        );
+        assert!(
+            d.warnings
+                .contains(&format!("{note}: judged as if never exempt")),
+            "{d:?}"
+        );
+        let d = at(next, "ns", "deployer", "redis");
+        assert!(
+            d.message
+                .unwrap()
+                .contains("exemption of user \"deployer\"")
+        );
+        let d = at(next, "ns", "alice", "busybox");
+        assert_eq!((d.outcome, d.exemption), (Outcome::Deny, None));
+        assert!(
+            d.findings[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .ends_with("(the exemption of image \"busybox\" (POAM-7) expired on 2026-11-30)"),
+            "{d:?}"
+        );
+        // An open-ended one never ends; an expired one of a namespace leaves a compliant pod
+        // admitted, with the note.
+        assert_eq!(
+            at(next, "ns", "alice", "nginx").exemption,
+            Some(Exemption::Image)
+        );
+        let d = at(next, "legacy", "alice", FIPS_API);
+        assert_eq!(d.outcome, Outcome::Allow);
+        assert!(
+            d.warnings
+                .iter()
+                .any(|w| w.contains("expired on 2026-11-30"))
+        );
     }
 
     #[test]

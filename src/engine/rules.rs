@@ -1,7 +1,9 @@
 //! The rules the engine applies: defaults, dry-run, the evidence and certificate policy, and
 //! exemptions, compiled once (by `config`, or directly by tests and benches).
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 
 use crate::domain::assessment::Assessment;
 use crate::domain::fips::Evidence;
@@ -46,29 +48,92 @@ impl Default for Rules {
     }
 }
 
-/// Requests and images let through without evaluation (and always recorded).
+/// One exemption as configured: what it names, why, under which ticket (a plan of action),
+/// and the last day it exempts (none: open-ended).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Grant {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// The last day it exempts; from the next day on it is expired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<jiff::civil::Date>,
+}
+
+impl Grant {
+    /// An open-ended exemption of `name`, without reason or ticket.
+    pub fn open(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            reason: None,
+            ticket: None,
+            expires: None,
+        }
+    }
+
+    /// In force on `today`: open-ended, or `today` is on or before its last day.
+    pub fn active_on(&self, today: jiff::civil::Date) -> bool {
+        self.expires.is_none_or(|last| today <= last)
+    }
+
+    /// `the exemption of namespace "legacy" (POAM-12) expired on 2026-11-01`.
+    pub fn expired_note(&self, kind: Exemption) -> String {
+        let ticket = (self.ticket.as_ref()).map_or_else(String::new, |t| format!(" ({t})"));
+        let day = (self.expires).map_or_else(String::new, |d| format!(" on {d}"));
+        format!(
+            "the exemption of {} {:?}{ticket} expired{day}",
+            kind.as_str(),
+            self.name
+        )
+    }
+}
+
+/// Requests and images let through without evaluation (and always recorded), each while its
+/// grant is in force.
 #[derive(Clone, Debug, Default)]
 pub struct Exemptions {
-    namespaces: HashSet<String>,
-    usernames: HashSet<String>,
-    images: Vec<ImagePattern>,
+    namespaces: BTreeMap<String, Grant>,
+    usernames: BTreeMap<String, Grant>,
+    images: Vec<(ImagePattern, Grant)>,
 }
 
 impl Exemptions {
-    /// Compiles the exemption lists; an image pattern that does not parse is an error.
+    /// Open-ended exemptions of these names and image patterns; a pattern that does not parse
+    /// is an error.
     pub fn new(
         namespaces: &[String],
         usernames: &[String],
         images: &[String],
     ) -> Result<Self, PatternError> {
+        let open = |v: &[String]| v.iter().map(|n| Grant::open(n)).collect::<Vec<_>>();
+        Self::from_grants(open(namespaces), open(usernames), open(images))
+    }
+
+    /// Exemptions as configured, with their reasons, tickets and expiry days.
+    pub fn from_grants(
+        namespaces: Vec<Grant>,
+        usernames: Vec<Grant>,
+        images: Vec<Grant>,
+    ) -> Result<Self, PatternError> {
+        let by_name = |v: Vec<Grant>| v.into_iter().map(|g| (g.name.clone(), g)).collect();
         Ok(Self {
-            namespaces: namespaces.iter().cloned().collect(),
-            usernames: usernames.iter().cloned().collect(),
+            namespaces: by_name(namespaces),
+            usernames: by_name(usernames),
             images: images
-                .iter()
-                .map(|p| ImagePattern::new(p))
+                .into_iter()
+                .map(|g| Ok((ImagePattern::new(&g.name)?, g)))
                 .collect::<Result<_, _>>()?,
         })
+    }
+
+    /// Every exemption, namespaces, users then images.
+    pub fn grants(&self) -> impl Iterator<Item = (Exemption, &Grant)> {
+        let tag = |k| move |g| (k, g);
+        (self.namespaces.values().map(tag(Exemption::Namespace)))
+            .chain(self.usernames.values().map(tag(Exemption::User)))
+            .chain(self.images.iter().map(|(_, g)| (Exemption::Image, g)))
     }
 }
 
@@ -93,28 +158,67 @@ pub enum Triage {
 }
 
 impl Rules {
-    /// The request-level exemption for this namespace and user, if any.
-    pub fn exemption(&self, namespace: &str, username: &str) -> Option<Exemption> {
-        if self.exemptions.namespaces.contains(namespace) {
+    /// The request-level exemption in force on `today` for this namespace and user, if any.
+    pub fn exemption(
+        &self,
+        namespace: &str,
+        username: &str,
+        today: jiff::civil::Date,
+    ) -> Option<Exemption> {
+        let e = &self.exemptions;
+        let active = |g: Option<&Grant>| g.is_some_and(|g| g.active_on(today));
+        if active(e.namespaces.get(namespace)) {
             Some(Exemption::Namespace)
-        } else if self.exemptions.usernames.contains(username) {
+        } else if active(e.usernames.get(username)) {
             Some(Exemption::User)
         } else {
             None
         }
     }
 
-    /// True when the image matches an image exemption.
-    pub fn image_exempt(&self, image: &ImageRef) -> bool {
-        self.exemptions.images.iter().any(|p| p.matches(image))
+    /// The exemptions of this namespace and user that have expired by `today`, as notes for
+    /// the answer (empty when one is still in force: the request is exempt).
+    pub fn expired(
+        &self,
+        namespace: &str,
+        username: &str,
+        today: jiff::civil::Date,
+    ) -> Vec<String> {
+        let e = &self.exemptions;
+        [
+            (Exemption::Namespace, e.namespaces.get(namespace)),
+            (Exemption::User, e.usernames.get(username)),
+        ]
+        .into_iter()
+        .filter_map(|(kind, g)| {
+            g.filter(|g| !g.active_on(today))
+                .map(|g| g.expired_note(kind))
+        })
+        .collect()
     }
 
-    /// Parses a container's image and applies the image exemptions: the one first step of
-    /// admission, `check` and `audit` alike.
-    pub fn triage(&self, image: &str) -> Triage {
+    /// True when an image exemption in force on `today` matches the image.
+    pub fn image_exempt(&self, image: &ImageRef, today: jiff::civil::Date) -> bool {
+        (self.exemptions.images.iter()).any(|(p, g)| g.active_on(today) && p.matches(image))
+    }
+
+    /// The note of an expired image exemption matching `image`, when none in force does.
+    pub fn expired_image(&self, image: &str, today: jiff::civil::Date) -> Option<String> {
+        let r = ImageRef::parse(image).ok()?;
+        if self.image_exempt(&r, today) {
+            return None;
+        }
+        (self.exemptions.images.iter())
+            .find(|(p, g)| !g.active_on(today) && p.matches(&r))
+            .map(|(_, g)| g.expired_note(Exemption::Image))
+    }
+
+    /// Parses a container's image and applies the image exemptions in force on `today`: the
+    /// one first step of admission, `check` and `audit` alike.
+    pub fn triage(&self, image: &str, today: jiff::civil::Date) -> Triage {
         match ImageRef::parse(image) {
             Err(e) => Triage::Known(Classification::Invalid(e)),
-            Ok(r) if self.image_exempt(&r) => Triage::Known(Classification::Exempt),
+            Ok(r) if self.image_exempt(&r, today) => Triage::Known(Classification::Exempt),
             Ok(r) => Triage::Assess(r),
         }
     }
@@ -216,7 +320,7 @@ mod tests {
             ("", "invalid"),
         ];
         for (image, want) in cases {
-            let got = match rules.triage(image) {
+            let got = match rules.triage(image, jiff::civil::date(2026, 11, 26)) {
                 Triage::Known(Classification::Exempt) => "exempt",
                 Triage::Known(Classification::Invalid(_)) => "invalid",
                 Triage::Known(Classification::Assessed(_)) => "assessed",

@@ -152,6 +152,21 @@ pub async fn bind(s: Settings) -> anyhow::Result<Bound> {
     })
 }
 
+/// Exports when each time-boxed exemption ends (open-ended ones have no series).
+fn record_exemptions(metrics: &Metrics, exemptions: &crate::engine::Exemptions) {
+    for (kind, grant) in exemptions.grants() {
+        let end = (grant.expires)
+            .and_then(|d| d.tomorrow().ok())
+            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok());
+        let Some(end) = end else { continue };
+        let labels = crate::telemetry::metrics::ExemptionLabels {
+            kind: kind.as_str(),
+            name: grant.name.clone(),
+        };
+        (metrics.exemption_expiry.get_or_create(&labels)).set(end.timestamp().as_second());
+    }
+}
+
 impl Bound {
     /// Serves the webhook and the admin port, and watches the certificate files.
     pub fn spawn(self) -> Running {
@@ -166,6 +181,7 @@ impl Bound {
         } = self;
         let (metrics, registry) = s.metrics;
         metrics.fips_mode.set(i64::from(fips));
+        record_exemptions(&metrics, &s.admission.rules.exemptions);
         let build = crate::telemetry::process::BuildLabels {
             version: env!("CARGO_PKG_VERSION"),
             fips: if fips { "true" } else { "false" },

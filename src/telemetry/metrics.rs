@@ -121,6 +121,13 @@ pub struct KindLabel {
     pub kind: &'static str,
 }
 
+/// A time-boxed exemption: `namespace`, `user` or `image`, and its name or pattern.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExemptionLabels {
+    pub kind: &'static str,
+    pub name: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabels {
     /// `resolution` (tag → digest) or `result` (attestations of a digest).
@@ -141,6 +148,7 @@ pub struct Metrics {
     pub duration: Histogram,
     pub violations: Family<ViolationLabels, Counter>,
     pub exemptions: Family<KindLabel, Counter>,
+    pub exemption_expiry: Family<ExemptionLabels, Gauge>,
     pub errors: Family<KindLabel, Counter>,
     pub ready: Gauge,
     pub fips_mode: Gauge,
@@ -163,6 +171,7 @@ impl Metrics {
             ]),
             violations: Family::default(),
             exemptions: Family::default(),
+            exemption_expiry: Family::default(),
             errors: Family::default(),
             ready: Gauge::default(),
             fips_mode: Gauge::default(),
@@ -193,6 +202,11 @@ impl Metrics {
             "fipsgate_exemptions",
             "Exempted requests or images, by kind (namespace, user, image)",
             m.exemptions.clone(),
+        );
+        registry.register(
+            "fipsgate_exemption_expiry_timestamp_seconds",
+            "When each time-boxed exemption stops exempting: the start of the day after its last day, UTC",
+            m.exemption_expiry.clone(),
         );
         registry.register(
             "fipsgate_errors",

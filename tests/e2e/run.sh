@@ -416,6 +416,7 @@ namespaces=(
   "e2e-warn fipsgate.io/enforce=off fipsgate.io/warn=strict fipsgate.io/audit=off"
   "e2e-audit fipsgate.io/enforce=off fipsgate.io/warn=off fipsgate.io/audit=strict"
   "e2e-exempt fipsgate.io/enforce=strict"
+  "e2e-expired fipsgate.io/enforce=strict"
   "e2e-bogus fipsgate.io/enforce=bogus"
   "e2e-dryrun fipsgate.io/enforce=strict fipsgate.io/warn=strict"
   "e2e-rotate fipsgate.io/enforce=strict"
@@ -435,7 +436,7 @@ for spec in "${namespaces[@]}"; do
   ns_names+=("${spec%% *}")
 done
 
-exempt_namespaces=e2e-exempt
+exempt_namespaces=""
 if [[ $sabotage == allow-all ]]; then
   exempt_namespaces=$(IFS=,; echo "${ns_names[*]}")
   echo "SABOTAGE: fipsgate exempts every test namespace ($exempt_namespaces); scenarios must fail"
@@ -444,7 +445,10 @@ cat >"$work/config.yaml" <<EOF
 defaults: {enforce: baseline, warn: strict, audit: strict}
 certificates: {historical: ignore}
 exemptions:
-  namespaces: [$exempt_namespaces]
+  namespaces:
+    - {name: e2e-exempt, reason: "e2e: an exemption in force", ticket: POAM-0001, expires: 2099-12-31}
+    - {name: e2e-expired, reason: "e2e: a plan of action past its date", ticket: POAM-0042, expires: 2020-01-31}
+$(for ns in ${exempt_namespaces//,/ }; do echo "    - $ns"; done)
   usernames: [exempt-user]
 EOF
 
@@ -594,7 +598,24 @@ s8_exemptions() {
   expect_ok "nginx by exempt-user in e2e-enforce" || return
   expect_audit e2e-enforce s8-user exempt user || return
   expect_metric '^fipsgate_exemptions_total\{kind="namespace"\}' 1 || return
-  expect_metric '^fipsgate_exemptions_total\{kind="user"\}' 1
+  expect_metric '^fipsgate_exemptions_total\{kind="user"\}' 1 || return
+  s8_expired
+}
+
+# An exemption past its last day exempts nothing, and every answer says so; the metric gives
+# each time-boxed exemption's end (2020-02-01T00:00Z); audit lists it expired, with its ticket.
+s8_expired() {
+  local got
+  try k -n e2e-expired run s8-expired --image=nginx
+  expect_denied "nginx in e2e-expired, whose exemption ended on 2020-01-31" || return
+  expect_out "the denial says it expired" 'the exemption of namespace "e2e-expired" (POAM-0042) expired on 2020-01-31' || return
+  expect_metric '^fipsgate_exemption_expiry_timestamp_seconds\{kind="namespace",name="e2e-expired"\}' 1580515200 || return
+  expect_metric '^fipsgate_exemption_expiry_timestamp_seconds\{kind="namespace",name="e2e-exempt"\}' 4102444800 || return
+  try_split timeout 60 "$bin" audit -n e2e-expired --config "$work/config.yaml" -o json
+  got=$(jq -c '[.exemptions[] | select(.ticket != null) | {name, state, daysLeft}]' <<<"$out" 2>/dev/null)
+  [[ $got == '[{"name":"e2e-exempt","state":"active","daysLeft":'*'},{"name":"e2e-expired","state":"expired","daysLeft":0}]' ]] ||
+    fail "audit: expected e2e-exempt active and e2e-expired expired, saw $got: $(oneline "$err")" || return
+  note="an expired exemption denies with its ticket and date; metric and audit list it"
 }
 
 s9_invalid_label() {
@@ -1495,7 +1516,7 @@ scenario 4 "fipsgate.io/audit=strict (enforce=off, warn=off): audit log carries 
 scenario 5 "kubectl run --dry-run=server: same verdict, nothing created" s5_dry_run
 scenario 6 "kubectl set image to nginx on an admitted pod is denied" s6_set_image
 scenario 7 "Deployment with nginx: ReplicaSet FailedCreate events carry fipsgate's message" s7_deployment
-scenario 8 "exempt namespace and exempt user admitted, exemption audited and counted" s8_exemptions
+scenario 8 "exempt namespace and exempt user admitted, exemption audited and counted; an expired exemption exempts nothing" s8_exemptions
 scenario 9 "invalid label fipsgate.io/enforce=bogus evaluated as strict, with warning and error annotation" s9_invalid_label
 scenario 10 "fipsgate --dry-run denies nothing and warns [dry-run]; enforcing again after restart" s10_dry_run_mode
 scenario 11 "certificate renewed on disk during 40 creates: none fails, new certificate served" s11_rotation

@@ -113,7 +113,7 @@ fn check_judges_image_volumes() {
 async fn tag_scoped_exemptions_do_not_exempt_a_digest() {
     let mut t = TestConfig::default();
     let pinned = format!("registry.io/tools@sha256:{}", "c".repeat(64));
-    t.config.exemptions.images = vec!["busybox:1.*".into(), pinned.clone()];
+    t.config.exemptions.images = vec!["busybox:1.*".into(), pinned.as_str().into()];
     let app = t.app();
     app.label("strict", &[("fipsgate.io/enforce", "strict")]);
     let any_digest = format!("busybox:1.36@sha256:{}", "e".repeat(64));

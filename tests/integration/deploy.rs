@@ -960,7 +960,7 @@ fn config_and_catalogue_load_with_the_real_binary() {
         let config = config(objs);
         for ns in [namespace_of(name), "kube-system"] {
             assert!(
-                config.exemptions.namespaces.iter().any(|n| n == ns),
+                config.exemptions.namespaces.iter().any(|n| n.0.name == *ns),
                 "{name}: {ns}"
             );
         }

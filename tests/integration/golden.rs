@@ -304,10 +304,11 @@ fn audit_reports() {
             spec: serde_json::from_value(serde_json::json!({"containers": containers})).unwrap(),
             image_ids: Default::default(),
         };
+        let today = jiff::civil::date(2026, 11, 28);
         let res: Vec<_> = obj
             .spec
             .all()
-            .map(|(_, c)| classify_offline(&rules, &catalog, &c.image))
+            .map(|(_, c)| classify_offline(&rules, &catalog, &c.image, today))
             .collect();
         let policy = NamespacePolicy::from_labels(labels.iter().copied(), &rules.defaults);
         let subject = Subject {
@@ -318,7 +319,6 @@ fn audit_reports() {
             enforceable: true,
             previous: None,
         };
-        let today = jiff::civil::date(2026, 11, 28);
         let d = evaluate(&rules, &subject, &obj.spec, &res, &policy, today);
         record(&mut report, &obj, d);
     }
