@@ -25,6 +25,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod infra;
+pub mod report;
 pub mod scan;
 pub mod server;
 pub mod telemetry;

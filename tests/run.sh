@@ -28,6 +28,18 @@ if ! "$venv/bin/python" -c "import securesystemslib, sys; sys.exit(securesystems
   "$venv/bin/pip" install -q --disable-pip-version-check \
     "securesystemslib[crypto]==$SSLIB_VERSION" "cryptography==$CRYPTOGRAPHY_VERSION"
 fi
+# The report checkers: compliance-trestle (OSCAL's official schema as models) and websockets
+# (to drive headless Chromium over the DevTools protocol), and Debian's chromium.
+TRESTLE_VERSION=5.2.0
+WEBSOCKETS_VERSION=17.4
+if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('compliance-trestle') != '$TRESTLE_VERSION' or m.version('websockets') != '$WEBSOCKETS_VERSION')" 2>/dev/null; then
+  "$venv/bin/pip" install -q --disable-pip-version-check \
+    "compliance-trestle==$TRESTLE_VERSION" "websockets==$WEBSOCKETS_VERSION"
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
 export FIPSGATE_TEST_PYTHON=$venv/bin/python
 # Real binaries and root filesystems for `fipsgate scan` (Go 1.19 builds, a C program on
 # libcrypto, trixie's OpenSSL FIPS provider, the cryptography wheel), cached by the script's hash.

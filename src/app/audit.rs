@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::app::assess::classify;
 use crate::app::ports::{AssessmentSource, Inventory, ListError, Listed, LookupContext};
@@ -86,6 +86,7 @@ impl Audit<'_> {
             audit: self,
             policies,
             memo: HashMap::new(),
+            runs: HashMap::new(),
             report,
             count: 0,
         };
@@ -95,6 +96,14 @@ impl Audit<'_> {
         for kind in kinds {
             judge.kind(kind, progress).await?;
         }
+        let mut images: Vec<ImageSummary> = (judge.memo.iter())
+            .map(|(image, class)| {
+                let objects = judge.runs.get(image).copied().unwrap_or(0);
+                ImageSummary::of(image, class, objects, self.today)
+            })
+            .collect();
+        images.sort_by(|a, b| a.image.cmp(&b.image));
+        judge.report.images = images;
         Ok(judge.report)
     }
 
@@ -141,6 +150,8 @@ struct Judging<'a> {
     policies: HashMap<String, NamespacePolicy>,
     /// Each distinct image is classified once.
     memo: HashMap<String, Classification>,
+    /// Objects running each image.
+    runs: HashMap<String, usize>,
     report: Report,
     count: usize,
 }
@@ -218,6 +229,13 @@ impl Judging<'_> {
             self.memo.insert(c.image.clone(), class.clone());
             classes.push(class);
         }
+        let mut seen: Vec<&str> = Vec::new();
+        for (_, c) in obj.spec.all() {
+            if !seen.contains(&c.image.as_str()) {
+                *self.runs.entry(c.image.clone()).or_default() += 1;
+                seen.push(&c.image);
+            }
+        }
         let policy = a.policy_for(&self.policies, &obj.namespace);
         let subject = Subject {
             kind: &obj.kind,
@@ -241,12 +259,12 @@ impl Judging<'_> {
 }
 
 /// One namespace: the levels it is judged at, its label errors, and counts.
-#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Summary {
     /// The effective levels: its labels over the configured defaults (or `--level`).
     pub levels: Levels,
     /// Invalid `fipsgate.io/*` label values, each evaluated as strict.
-    #[serde(rename = "labelErrors", skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "labelErrors", default, skip_serializing_if = "Vec::is_empty")]
     pub label_errors: Vec<String>,
     pub objects: usize,
     pub compliant: usize,
@@ -260,7 +278,7 @@ pub struct Summary {
 }
 
 /// One object with a violation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditFinding {
     pub namespace: String,
     #[serde(rename = "apiVersion")]
@@ -272,24 +290,107 @@ pub struct AuditFinding {
     pub findings: Vec<engine::Finding>,
 }
 
-/// The whole audit.
-#[derive(Debug, Default, Serialize)]
+/// The whole audit: what `audit -o json` writes and `fipsgate report --from` reads back.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Report {
+    /// Where and when the audit ran, and with what.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<AuditMeta>,
     pub namespaces: BTreeMap<String, Summary>,
     pub findings: Vec<AuditFinding>,
+    /// Each distinct image, as judged, with how many objects run it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageSummary>,
     /// The images to scan, when asked ([`Audit::scan`]).
     #[serde(skip)]
     pub plan: ScanPlan,
     /// What their scans found.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scans: Vec<ScannedImage>,
     /// Every configured exemption and where it stands on the day of the audit.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exemptions: Vec<ExemptionState>,
 }
 
+/// Where and when an audit ran, and with what: a report's heading.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditMeta {
+    pub generated_at: jiff::Timestamp,
+    /// The day certificate statuses and exemptions were judged on.
+    pub day: jiff::civil::Date,
+    /// The kubeconfig context, or the API server's address.
+    pub cluster: String,
+    pub fipsgate_version: String,
+    /// The catalogue: its component and certificate counts and a digest of its content.
+    pub catalog: String,
+    /// The cryptographic module of the fipsgate that audited, and whether it ran in FIPS mode.
+    pub crypto_module: String,
+    pub fips_mode: bool,
+}
+
+/// One distinct image as judged (no namespace's level applied), and how many objects run it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSummary {
+    pub image: String,
+    /// `full`, `partial`, `none`, `unknown`; `exempt` and `invalid` say why there is none.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<crate::domain::fips::Evidence>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<engine::ModuleStatus>,
+    /// What is wrong, when something is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    pub objects: usize,
+}
+
+impl ImageSummary {
+    /// The summary of `image` as classified, run by `objects` objects.
+    pub fn of(
+        image: &str,
+        class: &Classification,
+        objects: usize,
+        today: jiff::civil::Date,
+    ) -> Self {
+        let mut s = Self {
+            image: image.to_string(),
+            status: String::new(),
+            component: None,
+            evidence: None,
+            digest: None,
+            modules: Vec::new(),
+            problem: None,
+            objects,
+        };
+        match class {
+            Classification::Exempt => s.status = "exempt".into(),
+            Classification::Invalid(e) => {
+                s.status = "invalid".into();
+                s.problem = Some(e.to_string());
+            }
+            Classification::Assessed(a) => {
+                s.status = a.status().to_string();
+                s.component = a.component().map(|c| c.id.clone());
+                s.evidence = Some(a.evidence());
+                s.digest = a.digest().map(str::to_string);
+                s.modules = (a.modules().iter())
+                    .map(|m| engine::ModuleStatus::of(m, today))
+                    .collect();
+                s.problem = a.problem().map(str::to_string);
+            }
+        }
+        s
+    }
+}
+
 /// Where an exemption stands on a day: what a plan of action is tracked by.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ExemptionState {
     pub kind: Exemption,
@@ -302,7 +403,7 @@ pub struct ExemptionState {
 }
 
 /// `active`, `expired`, or `open-ended` (no `expires`: flagged, a plan of action has a date).
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum GrantState {
     Active,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use futures::StreamExt as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::app::ports::{ImageScanner, Listed, LookupContext, ScanResult, ScanTarget};
 use crate::domain::fips::Status;
@@ -94,7 +94,7 @@ pub fn pinned(image: &str, image_id: Option<&str>) -> String {
 }
 
 /// What the scan of one image found, for the audit's report.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ScannedImage {
     /// The reference scanned (pinned to the running digest when known).
@@ -114,13 +114,13 @@ pub struct ScannedImage {
     pub objects: usize,
     pub named: Vec<String>,
     /// The validated modules its passing files rest on (`name #certificate`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<String>,
     /// The findings that keep it from `full` (FAIL, WARN, UNKNOWN, accepted ones too).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<Problem>,
     /// Problems beyond those listed.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub more_problems: usize,
 }
 
@@ -129,7 +129,7 @@ fn is_zero(n: &usize) -> bool {
 }
 
 /// One finding that keeps an image from `full`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
-use crate::app::audit::{Audit, ExemptionState, Progress, Report};
+use crate::app::audit::{Audit, AuditMeta, ExemptionState, Progress, Report};
 use crate::app::scan_audit::{ScannedImage, scan_all};
 use crate::app::today_utc;
 use crate::config::Loaded;
@@ -20,7 +21,7 @@ use crate::telemetry::metrics::Metrics;
 
 use super::LevelArg;
 use super::audit_scan::{ClusterScanner, ScanSettings};
-use super::cluster::kube_client;
+use super::cluster::kube_config;
 use super::output::{Output, document};
 use super::table::render_table;
 
@@ -37,6 +38,80 @@ pub enum AuditOutput {
     Yaml,
     /// wgpolicyk8s.io/v1alpha2 PolicyReports, one per namespace, ready for `kubectl apply`.
     Policyreport,
+    /// One self-contained HTML page for assessors (nothing fetched; prints to PDF).
+    Html,
+    /// OSCAL 1.2.1 Assessment Results (JSON) against NIST SP 800-53 SC-13.
+    Oscal,
+}
+
+/// `fipsgate report`
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// An audit's JSON, as `fipsgate audit -o json` writes it (`-` for stdin).
+    #[arg(long, value_name = "FILE")]
+    pub from: PathBuf,
+    /// The format: `html` and `oscal` for assessors, or any of `audit`'s.
+    #[arg(short, long, value_enum, default_value_t = AuditOutput::Table)]
+    pub output: AuditOutput,
+}
+
+/// The largest audit document `report` reads.
+pub const MAX_AUDIT_BYTES: u64 = 512 << 20;
+
+impl ReportArgs {
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        use std::io::Read as _;
+        let mut bytes = Vec::new();
+        let what = self.from.display().to_string();
+        if what == "-" {
+            std::io::stdin()
+                .take(MAX_AUDIT_BYTES + 1)
+                .read_to_end(&mut bytes)?;
+        } else {
+            let file =
+                std::fs::File::open(&self.from).with_context(|| format!("reading {what}"))?;
+            file.take(MAX_AUDIT_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .with_context(|| format!("reading {what}"))?;
+        }
+        anyhow::ensure!(
+            bytes.len() as u64 <= MAX_AUDIT_BYTES,
+            "{what}: larger than {} MiB",
+            MAX_AUDIT_BYTES >> 20
+        );
+        let report: Report = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{what}: not an audit document (fipsgate audit -o json)"))?;
+        let now = report
+            .meta
+            .as_ref()
+            .map_or_else(jiff::Timestamp::now, |m| m.generated_at);
+        emit(&report, self.output, now)?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Writes `report` in `output`; `now` stamps PolicyReports.
+fn emit(report: &Report, output: AuditOutput, now: jiff::Timestamp) -> anyhow::Result<()> {
+    match output {
+        AuditOutput::Table => super::emit(&table(report, false))?,
+        AuditOutput::Wide => super::emit(&table(report, true))?,
+        AuditOutput::Json => super::emit(&document(report, Output::Json)?)?,
+        AuditOutput::Yaml => super::emit(&document(report, Output::Yaml)?)?,
+        AuditOutput::Html => super::emit(&crate::report::html::render(report))?,
+        AuditOutput::Oscal => {
+            let doc = crate::report::oscal::render(report);
+            super::emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?
+        }
+        AuditOutput::Policyreport => {
+            for r in policy_reports(report, now) {
+                super::emit(&format!(
+                    "---\n{}\n",
+                    serde_saphyr::to_string(&r)?.trim_end()
+                ))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `fipsgate audit`
@@ -97,7 +172,12 @@ impl AuditArgs {
             page_size,
             scan,
         } = self;
-        let client = kube_client(kubeconfig, context).await?;
+        let kube = kube_config(kubeconfig, context.clone()).await?;
+        let cluster = match context {
+            Some(c) => format!("{c} ({})", kube.cluster_url),
+            None => kube.cluster_url.to_string(),
+        };
+        let client = kube::Client::try_from(kube)?;
         let Loaded {
             config,
             rules,
@@ -106,6 +186,7 @@ impl AuditArgs {
             Some(path) => Loaded::from_file(Some(&path))?,
             None => installed_config(&client, &install_namespace).await?,
         };
+        let catalog_id = catalog_identity(&catalog);
         let pull_secrets: Arc<dyn PullSecrets> = Arc::new(KubePullSecrets {
             client: client.clone(),
         });
@@ -137,6 +218,16 @@ impl AuditArgs {
         };
         let spinner = Spinner::new();
         let mut report = audit.run(&mut |e| spinner.show(e)).await?;
+        let module = crate::infra::crypto::module();
+        report.meta = Some(AuditMeta {
+            generated_at: jiff::Timestamp::now(),
+            day: today,
+            cluster,
+            fipsgate_version: env!("CARGO_PKG_VERSION").into(),
+            catalog: catalog_id,
+            crypto_module: module.module.clone(),
+            fips_mode: module.fips_mode,
+        });
         if let Some(scanner) = &scanner {
             let plan = std::mem::take(&mut report.plan);
             let concurrency = usize::from(scan.scan_concurrency);
@@ -144,20 +235,7 @@ impl AuditArgs {
             report.scans = scan_all(plan, scanner, concurrency, &mut progress).await;
         }
         drop(spinner);
-        match output {
-            AuditOutput::Table => super::emit(&table(&report, false))?,
-            AuditOutput::Wide => super::emit(&table(&report, true))?,
-            AuditOutput::Json => super::emit(&document(&report, Output::Json)?)?,
-            AuditOutput::Yaml => super::emit(&document(&report, Output::Yaml)?)?,
-            AuditOutput::Policyreport => {
-                for r in policy_reports(&report, jiff::Timestamp::now()) {
-                    super::emit(&format!(
-                        "---\n{}\n",
-                        serde_saphyr::to_string(&r)?.trim_end()
-                    ))?;
-                }
-            }
-        }
+        emit(&report, output, jiff::Timestamp::now())?;
         let would_deny = report.namespaces.values().any(|s| s.would_deny > 0);
         let not_full = (report.scans.iter()).any(|s| s.status != Some(Status::Full));
         Ok(if would_deny || not_full {
@@ -166,6 +244,22 @@ impl AuditArgs {
             ExitCode::SUCCESS
         })
     }
+}
+
+/// The catalogue as a report names it: its counts and a digest of its content.
+pub fn catalog_identity(catalog: &crate::catalog::Catalog) -> String {
+    let components: Vec<&crate::domain::fips::Component> =
+        catalog.components().iter().map(|c| c.as_ref()).collect();
+    let content = serde_json::to_vec(&(components, catalog.certificates())).unwrap_or_default();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &content);
+    let hex: String = (digest.as_ref()[..6].iter())
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "{} components, {} certificates, sha256:{hex}",
+        catalog.components().len(),
+        catalog.certificates().len()
+    )
 }
 
 /// The configuration the installed fipsgate runs with, read from the ConfigMap its Deployment

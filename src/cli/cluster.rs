@@ -29,13 +29,3 @@ pub(crate) async fn kube_config(
         Err(e) => Err(e).context("kubeconfig"),
     }
 }
-
-/// The client of [`kube_config`].
-pub(crate) async fn kube_client(
-    kubeconfig: Option<PathBuf>,
-    context: Option<String>,
-) -> anyhow::Result<kube::Client> {
-    Ok(kube::Client::try_from(
-        kube_config(kubeconfig, context).await?,
-    )?)
-}

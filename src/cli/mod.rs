@@ -53,6 +53,8 @@ pub enum Command {
     Attest(attest::AttestArgs),
     /// Evaluate what already runs in the cluster (pods, and workloads with --workloads).
     Audit(audit::AuditArgs),
+    /// Turn an audit's JSON (`fipsgate audit -o json`) into a report: HTML, OSCAL, a table.
+    Report(audit::ReportArgs),
     /// Check an installation: webhooks, caBundles, endpoints, certificates, readiness, FIPS
     /// mode, what an outage would block, namespace labels, the Kubernetes version.
     Doctor(doctor::DoctorArgs),
@@ -78,6 +80,7 @@ impl Command {
             Command::Scan(args) => args.run(),
             Command::Attest(args) => args.run(),
             Command::Audit(args) => args.run(),
+            Command::Report(args) => args.run(),
             Command::Doctor(args) => args.run(),
             Command::Certs(args) => args.run().map(|()| ExitCode::SUCCESS),
             Command::Version(args) => args.run().map(|()| ExitCode::SUCCESS),

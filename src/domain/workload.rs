@@ -6,7 +6,7 @@ use std::fmt;
 use serde::Deserialize;
 
 /// Where an image sits in the pod.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerKind {
     Init,

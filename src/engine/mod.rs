@@ -10,7 +10,7 @@ mod rules;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::fips::{CertificateStatus, CryptoModule, Evidence, Status};
 use crate::domain::policy::{Level, Levels, NamespacePolicy};
@@ -23,7 +23,7 @@ use judge::{Judge, Judgement};
 use message::{dedup, shorten};
 
 /// Why a request or an image was let through without evaluation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Exemption {
     Namespace,
@@ -56,7 +56,7 @@ pub struct Subject<'a> {
 }
 
 /// The verdict for one container.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Allowed,
@@ -79,7 +79,7 @@ impl Verdict {
 }
 
 /// One container's evaluation, for reports.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub kind: ContainerKind,
     pub container: String,
@@ -95,19 +95,22 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     /// The cryptographic modules the image relies on, with their status on the day judged.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<ModuleStatus>,
 }
 
 /// A module an image relies on and its certificate's status on the day of the decision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleStatus {
     pub module: String,
     pub standard: String,
     /// The CMVP number; none while in process.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
     pub status: CertificateStatus,
+    /// The day its certificate goes historical, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sunset: Option<jiff::civil::Date>,
 }
 
 /// Fills each finding's modules from its classification (`findings` and `classes` as
@@ -134,6 +137,7 @@ impl ModuleStatus {
             standard: module.standard.clone(),
             certificate: module.certificate.clone(),
             status: module.status_on(today),
+            sunset: module.sunset,
         }
     }
 
@@ -165,7 +169,7 @@ impl Finding {
 }
 
 /// The outcome of a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Allow,

@@ -24,12 +24,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("admission", &["domain", "engine"]),
     ("config",    &["domain", "catalog", "attest", "engine"]),
     ("app",       &["domain", "catalog", "attest", "engine", "scan", "admission", "config"]),
+    ("report",    &["domain", "engine", "app"]),
     ("telemetry", &["domain"]),
     ("infra",     &["domain", "catalog", "attest", "engine", "scan", "config", "app",
                     "telemetry"]),
     ("server",    &["domain", "engine", "admission", "config", "app", "telemetry"]),
     ("cli",       &["domain", "catalog", "attest", "engine", "scan", "admission", "config",
-                    "app", "telemetry", "infra", "server"]),
+                    "app", "report", "telemetry", "infra", "server"]),
 ];
 
 /// The longest a function body (opening to closing brace) may be, in lines.
