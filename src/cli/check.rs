@@ -68,8 +68,8 @@ pub struct CheckArgs {
     /// `serve` and `audit` do; without it, `check` judges with the catalogue alone.
     #[arg(long)]
     pub registry: bool,
-    #[arg(short, long, value_enum, default_value_t = Output::Table)]
-    pub output: Output,
+    #[arg(short, long, value_enum, default_value_t = CheckOutput::Table)]
+    pub output: CheckOutput,
 }
 
 /// `check -o json|yaml`: whether registries were asked, and the report of each object.
@@ -167,16 +167,7 @@ impl CheckArgs {
             &username,
             today_utc(),
         ))?;
-        super::emit(&match output {
-            Output::Table | Output::Wide => table(&reports, output == Output::Wide),
-            _ => document(
-                &Document {
-                    attestations,
-                    reports: &reports,
-                },
-                output,
-            )?,
-        })?;
+        super::emit(&render(&reports, attestations, output)?)?;
         let failed = reports.iter().any(|r| match fail_on {
             // In dry-run the webhook admits what it would deny; `check`, like `audit`, still
             // fails on it, so the pipeline shows what enforcing will refuse.
@@ -189,6 +180,45 @@ impl CheckArgs {
             ExitCode::SUCCESS
         })
     }
+}
+
+/// The reports in the format asked for.
+fn render(
+    reports: &[check::Report],
+    attestations: AttestationUse,
+    output: CheckOutput,
+) -> anyhow::Result<String> {
+    let doc = |format| {
+        let d = Document {
+            attestations,
+            reports,
+        };
+        document(&d, format)
+    };
+    Ok(match output {
+        CheckOutput::Table => table(reports, false),
+        CheckOutput::Wide => table(reports, true),
+        CheckOutput::Json => doc(Output::Json)?,
+        CheckOutput::Yaml => doc(Output::Yaml)?,
+        CheckOutput::Sarif => {
+            let log = crate::report::ci::sarif(reports);
+            format!("{}\n", serde_json::to_string_pretty(&log)?)
+        }
+        CheckOutput::Junit => crate::report::ci::junit(reports),
+    })
+}
+
+/// `-o` of `check`: the shared formats, and two for CI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckOutput {
+    Table,
+    Wide,
+    Json,
+    Yaml,
+    /// SARIF 2.1.0 for code scanning: a result per violating container, at its file and line.
+    Sarif,
+    /// JUnit XML: a test case per object, failed when it would be denied.
+    Junit,
 }
 
 /// `--namespace-labels` as key/value pairs; a bare `enforce=` is an error, not a label.

@@ -3,6 +3,7 @@
 //! document, so a report can be made off-cluster from evidence collected on it
 //! (`fipsgate report --from audit.json`).
 
+pub mod ci;
 pub mod html;
 pub mod oscal;
 

@@ -26,7 +26,8 @@ log() { printf '[e2e] %s\n' "$*" >&2; }
 
 FIPS_API=us-docker.pkg.dev/palette-images-fips/k8s/kube-apiserver:v1.30.4
 FIPS_DNS=gcr.io/spectro-images-fips/coredns:v1.12.1
-SCENARIOS=26
+LONGHORN_FIPS=us-docker.pkg.dev/palette-images-fips/packs/csi-longhorn/1.5.3/longhorn-manager:v1.5.3
+SCENARIOS=27
 # Pods are judged by pods.fipsgate.io (namespaces that opted into enforcement, fail closed) or
 # pods-default.fipsgate.io (the rest, fail open); both deny with this.
 DENIED='.fipsgate.io" denied the request'
@@ -450,6 +451,8 @@ exemptions:
     - {name: e2e-expired, reason: "e2e: a plan of action past its date", ticket: POAM-0042, expires: 2020-01-31}
 $(for ns in ${exempt_namespaces//,/ }; do echo "    - $ns"; done)
   usernames: [exempt-user]
+  images:
+    - {image: registry.example/e2e/exempt-tool, reason: "e2e: a tool under review", ticket: POAM-0100, expires: 2099-06-30}
 EOF
 
 # kube-system keeps its exclusion on v1.20 too.
@@ -1225,6 +1228,41 @@ s26_audit_scan() {
   note="running digest full (the tag moved to a standard-crypto build), trap none; the second audit from the cache"
 }
 
+# --- scenario 27: reports for assessors ---------------------------------------------------------
+# The whole e2e cluster audited (namespaces at every level; compliant, partial, non-compliant and
+# exempt pods; an expired exemption) into JSON, and the JSON turned into the HTML page and OSCAL
+# off-cluster (`fipsgate report --from`). Headless Chromium loads the page: no request but the
+# page, no console message, the summary and the namespace bars drawn (a screenshot is kept in
+# $FIPSGATE_E2E_ARTIFACTS when set). compliance-trestle validates the OSCAL document.
+s27_reports() {
+  local py=${FIPSGATE_TEST_PYTHON:-} seen seen_counts
+  [[ -n $py ]] || fail "FIPSGATE_TEST_PYTHON is not set (tests/run.sh makes the venv)" || return
+  # A partially compliant workload (admitted under baseline) and an exempt image.
+  try k -n e2e-defaults run s27-partial --image="$LONGHORN_FIPS"
+  expect_ok "a partial image under baseline" || return
+  try k -n e2e-enforce run s27-exempt --image=registry.example/e2e/exempt-tool:1
+  expect_ok "an exempt image under strict" || return
+  try_split timeout 120 "$bin" audit --config "$work/config.yaml" --workloads -o json
+  ((rc <= 1)) || fail "audit -o json: exit $rc: $(oneline "$err")" || return
+  printf '%s\n' "$out" >"$work/s27-audit.json"
+  "$bin" report --from "$work/s27-audit.json" -o html >"$work/s27-report.html" &&
+    "$bin" report --from "$work/s27-audit.json" -o oscal >"$work/s27-oscal.json" ||
+    fail "fipsgate report --from failed" || return
+  try "$py" "$root/tests/interop/html_report.py" "$work/s27-report.html" "$work/s27-report.png"
+  ((rc == 0)) || fail "the HTML report in headless Chromium: $(oneline "$out")" || return
+  seen=$out
+  [[ -n ${FIPSGATE_E2E_ARTIFACTS:-} ]] && mkdir -p "$FIPSGATE_E2E_ARTIFACTS" &&
+    cp "$work/s27-report.png" "$work/s27-report.html" "$work/s27-audit.json" "$work/s27-oscal.json" "$FIPSGATE_E2E_ARTIFACTS/"
+  grep -q 'class="deny">expired' "$work/s27-report.html" ||
+    fail "the HTML report does not show the expired exemption" || return
+  seen_counts=$(jq -c '[.images[] | .status] | group_by(.) | map({(.[0]): length}) | add' "$work/s27-audit.json" 2>/dev/null)
+  [[ $seen_counts == *'"partial":'* && $seen_counts == *'"exempt":'* && $seen_counts == *'"full":'* && $seen_counts == *'"none":'* ]] ||
+    fail "the audit lacks a full, partial, non-compliant or exempt image: $seen_counts" || return
+  try "$py" "$root/tests/interop/oscal.py" "$work/s27-oscal.json"
+  ((rc == 0)) || fail "the OSCAL document does not validate: $(oneline "$out")" || return
+  note="Chromium: $(jq -c '{requests: (.requests | length), console: (.console | length), bars}' <<<"$seen" 2>/dev/null); OSCAL: $out"
+}
+
 # --- scenario 21: a namespace whose labels cannot be read is strict ----------------------------
 # fipsgate runs as a user the API server grants nothing: its namespace watch never syncs and the
 # live look-up of every namespace is forbidden. A namespace labelled enforce=off is then
@@ -1535,3 +1573,4 @@ scenario 23 "the vendor's real FIPS paths, their non-FIPS twins and look-alikes:
 scenario 24 "fipsgate doctor: a healthy install passes; a broken one names each fault" s24_doctor
 scenario 25 "evidence.minimum: scan: a scanned and attested image admitted, the GoBoringNotLinked trap denied with what the scan found" s25_scan
 scenario 26 "fipsgate audit --scan: the digest each pod runs is pulled and scanned, a second audit reads the cache" s26_audit_scan
+scenario 27 "reports for assessors: the cluster's audit as HTML (clean in headless Chromium) and OSCAL (valid for compliance-trestle)" s27_reports

