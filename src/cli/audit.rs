@@ -42,6 +42,8 @@ pub enum AuditOutput {
     Html,
     /// OSCAL 1.2.1 Assessment Results (JSON) against NIST SP 800-53 SC-13.
     Oscal,
+    /// The report's sections as Markdown tables (a pull request, an issue, a wiki).
+    Markdown,
 }
 
 /// `fipsgate report`
@@ -98,6 +100,7 @@ fn emit(report: &Report, output: AuditOutput, now: jiff::Timestamp) -> anyhow::R
         AuditOutput::Json => super::emit(&document(report, Output::Json)?)?,
         AuditOutput::Yaml => super::emit(&document(report, Output::Yaml)?)?,
         AuditOutput::Html => super::emit(&crate::report::html::render(report))?,
+        AuditOutput::Markdown => super::emit(&crate::report::markdown::render(report))?,
         AuditOutput::Oscal => {
             let doc = crate::report::oscal::render(report);
             super::emit(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?

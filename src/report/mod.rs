@@ -5,6 +5,7 @@
 
 pub mod ci;
 pub mod html;
+pub mod markdown;
 pub mod oscal;
 
 use std::collections::BTreeMap;

@@ -317,6 +317,48 @@ fn check_skips_what_is_not_a_workload_and_fails_on_what_ci_asks() {
 
 /// A Namespace in the stream brings its labels to the objects in it; with `dryRun: true` a
 /// would-be denial still fails the check, as it fails `audit`.
+/// An exemption past its last day exempts nothing in `check` either, and the denial says so;
+/// one still in force exempts.
+#[test]
+fn check_applies_exemptions_until_their_last_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.yaml");
+    std::fs::write(
+        &app,
+        "kind: Pod\nmetadata: {name: old, namespace: legacy}\nspec: {containers: [{name: web, image: nginx}]}\n---\nkind: Pod\nmetadata: {name: tool, namespace: shop}\nspec: {containers: [{name: t, image: registry.example/tool:1}]}\n",
+    )
+    .unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "exemptions:\n  namespaces: [{name: legacy, ticket: POAM-9, expires: 2020-01-31}]\n  images: [{image: registry.example/tool, reason: review, expires: 2099-12-31}]\n",
+    )
+    .unwrap();
+    let (app, config) = (app.to_str().unwrap(), config.to_str().unwrap());
+    let out = fipsgate(&[
+        "check",
+        "-f",
+        app,
+        "--config",
+        config,
+        "--enforce",
+        "strict",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reports = doc["reports"].as_array().unwrap();
+    assert_eq!(reports[0]["outcome"], "deny");
+    let message = reports[0]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with("(the exemption of namespace \"legacy\" (POAM-9) expired on 2020-01-31)"),
+        "{message}"
+    );
+    assert_eq!(reports[1]["outcome"], "allow");
+    assert_eq!(reports[1]["findings"][0]["verdict"], "exempt");
+}
+
 #[test]
 fn check_uses_the_labels_of_namespaces_in_the_stream() {
     let dir = tempfile::tempdir().unwrap();

@@ -304,6 +304,9 @@ fn assessor_reports() {
     assert_golden("audit.html.txt", &html);
     let oscal = serde_json::to_string_pretty(&fipsgate::report::oscal::render(&report)).unwrap();
     assert_golden("audit.oscal.json.txt", &oscal);
+    let markdown = fipsgate::report::markdown::render(&report);
+    assert_golden("audit.md.txt", &markdown);
+    assert!(!markdown.contains("<script"), "unescaped");
     let back: Report = serde_json::from_str(&serde_json::to_string(&report).unwrap()).unwrap();
     assert_eq!(fipsgate::report::html::render(&back), html);
     assert!(
