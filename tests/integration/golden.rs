@@ -319,6 +319,37 @@ fn assessor_reports() {
     );
 }
 
+/// `examples/report/` stays what `fipsgate report --from` makes of its `audit.json`
+/// (regenerate with GOLDEN_UPDATE=1).
+#[test]
+fn the_example_reports_are_current() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/report");
+    for (format, file) in [
+        ("html", "report.html"),
+        ("oscal", "oscal.json"),
+        ("markdown", "report.md"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_fipsgate"))
+            .args(["report", "--from", "audit.json", "-o", format])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let path = dir.join(file);
+        if std::env::var_os("GOLDEN_UPDATE").is_some() {
+            std::fs::write(&path, &out.stdout).unwrap();
+        }
+        assert!(
+            std::fs::read(&path).unwrap() == out.stdout,
+            "examples/report/{file} is not what `report -o {format}` makes: GOLDEN_UPDATE=1"
+        );
+    }
+}
+
 /// `fipsgate report --from` of that audit's JSON: the HTML page loaded in headless Chromium
 /// (no request but the page, no console message, the summary and bars drawn) and the OSCAL
 /// document validated by compliance-trestle; a file that is no audit is refused.
