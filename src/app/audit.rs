@@ -672,6 +672,70 @@ mod tests {
         assert!(report.plan.is_empty(), "no scan asked for");
     }
 
+    /// An exemption past its last day exempts nothing in an audit either: the object counts as
+    /// what it is, and its reason says the exemption expired.
+    #[tokio::test]
+    async fn an_expired_exemption_exempts_nothing() {
+        let cluster = Cluster {
+            objects: vec![
+                obj("legacy", "Pod", "p", &["nginx"]),
+                obj("kept", "Pod", "q", &["nginx"]),
+            ],
+            namespaces: vec![
+                ("legacy".into(), labels("strict")),
+                ("kept".into(), labels("strict")),
+            ],
+            not_served: Vec::new(),
+        };
+        let grant = |name: &str, expires| Grant {
+            name: name.into(),
+            reason: None,
+            ticket: Some("POAM-3".into()),
+            expires: Some(expires),
+        };
+        let day = jiff::civil::date;
+        let rules = Rules {
+            exemptions: engine::Exemptions::from_grants(
+                vec![
+                    grant("legacy", day(2026, 11, 25)),
+                    grant("kept", day(2026, 11, 26)),
+                ],
+                Vec::new(),
+                Vec::new(),
+            )
+            .unwrap(),
+            ..Rules::default()
+        };
+        let catalog = Catalog::embedded();
+        let audit = Audit {
+            rules: &rules,
+            source: &catalog,
+            inventory: &cluster,
+            namespace: None,
+            workloads: false,
+            level: None,
+            page_size: 500,
+            today: day(2026, 11, 26),
+            scan: false,
+        };
+        let report = audit.run(&mut |_| {}).await.unwrap();
+        let (legacy, kept) = (&report.namespaces["legacy"], &report.namespaces["kept"]);
+        assert_eq!(
+            (legacy.exempt, legacy.non_compliant, legacy.would_deny),
+            (0, 1, 1)
+        );
+        assert_eq!((kept.exempt, kept.would_deny), (1, 0));
+        let message = report.findings[0].message.as_deref().unwrap();
+        assert!(
+            message.ends_with(
+                "(the exemption of namespace \"legacy\" (POAM-3) expired on 2026-11-25)"
+            ),
+            "{message}"
+        );
+        let states: Vec<_> = report.exemptions.iter().map(|e| e.state).collect();
+        assert_eq!(states, [GrantState::Active, GrantState::Expired]);
+    }
+
     #[tokio::test]
     async fn a_level_overrides_labels_and_one_namespace_is_listed() {
         let cluster = Cluster {

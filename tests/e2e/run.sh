@@ -614,10 +614,16 @@ s8_expired() {
   expect_out "the denial says it expired" 'the exemption of namespace "e2e-expired" (POAM-0042) expired on 2020-01-31' || return
   expect_metric '^fipsgate_exemption_expiry_timestamp_seconds\{kind="namespace",name="e2e-expired"\}' 1580515200 || return
   expect_metric '^fipsgate_exemption_expiry_timestamp_seconds\{kind="namespace",name="e2e-exempt"\}' 4102444800 || return
-  try_split timeout 60 "$bin" audit -n e2e-expired --config "$work/config.yaml" -o json
+  # A Deployment is admitted with warnings: audit judges it as if never exempt.
+  try k -n e2e-expired create deployment s8-expired --image=nginx
+  expect_ok "a Deployment in e2e-expired (workloads are warned about, not denied)" || return
+  try_split timeout 60 "$bin" audit -n e2e-expired --workloads --config "$work/config.yaml" -o json
   got=$(jq -c '[.exemptions[] | select(.kind == "namespace" and .ticket != null) | {name, state, daysLeft}]' <<<"$out" 2>/dev/null)
   [[ $got == '[{"name":"e2e-exempt","state":"active","daysLeft":'*'},{"name":"e2e-expired","state":"expired","daysLeft":0}]' ]] ||
     fail "audit: expected e2e-exempt active and e2e-expired expired, saw $got: $(oneline "$err")" || return
+  got=$(jq -c '.namespaces["e2e-expired"] | {exempt, wouldDeny}' <<<"$out" 2>/dev/null)
+  [[ $got == '{"exempt":0,"wouldDeny":1}' ]] ||
+    fail "audit: expected the Deployment in e2e-expired judged (exempt 0, wouldDeny 1), saw $got" || return
   note="an expired exemption denies with its ticket and date; metric and audit list it"
 }
 
