@@ -27,38 +27,38 @@ pub struct ScanSettings {
     #[arg(long)]
     pub scan: bool,
     /// Images pulled and scanned at once.
-    #[arg(long, value_name = "N", default_value_t = 2,
+    #[arg(long, requires = "scan", value_name = "N", default_value_t = 2,
         value_parser = clap::value_parser!(u16).range(1..=16))]
     pub scan_concurrency: u16,
     /// Where scans are kept by digest, so an interrupted audit resumes and the next one reads
     /// what this one scanned (default: $XDG_CACHE_HOME/fipsgate/scans, ~/.cache/fipsgate/scans).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, requires = "scan", value_name = "DIR")]
     pub scan_cache: Option<PathBuf>,
     /// Scan every image again (the results are still kept).
-    #[arg(long)]
+    #[arg(long, requires = "scan")]
     pub rescan: bool,
     /// Which link methods count.
-    #[arg(long, value_enum, default_value_t = ProfileArg::Any)]
+    #[arg(long, requires = "scan", value_enum, default_value_t = ProfileArg::Any)]
     pub profile: ProfileArg,
     /// Accepted failures (the YAML of `fipsgate scan --exceptions`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, requires = "scan", value_name = "FILE")]
     pub exceptions: Option<PathBuf>,
     /// A registry spoken to over plain HTTP (repeatable), such as one on loopback.
-    #[arg(long, value_name = "HOST[:PORT]")]
+    #[arg(long, requires = "scan", value_name = "HOST[:PORT]")]
     pub insecure_registry: Vec<String>,
     /// Registry credentials used when a pod's pull secrets have none for the registry
     /// (default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, requires = "scan", value_name = "FILE")]
     pub docker_config: Option<PathBuf>,
     /// Seconds a registry has to connect, to answer each read and to send each manifest.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    #[arg(long, requires = "scan", value_name = "SECONDS", default_value_t = 30)]
     pub registry_timeout: u64,
     /// Seconds one image (every platform, every layer) may take to pull: a registry that
     /// trickles bytes gives up here.
-    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    #[arg(long, requires = "scan", value_name = "SECONDS", default_value_t = 900)]
     pub scan_timeout: u64,
     /// The most disk one scan's kept files may take, in MiB, in $TMPDIR.
-    #[arg(long, value_name = "MIB", default_value_t = 16384)]
+    #[arg(long, requires = "scan", value_name = "MIB", default_value_t = 16384)]
     pub max_scratch_mib: u64,
 }
 
