@@ -86,7 +86,6 @@ impl Audit<'_> {
             audit: self,
             policies,
             memo: HashMap::new(),
-            runs: HashMap::new(),
             report,
             count: 0,
         };
@@ -97,10 +96,7 @@ impl Audit<'_> {
             judge.kind(kind, progress).await?;
         }
         let mut images: Vec<ImageSummary> = (judge.memo.iter())
-            .map(|(image, class)| {
-                let objects = judge.runs.get(image).copied().unwrap_or(0);
-                ImageSummary::of(image, class, objects, self.today)
-            })
+            .map(|(image, (class, objects))| ImageSummary::of(image, class, *objects, self.today))
             .collect();
         images.sort_by(|a, b| a.image.cmp(&b.image));
         judge.report.images = images;
@@ -148,10 +144,8 @@ impl Audit<'_> {
 struct Judging<'a> {
     audit: &'a Audit<'a>,
     policies: HashMap<String, NamespacePolicy>,
-    /// Each distinct image is classified once.
-    memo: HashMap<String, Classification>,
-    /// Objects running each image.
-    runs: HashMap<String, usize>,
+    /// Each distinct image, classified once, and the objects running it.
+    memo: HashMap<String, (Classification, usize)>,
     report: Report,
     count: usize,
 }
@@ -220,21 +214,21 @@ impl Judging<'_> {
                 .collect(),
         };
         let mut classes = Vec::with_capacity(obj.spec.len());
+        let mut counted: Vec<&str> = Vec::new();
         for (_, c) in obj.spec.all() {
-            if let Some(known) = self.memo.get(&c.image) {
+            // An object counts once per image, however many of its containers run it.
+            let first = !counted.contains(&c.image.as_str());
+            if first {
+                counted.push(&c.image);
+            }
+            if let Some((known, objects)) = self.memo.get_mut(&c.image) {
+                *objects += usize::from(first);
                 classes.push(known.clone());
                 continue;
             }
             let (class, _) = classify(a.rules, a.source, &c.image, &ctx, None, a.today).await;
-            self.memo.insert(c.image.clone(), class.clone());
+            self.memo.insert(c.image.clone(), (class.clone(), 1));
             classes.push(class);
-        }
-        let mut seen: Vec<&str> = Vec::new();
-        for (_, c) in obj.spec.all() {
-            if !seen.contains(&c.image.as_str()) {
-                *self.runs.entry(c.image.clone()).or_default() += 1;
-                seen.push(&c.image);
-            }
         }
         let policy = a.policy_for(&self.policies, &obj.namespace);
         let subject = Subject {

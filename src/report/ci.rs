@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use crate::app::check::Report;
 use crate::engine::{Outcome, Verdict};
 
+use super::escape as esc;
+
 const DENIED: &str = "fipsgate/would-deny";
 const WARNED: &str = "fipsgate/warn";
 
@@ -68,24 +70,6 @@ pub fn sarif(reports: &[Report]) -> Value {
             "results": results,
         }],
     })
-}
-
-/// Escapes text for XML content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Characters XML 1.0 cannot carry at all.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The JUnit XML of `reports`: a test case per object, failed when it would be denied.

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use crate::app::audit::{GrantState, Report};
 use crate::engine::Verdict;
 
-use super::{Standing, image_counts, sunsets};
+use super::{Standing, escape as esc, image_counts, sunsets};
 
 const COLORS: [&str; 4] = ["#2e7d32", "#f9a825", "#c62828", "#9e9e9e"];
 const NAMES: [&str; 4] = ["compliant", "partial", "non-compliant", "exempt"];
@@ -31,22 +31,6 @@ td.code, .code { font-family: ui-monospace, "SFMono-Regular", Menlo, monospace; 
 @page { size: A4 landscape; margin: 12mm; }
 @media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; } tr { break-inside: avoid; } }
 "#;
-
-/// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The whole page.
 pub fn render(report: &Report) -> String {

@@ -13,6 +13,24 @@ use std::collections::BTreeMap;
 use crate::app::audit::{ImageSummary, Report};
 use crate::domain::fips::CertificateStatus;
 
+/// Escapes text for HTML and XML, in content and attribute values; characters XML 1.0 cannot
+/// carry at all (C0 controls but tab and line breaks) become U+FFFD.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// How an image counts in a summary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Standing {
@@ -84,4 +102,15 @@ pub fn image_counts(report: &Report) -> [usize; 4] {
         counts[Standing::of(i) as usize] += 1;
     }
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markup_is_escaped_for_html_and_xml() {
+        assert_eq!(
+            super::escape("a<b>&\"c\"'d'\u{1}\te"),
+            "a&lt;b&gt;&amp;&quot;c&quot;&#39;d&#39;\u{fffd}\te"
+        );
+    }
 }
