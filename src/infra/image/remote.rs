@@ -22,6 +22,9 @@ pub struct RemoteSource {
     /// When every read gives up: a registry that trickles bytes within each read's timeout
     /// still ends here.
     deadline: Option<tokio::time::Instant>,
+    /// The document the reference named, once read: a tag is resolved once per source, so
+    /// every caller sees the same image.
+    root: std::sync::Mutex<Option<(Vec<u8>, String)>>,
 }
 
 impl RemoteSource {
@@ -51,6 +54,7 @@ impl RemoteSource {
             registry,
             runtime,
             deadline: None,
+            root: std::sync::Mutex::new(None),
         })
     }
 
@@ -97,13 +101,19 @@ impl Source for RemoteSource {
     }
 
     fn root(&self) -> Result<(Vec<u8>, String), ImageError> {
+        let mut root = self.root.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(read) = root.as_ref() {
+            return Ok(read.clone());
+        }
         let reference = match (self.image.digest(), self.image.tag()) {
             (Some(d), _) => d.as_str(),
             (None, Some(t)) => t,
             (None, None) => "latest",
         };
         let doc = self.registry.document(&self.image, &self.auth, reference);
-        self.wait(doc)
+        let read = self.wait(doc)?;
+        *root = Some(read.clone());
+        Ok(read)
     }
 
     fn manifest(&self, d: &Descriptor) -> Result<Vec<u8>, ImageError> {
