@@ -4,6 +4,8 @@
 //!
 //! `cargo bench --bench cold_path`
 
+#[path = "common/delay_proxy.rs"]
+mod delay_proxy;
 #[path = "../tests/integration/common/registry.rs"]
 mod registry;
 
@@ -14,47 +16,9 @@ use fipsgate::app::namespaces::NamespaceStore;
 use fipsgate::catalog::Catalog;
 use fipsgate::config::Config;
 use registry::{SigningKey, TestRegistry, fips_predicate, statement};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const DELAY: Duration = Duration::from_millis(50);
 const ADMISSIONS: usize = 500;
-
-/// A TCP proxy that holds every chunk the client sends for `DELAY` (one chunk is one HTTP/1.1
-/// request from the registry client).
-async fn delay_proxy(upstream: String) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(async move {
-        loop {
-            let Ok((client, _)) = listener.accept().await else {
-                continue;
-            };
-            let upstream = upstream.clone();
-            tokio::spawn(async move {
-                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
-                    return;
-                };
-                let (mut cr, mut cw) = client.into_split();
-                let (mut sr, mut sw) = server.into_split();
-                let up = async move {
-                    let mut buf = vec![0u8; 64 * 1024];
-                    while let Ok(n) = cr.read(&mut buf).await {
-                        if n == 0 {
-                            break;
-                        }
-                        tokio::time::sleep(DELAY).await;
-                        if sw.write_all(&buf[..n]).await.is_err() {
-                            break;
-                        }
-                    }
-                };
-                let down = tokio::io::copy(&mut sr, &mut cw);
-                let _ = tokio::join!(up, down);
-            });
-        }
-    });
-    addr
-}
 
 #[tokio::main]
 async fn main() {
@@ -83,7 +47,7 @@ async fn main() {
         )
         .await;
     }
-    let proxy = delay_proxy(reg.host.clone()).await;
+    let proxy = delay_proxy::start(reg.host.clone(), DELAY).await;
 
     let dir = tempfile::tempdir().unwrap();
     let keyfile = dir.path().join("key.pub");

@@ -4,7 +4,8 @@
 //! registry; then the run goes on over the cached images until both `SOAK_REQUESTS` requests
 //! (default 1 000 000) and `SOAK_MINUTES` minutes (default 10) have passed. Cache lifetimes are
 //! set to an hour so every image stays cached: this measures memory, not the registry. Prints
-//! the server's RSS every 30 s and a summary. Needs Debian's `docker-registry`.
+//! the server's RSS every 30 s and a summary: the RSS at each point, and the memory per
+//! cached image as the RSS's growth from a tenth of the images to all of them. Needs Debian's `docker-registry`.
 //!
 //! `cargo bench --bench soak`
 
@@ -141,7 +142,7 @@ async fn main() {
             "attestations:\n  enabled: true\n  keys: [key.pub]\n  insecureRegistries: [\"{}\"]\n  \
              cache:\n    maxEntries: {}\n    resultTtl: 1h\n    resolutionTtl: 1h\n",
             reg.host,
-            images * 2
+            images + images / 4
         ),
     )
     .unwrap();
@@ -224,17 +225,21 @@ async fn main() {
     let mut at_min_requests = None;
     let mut after_first_pass = None;
     let mut last = (0.0, 0u64);
+    let mut tenth = None;
     loop {
-        tokio::time::sleep(Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let t = started.elapsed().as_secs_f64();
         let n = sent.load(Ordering::Relaxed);
         let rss = rss_mib(pid);
         samples.push((t, n, rss));
+        if tenth.is_none() && n >= images / 10 {
+            tenth = Some((n, rss));
+        }
         if after_first_pass.is_none() && n >= images {
             after_first_pass = Some((t, n, rss));
         }
         let Some((fill_t, fill_n, _)) = after_first_pass else {
-            if samples.len().is_multiple_of(3) {
+            if samples.len().is_multiple_of(30) {
                 println!("  {t:>6.0}  {n:>10}  {:>8}  {rss:>8.1}  (first pass)", "-");
             }
             continue;
@@ -242,7 +247,7 @@ async fn main() {
         if at_min_requests.is_none() && n - fill_n >= min_requests {
             at_min_requests = Some((n - fill_n, rss));
         }
-        if samples.len().is_multiple_of(3) {
+        if samples.len().is_multiple_of(30) {
             let rate = (n - last.1) as f64 / (t - last.0);
             println!("  {t:>6.0}  {n:>10}  {rate:>8.0}  {rss:>8.1}");
             last = (t, n);
@@ -271,6 +276,13 @@ async fn main() {
     println!(
         "  first pass (every image looked up in the registry once): {fill_n} requests in {fill_t:.0} s, RSS {fill_rss:.1} MiB"
     );
+    if let Some((n10, rss10)) = tenth {
+        let per_image = (fill_rss - rss10) * 1024.0 * 1024.0 / (fill_n - n10) as f64;
+        println!(
+            "  memory per cached image: {per_image:.0} bytes (RSS from {rss10:.1} MiB at {n10} \
+             requests to {fill_rss:.1} MiB at {fill_n})"
+        );
+    }
     if let Some((n, rss)) = at_min_requests {
         println!("  RSS after {n} requests over the cached images: {rss:.1} MiB");
     }

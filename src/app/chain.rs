@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::app::ports::{AssessmentSource, BoxFuture, Found, LookupContext, RegistryEvidence};
+use crate::app::ports::{
+    AssessmentSource, BoxFuture, Found, Lookup, LookupContext, RegistryEvidence,
+};
 use crate::attest::{Attested, SCAN_PREDICATE};
 use crate::catalog::Catalog;
 use crate::domain::assessment::{Assessment, ScanFacts, SourceKind, StatementPool};
@@ -227,6 +229,19 @@ impl SourceChain {
         self.finish(Assessment::not_listed(), state.problem, state.error)
     }
 
+    /// The references looked up in registries since start ([`RegistryEvidence::looked_up`]).
+    pub fn looked_up(&self) -> Vec<crate::app::warm::WarmTarget> {
+        self.registry
+            .as_ref()
+            .map(|r| r.looked_up())
+            .unwrap_or_default()
+    }
+
+    /// Whether images may be looked up in registries (there is something to warm).
+    pub fn asks_registries(&self) -> bool {
+        self.registry.is_some()
+    }
+
     /// The registry's attestations for the image, when it has one that verifies; records
     /// why not in `state` otherwise.
     async fn ask_registry(
@@ -248,42 +263,38 @@ impl SourceChain {
             state.problem = Some(why);
             return None;
         }
-        let resolved = match reg.resolve(image, ctx).await {
-            Ok(Some(r)) => r,
-            Ok(None) => {
+        let assess = |a| self.attested_result(image, a);
+        let (digest, found) = match reg.lookup(image, ctx, &assess).await {
+            Lookup::Resolved { digest, found } => (digest, found),
+            Lookup::NotFound => {
                 let why = format!("image {image} not found in its registry");
                 trace.note(at, Nothing, || why.clone());
                 state.problem = Some(why);
                 return None;
             }
-            Err(e) => {
+            Lookup::Unresolved(e) => {
                 trace.note(at, Failed, || format!("resolving {image}: {e}"));
                 state.error = Some(e.to_string());
                 return None;
             }
         };
-        state.digest.get_or_insert_with(|| resolved.digest.clone());
-        let assess = |a| {
-            let verified = self.attested_result(image, a);
-            verified.with_digest(&resolved.digest)
-        };
-        match reg.attestations(image, &resolved, ctx, &assess).await {
+        match found {
             Ok(Found::Attested(r)) => {
                 trace.note(at, Answered, || match r.scan() {
                     Some(s) => format!(
-                        "a signed scan attestation for {} verifies: {}",
-                        resolved.digest, s.status
+                        "a signed scan attestation for {digest} verifies: {}",
+                        s.status
                     ),
-                    None => format!("a signed attestation for {} verifies", resolved.digest),
+                    None => format!("a signed attestation for {digest} verifies"),
                 });
-                return Some(r);
+                return Some(r.with_digest(&digest));
             }
             Ok(Found::Rejected(reason)) => {
                 trace.note(at, Rejected, || reason.clone());
                 state.problem = Some(reason);
             }
             Ok(Found::Missing) => {
-                let why = format!("no FIPS attestation for {}", resolved.digest);
+                let why = format!("no FIPS attestation for {digest}");
                 trace.note(at, Nothing, || why.clone());
                 state.problem = Some(why);
             }
@@ -292,6 +303,7 @@ impl SourceChain {
                 state.error = Some(e.to_string());
             }
         }
+        state.digest.get_or_insert(digest);
         None
     }
 
@@ -406,6 +418,11 @@ impl AssessmentSource for SourceChain {
         Some(Assessment::not_listed())
     }
 
+    fn looks_up(&self, image: &ImageRef) -> bool {
+        self.assess_now(image).is_none()
+            && (self.registry.as_ref()).is_some_and(|r| r.declines(image).is_none())
+    }
+
     fn assess<'a>(
         &'a self,
         image: &'a ImageRef,
@@ -452,21 +469,12 @@ mod tests {
             (self.declined).then(|| format!("{} is not allowed", image.registry()))
         }
 
-        fn resolve<'a>(
+        fn lookup<'a>(
             &'a self,
             _: &'a ImageRef,
-            _: &'a LookupContext,
-        ) -> BoxFuture<'a, Result<Option<crate::app::ports::Resolved>, Arc<str>>> {
-            unreachable!("the registry was asked")
-        }
-
-        fn attestations<'a>(
-            &'a self,
-            _: &'a ImageRef,
-            _: &'a crate::app::ports::Resolved,
             _: &'a LookupContext,
             _: &'a (dyn Fn(Attested) -> Assessment + Send + Sync),
-        ) -> BoxFuture<'a, Result<Found, Arc<str>>> {
+        ) -> BoxFuture<'a, Lookup> {
             unreachable!("the registry was asked")
         }
     }
@@ -475,27 +483,16 @@ mod tests {
     struct Answers(Found);
 
     impl RegistryEvidence for Answers {
-        fn resolve<'a>(
+        fn lookup<'a>(
             &'a self,
             _: &'a ImageRef,
-            _: &'a LookupContext,
-        ) -> BoxFuture<'a, Result<Option<crate::app::ports::Resolved>, Arc<str>>> {
-            let resolved = crate::app::ports::Resolved {
-                digest: format!("sha256:{}", "b".repeat(64)),
-                index: false,
-                platforms: Vec::new(),
-            };
-            Box::pin(std::future::ready(Ok(Some(resolved))))
-        }
-
-        fn attestations<'a>(
-            &'a self,
-            _: &'a ImageRef,
-            _: &'a crate::app::ports::Resolved,
             _: &'a LookupContext,
             _: &'a (dyn Fn(Attested) -> Assessment + Send + Sync),
-        ) -> BoxFuture<'a, Result<Found, Arc<str>>> {
-            Box::pin(std::future::ready(Ok(self.0.clone())))
+        ) -> BoxFuture<'a, Lookup> {
+            Box::pin(std::future::ready(Lookup::Resolved {
+                digest: format!("sha256:{}", "b".repeat(64)),
+                found: Ok(self.0.clone()),
+            }))
         }
     }
 

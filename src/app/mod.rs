@@ -1,7 +1,7 @@
 //! Use cases and the ports they need: admission ([`admit`], [`relabel`]), `check`, `audit`,
 //! `attest` (a scan report made into a signed statement's predicate),
 //! `doctor` (facts `infra` gathered, judged), the chain of sources an image is assessed from,
-//! and the namespace policy store. IO happens only through [`ports`], implemented in `infra`.
+//! the namespace policy store, and warming the registry cache after a start ([`warm`]). IO happens only through [`ports`], implemented in `infra`.
 
 pub mod admit;
 pub mod assess;
@@ -15,6 +15,7 @@ pub mod namespaces;
 pub mod ports;
 pub mod relabel;
 pub mod scan_audit;
+pub mod warm;
 
 /// Today's date in UTC: what certificate sunsets are compared against. The one clock read the
 /// pure engine's callers make.

@@ -35,6 +35,11 @@ pub trait AssessmentSource: Send + Sync {
         image: &'a ImageRef,
         ctx: &'a LookupContext,
     ) -> BoxFuture<'a, Assessment>;
+
+    /// Whether assessing `image` would look it up somewhere (worth warming after a start).
+    fn looks_up(&self, image: &ImageRef) -> bool {
+        self.assess_now(image).is_none()
+    }
 }
 
 impl AssessmentSource for Catalog {
@@ -80,8 +85,22 @@ pub enum Found {
     Missing,
 }
 
-/// Signed attestations in OCI registries (cached and coalesced by the adapter). Errors are
-/// look-up failures, never verdicts.
+/// What an image's registry says about it: one cached answer per reference.
+#[derive(Clone, Debug)]
+pub enum Lookup {
+    /// The registry has no manifest by that reference.
+    NotFound,
+    /// Resolving the reference failed: a look-up failure, never a verdict.
+    Unresolved(Arc<str>),
+    /// The digest the reference stands for, and what its attestations say (`Err`: they could
+    /// not be read, a look-up failure).
+    Resolved {
+        digest: String,
+        found: Result<Found, Arc<str>>,
+    },
+}
+
+/// Signed attestations in OCI registries (cached and coalesced by the adapter).
 pub trait RegistryEvidence: Send + Sync {
     /// Why the registry of `image` is not to be asked, when it is not (it is outside the
     /// registries fipsgate may contact): the image then has no registry evidence, and the
@@ -90,22 +109,21 @@ pub trait RegistryEvidence: Send + Sync {
         None
     }
 
-    /// The digests `image` stands for; `Ok(None)` when the registry has no such manifest.
-    fn resolve<'a>(
+    /// The digest `image` stands for and its attestations, verified; `assess` turns a
+    /// verified statement into the image's assessment (what the adapter keeps, without the
+    /// digest: the caller adds it).
+    fn lookup<'a>(
         &'a self,
         image: &'a ImageRef,
-        ctx: &'a LookupContext,
-    ) -> BoxFuture<'a, Result<Option<Resolved>, Arc<str>>>;
-
-    /// The attestations of `resolved`'s digests, verified; `assess` turns a verified statement
-    /// into the image's assessment (what the adapter keeps).
-    fn attestations<'a>(
-        &'a self,
-        image: &'a ImageRef,
-        resolved: &'a Resolved,
         ctx: &'a LookupContext,
         assess: &'a (dyn Fn(Attested) -> Assessment + Send + Sync),
-    ) -> BoxFuture<'a, Result<Found, Arc<str>>>;
+    ) -> BoxFuture<'a, Lookup>;
+
+    /// The references this source was asked about since it started, with the context of the
+    /// first request and how many there were: what the next replica warms.
+    fn looked_up(&self) -> Vec<crate::app::warm::WarmTarget> {
+        Vec::new()
+    }
 }
 
 /// One listed object with a pod spec.

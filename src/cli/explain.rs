@@ -288,7 +288,7 @@ mod tests {
 
     use super::*;
     use crate::app::chain::{AttestationUse, SourceChain};
-    use crate::app::ports::{BoxFuture, Found, LookupContext, RegistryEvidence, Resolved};
+    use crate::app::ports::{BoxFuture, Found, Lookup, LookupContext, RegistryEvidence};
     use crate::attest::Attested;
     use crate::catalog::Catalog;
     use crate::config::Config;
@@ -302,26 +302,12 @@ mod tests {
     struct Scanned(Status);
 
     impl RegistryEvidence for Scanned {
-        fn resolve<'a>(
+        fn lookup<'a>(
             &'a self,
             _: &'a ImageRef,
-            _: &'a LookupContext,
-        ) -> BoxFuture<'a, Result<Option<Resolved>, Arc<str>>> {
-            let r = Resolved {
-                digest: DIGEST.into(),
-                index: false,
-                platforms: Vec::new(),
-            };
-            Box::pin(std::future::ready(Ok(Some(r))))
-        }
-
-        fn attestations<'a>(
-            &'a self,
-            _: &'a ImageRef,
-            _: &'a Resolved,
             _: &'a LookupContext,
             assess: &'a (dyn Fn(Attested) -> Assessment + Send + Sync),
-        ) -> BoxFuture<'a, Result<Found, Arc<str>>> {
+        ) -> BoxFuture<'a, Lookup> {
             let problem = |i: usize| ScanProblem {
                 path: format!("/app/bin{i}"),
                 verdict: "FAIL".into(),
@@ -343,7 +329,10 @@ mod tests {
                 exceptions: Vec::new(),
                 scan: Some(Box::new(facts)),
             };
-            Box::pin(std::future::ready(Ok(Found::Attested(assess(a)))))
+            Box::pin(std::future::ready(Lookup::Resolved {
+                digest: DIGEST.into(),
+                found: Ok(Found::Attested(assess(a))),
+            }))
         }
     }
 

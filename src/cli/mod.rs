@@ -18,6 +18,7 @@ pub mod scan;
 pub mod serve;
 mod table;
 pub mod version;
+mod warm;
 
 use std::process::ExitCode;
 

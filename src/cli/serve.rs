@@ -11,7 +11,7 @@ use anyhow::Context as _;
 
 use crate::app::admit::Admission;
 use crate::app::namespaces::NamespaceStore;
-use crate::app::ports::PodLister;
+use crate::app::ports::{Inventory, PodLister};
 use crate::config::{Config, Loaded, parse_duration};
 use crate::infra::kube::{KubeInventory, KubePullSecrets, kube_fetch, watch};
 use crate::infra::registry::PullSecrets;
@@ -19,6 +19,8 @@ use crate::infra::{certs, crypto};
 use crate::server::{self, CertPaths, Limits, Settings};
 use crate::telemetry::logging::{self, LogFormat};
 use crate::telemetry::metrics::Metrics;
+
+use super::warm::{WarmArgs, Warming};
 
 fn duration(s: &str) -> Result<Duration, String> {
     parse_duration(s)
@@ -103,6 +105,8 @@ pub struct ServeArgs {
     /// Refuse to start unless TLS runs with the AWS-LC FIPS module (a `fips` build).
     #[arg(long, env = "FIPSGATE_REQUIRE_FIPS")]
     pub require_fips: bool,
+    #[command(flatten)]
+    pub warm: WarmArgs,
 }
 
 impl ServeArgs {
@@ -152,6 +156,7 @@ impl ServeArgs {
             cluster.pull_secrets(&config),
         )
         .map_err(|e| anyhow::anyhow!("attestations: {e}"))?;
+        let source = Arc::new(source);
         let mut signals = Signals::register().context("installing signal handlers")?;
         let module = crypto::module();
         let running = server::start(Settings {
@@ -166,7 +171,7 @@ impl ServeArgs {
             cert_reload_interval: self.cert_reload_interval,
             admission: Admission {
                 rules,
-                source: Arc::new(source),
+                source: source.clone(),
                 namespaces: cluster.namespaces.clone(),
                 pods: cluster.pods(),
             },
@@ -196,6 +201,7 @@ impl ServeArgs {
             cmvp = %module.cmvp(),
             "fipsgate serving"
         );
+        let warming = Warming::start(self.warm.clone(), source, cluster.inventory());
         signals.next().await;
         running.shutdown();
         let code = tokio::select! {
@@ -208,6 +214,7 @@ impl ServeArgs {
         if let Some(t) = cluster.watch {
             t.abort();
         }
+        warming.stop();
         tracing::info!("stopped");
         Ok(code)
     }
@@ -267,6 +274,11 @@ impl Cluster {
     }
 
     fn pods(&self) -> Option<Arc<dyn PodLister>> {
+        let client = self.client.clone()?;
+        Some(Arc::new(KubeInventory::new(client)))
+    }
+
+    fn inventory(&self) -> Option<Arc<dyn Inventory>> {
         let client = self.client.clone()?;
         Some(Arc::new(KubeInventory::new(client)))
     }

@@ -1146,6 +1146,7 @@ s25_scan() {
     echo "evidence: {minimum: scan}"
     echo "attestations: {enabled: true, keys: [{key: $work/s25-key.pub, repositories: [\"$reg_host/scan/**\"], predicateTypes: [https://fipsgate.io/attestation/fips-scan/v1]}], insecureRegistries: [\"$reg_host\"], registries: [\"$reg_host\"]}"
   } >"$work/config.yaml"
+  cp "$work/config.yaml" "$work/config.s25-attest.yaml"
   fipsgate_stop
   if fipsgate_start; then
     s25_checks "$reg_host/scan" "$app" "$partial" "$trap" "$plain"
@@ -1267,6 +1268,48 @@ s27_reports() {
   try "$py" "$root/tests/interop/oscal.py" "$work/s27-oscal.json"
   ((rc == 0)) || fail "the OSCAL document does not validate: $(oneline "$out")" || return
   note="Chromium: $(jq -c '{requests: (.requests | length), console: (.console | length), bars}' <<<"$seen" 2>/dev/null); OSCAL: $out"
+}
+
+# --- scenario 28: warm after a restart -----------------------------------------------------------
+# fipsgate restarted with scenario 25's attestation configuration looks up the images of the pods
+# that scenario created (listed from the API server) in the background, after it is ready and
+# before any admission asks; the next admission of one is answered from the cache without a
+# registry request. At stop it writes its warm state for the next replica.
+s28_lookups() { metrics | awk '/^fipsgate_attestation_lookups_total\{.*source="resolve"/ { n += $NF } END { print n + 0 }'; }
+s28_warm() {
+  local image warmed lookups line
+  [[ -f $work/config.s25-attest.yaml ]] || fail "scenario 25 did not run" || return
+  image=$(k -n e2e-scan get pod s25-app -o jsonpath='{.spec.containers[0].image}') &&
+    [[ -n $image ]] || fail "scenario 25's pod s25-app is not there" || return
+  cp "$work/config.yaml" "$work/config.s28.yaml"
+  cp "$work/config.s25-attest.yaml" "$work/config.yaml"
+  fipsgate_stop
+  rm -f "$work/warm.json"
+  if fipsgate_start --warm-state "$work/warm.json"; then
+    s28_checks "$image"
+  else
+    fail "fipsgate with attestations did not become ready"
+  fi
+  fipsgate_stop
+  [[ -z $why ]] && { jq -e --arg i "$image" 'any(.images[]; .image == $i)' "$work/warm.json" >/dev/null 2>&1 ||
+    fail "the warm state written at stop does not list $image: $(head -c 300 "$work/warm.json" 2>/dev/null)"; }
+  cp "$work/config.s28.yaml" "$work/config.yaml"
+  fipsgate_start || fail "fipsgate did not become ready again"
+}
+
+s28_checks() {
+  local image=$1 line warmed lookups
+  retry 20 grep -q '"registry cache warmed"' "$work/fipsgate.log" ||
+    fail "no 'registry cache warmed' line within 20 s" || return
+  line=$(grep '"registry cache warmed"' "$work/fipsgate.log" | tail -n 1)
+  warmed=$(jq -r '.fields.looked_up // .looked_up // 0' <<<"$line" 2>/dev/null)
+  ((warmed >= 2)) || fail "warming looked up $warmed images, expected scenario 25's pods' 2 or more: $(oneline "$line")" || return
+  lookups=$(s28_lookups)
+  ((lookups >= 2)) || fail "no registry resolutions counted while warming ($lookups)" || return
+  try k -n e2e-scan run s28-app --image="$image"
+  ((rc == 0)) || fail "the warmed image: expected created, saw: $(oneline "$out")" || return
+  (($(s28_lookups) == lookups)) || fail "the admission of a warmed image went to the registry ($lookups, then $(s28_lookups) resolutions)" || return
+  note="$warmed images warmed before any admission; $image admitted from the cache"
 }
 
 # --- scenario 21: a namespace whose labels cannot be read is strict ----------------------------
@@ -1580,3 +1623,4 @@ scenario 24 "fipsgate doctor: a healthy install passes; a broken one names each 
 scenario 25 "evidence.minimum: scan: a scanned and attested image admitted, the GoBoringNotLinked trap denied with what the scan found" s25_scan
 scenario 26 "fipsgate audit --scan: the digest each pod runs is pulled and scanned, a second audit reads the cache" s26_audit_scan
 scenario 27 "reports for assessors: the cluster's audit as HTML (clean in headless Chromium) and OSCAL (valid for compliance-trestle)" s27_reports
+scenario 28 "warm after a restart: the images of running pods looked up in the background, the next admission served from the cache, the warm state written at stop" s28_warm

@@ -1096,3 +1096,57 @@ async fn securesystemslib_envelopes_are_admitted_and_tampering_refused() {
     let r = post(format!("{h}/interop/tampered@{other}")).await;
     assert_eq!(r["response"]["allowed"], false, "{r}");
 }
+
+/// A tag is resolved again on its own, shorter lifetime and keeps its verdict while it names
+/// the same digest; once it moves, the new digest gets its own verdict. A digest reference is
+/// never resolved again before its verdict is due.
+#[tokio::test]
+#[ignore = "needs docker-registry (Debian package; tests/run.sh installs it)"]
+async fn a_tag_is_resolved_again_on_its_own_lifetime() {
+    let reg = TestRegistry::start(None);
+    let key = SigningKey::new();
+    let mut s = setup(&reg, &[&key]);
+    s.config.attestations.cache.resolution_ttl = "300ms".into();
+    s.config.attestations.cache.result_ttl = "1h".into();
+    let d = reg.push_image("team/mv", "v1").await;
+    let att = statement(&d, FIPSGATE_PREDICATE, fips_predicate("coredns"));
+    reg.push_attestation("team/mv", &d, &[key.envelope(&att)])
+        .await;
+    let r = chain(&s, None);
+    let tag = format!("{}/team/mv:v1", reg.host);
+    let pinned = format!("{}/team/mv@{d}", reg.host);
+    let counts = || async {
+        tokio::time::sleep(Duration::from_millis(200)).await; // the access log is read asynchronously
+        (
+            reg.requests("GET", "/v2/team/mv/manifests/v1"),
+            reg.requests("GET", ".att"),
+            reg.requests("GET", &format!("/v2/team/mv/manifests/{d}")),
+        )
+    };
+    assert_eq!(assess(&r, &tag).await.evidence(), Evidence::Attestation);
+    assert_eq!(assess(&r, &pinned).await.evidence(), Evidence::Attestation);
+    let (tags, atts, pins) = counts().await;
+    assert_eq!(assess(&r, &tag).await.evidence(), Evidence::Attestation);
+    assert_eq!(counts().await, (tags, atts, pins), "a fresh entry is a hit");
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let res = assess(&r, &tag).await;
+    assert_eq!(res.evidence(), Evidence::Attestation);
+    assert_eq!(res.digest(), Some(d.as_str()));
+    assert_eq!(assess(&r, &pinned).await.evidence(), Evidence::Attestation);
+    assert_eq!(
+        counts().await,
+        (tags + 1, atts, pins),
+        "the tag alone is resolved again; its verdict and the digest reference are kept"
+    );
+
+    let moved = reg.push_image("team/mv", "v1").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let res = assess(&r, &tag).await;
+    assert_ne!(res.evidence(), Evidence::Attestation, "{res:?}");
+    assert!(
+        res.problem().unwrap().contains(&moved),
+        "the moved tag is judged by its new digest: {res:?}"
+    );
+    assert_eq!(assess(&r, &pinned).await.evidence(), Evidence::Attestation);
+}

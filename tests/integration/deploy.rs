@@ -583,8 +583,8 @@ fn deployment_is_hardened_highly_available_and_matches_the_server_flags() {
     }
 }
 
-/// The pod's volumes as files under `root`: the ConfigMap's data, and the TLS Secret's data
-/// when the rendering has it (else a pair from `fipsgate certs`). Returns the mount paths mapped
+/// The pod's volumes as files under `root`: the ConfigMap's data, the TLS Secret's data when
+/// the rendering has it (else a pair from `fipsgate certs`), an emptyDir empty. Returns the mount paths mapped
 /// to their scratch directories, deepest first.
 fn materialize_volumes(objs: &[Value], root: &Path) -> Vec<(String, PathBuf)> {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -627,8 +627,11 @@ fn materialize_volumes(objs: &[Value], root: &Path) -> Vec<(String, PathBuf)> {
                     assert!(out.status.success(), "{}", text(&out.stderr));
                 }
             }
-        } else {
-            panic!("volume {} is neither a ConfigMap nor a Secret", m["name"]);
+        } else if volume.get("emptyDir").is_none() {
+            panic!(
+                "volume {} is neither a ConfigMap, a Secret nor an emptyDir",
+                m["name"]
+            );
         }
         mounts.push((str_of(&m["mountPath"]).to_string(), dir));
     }

@@ -1,11 +1,14 @@
-//! Registry attestations behind the app's [`RegistryEvidence`] port: tag resolutions and
-//! verified verdicts cached (moka) with their own lifetimes, concurrent look-ups of one key
-//! coalesced into one fetch, errors kept briefly and never as verdicts.
+//! Registry attestations behind the app's [`RegistryEvidence`] port: one cached entry per
+//! image reference ([`ImageCache`]: the digest and its verified verdict, each with its own
+//! lifetime), concurrent look-ups of one reference coalesced into one fetch, errors kept
+//! briefly and never as verdicts.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::app::ports::{BoxFuture, Found, LookupContext, RegistryEvidence, Resolved};
+use crate::app::ports::{BoxFuture, Found, Lookup, LookupContext, RegistryEvidence, Resolved};
+use crate::app::warm::WarmTarget;
 use crate::attest::{self, Attested, PublicKey};
 use crate::config::CacheSettings;
 use crate::domain::assessment::Assessment;
@@ -13,68 +16,28 @@ use crate::domain::fips::Status;
 use crate::domain::image::ImageRef;
 use crate::telemetry::metrics::Metrics;
 
+use super::image_cache::{Cached, CompactDigest, ImageCache, Lifetimes, State, Verdict};
 use super::{Credentials, Discovered, PullSecrets, Registry, RegistryAuth, auth_for};
 
-/// A cached answer; `Err` is a look-up error (kept briefly, never a verdict).
-type Cached<T> = Result<T, Arc<str>>;
+/// A look-up failure as it is kept (briefly) and reported.
+type Failed = Arc<str>;
 
-struct Ttl {
-    positive: Duration,
-    negative: Duration,
-    error: Duration,
-}
-
-impl Ttl {
-    fn of(&self, kind: Option<bool>) -> Option<Duration> {
-        Some(match kind {
-            Some(true) => self.positive,
-            Some(false) => self.negative,
-            None => self.error,
-        })
-    }
-}
-
-impl moka::Expiry<String, Cached<Found>> for Ttl {
-    fn expire_after_create(
-        &self,
-        _: &String,
-        v: &Cached<Found>,
-        _: std::time::Instant,
-    ) -> Option<Duration> {
-        self.of(match v {
-            Ok(Found::Attested(_)) => Some(true),
-            Ok(_) => Some(false),
-            Err(_) => None,
-        })
-    }
-}
-
-impl moka::Expiry<String, Cached<Option<Resolved>>> for Ttl {
-    fn expire_after_create(
-        &self,
-        _: &String,
-        v: &Cached<Option<Resolved>>,
-        _: std::time::Instant,
-    ) -> Option<Duration> {
-        self.of(match v {
-            Ok(Some(_)) => Some(true),
-            Ok(None) => Some(false),
-            Err(_) => None,
-        })
-    }
-}
-
-/// Registry attestations with their caches.
+/// Registry attestations with their cache.
 pub struct RegistryAttestations {
     registry: Registry,
     keys: Vec<PublicKey>,
     accepted: Vec<String>,
     mounted: Credentials,
     pull_secrets: Option<Arc<dyn PullSecrets>>,
-    resolutions: moka::future::Cache<String, Cached<Option<Resolved>>>,
-    results: moka::future::Cache<String, Cached<Found>>,
+    cache: ImageCache,
+    /// The references asked for since start with how often, for the next replica to warm
+    /// (bounded).
+    looked_up: std::sync::Mutex<HashMap<String, WarmTarget>>,
     metrics: Metrics,
 }
+
+/// At most this many looked-up references are remembered for the next replica.
+const MAX_REMEMBERED: usize = 10_000;
 
 impl RegistryAttestations {
     pub fn new(
@@ -86,8 +49,9 @@ impl RegistryAttestations {
         cache: &CacheSettings,
         metrics: Metrics,
     ) -> Self {
-        let ttl = |positive| Ttl {
-            positive,
+        let lifetimes = Lifetimes {
+            resolution: cache.resolution_ttl,
+            attested: cache.result_ttl,
             negative: cache.negative_ttl,
             error: cache.error_ttl,
         };
@@ -97,14 +61,8 @@ impl RegistryAttestations {
             accepted,
             mounted,
             pull_secrets,
-            resolutions: moka::future::Cache::builder()
-                .max_capacity(cache.max_entries)
-                .expire_after(ttl(cache.resolution_ttl))
-                .build(),
-            results: moka::future::Cache::builder()
-                .max_capacity(cache.max_entries)
-                .expire_after(ttl(cache.result_ttl))
-                .build(),
+            cache: ImageCache::new(cache.max_entries, lifetimes),
+            looked_up: Default::default(),
             metrics,
         }
     }
@@ -142,66 +100,104 @@ impl RegistryAttestations {
         self
     }
 
-    /// The digests `image` stands for, resolved once per reference and TTL.
-    async fn resolve_cached(
+    /// What the registry says about `image`: cached, or looked up once for all concurrent
+    /// callers. A tag whose resolution is due is resolved again, and keeps its verdict when
+    /// its digest did not move.
+    async fn lookup_cached(
         &self,
         image: &ImageRef,
         ctx: &LookupContext,
-    ) -> Cached<Option<Resolved>> {
-        let key = image.to_string();
-        let entry = self
-            .resolutions
-            .entry(key)
-            .or_insert_with(async {
-                let creds = self.credentials(ctx).await;
-                let auth = auth_for(image.registry(), &creds, &self.mounted);
-                let started = Instant::now();
-                let r = self.registry.resolve(image, &auth).await;
-                self.record(
-                    "resolve",
-                    r.as_ref()
-                        .map(|o| if o.is_some() { "resolved" } else { "missing" }),
-                    started,
-                );
-                r.map_err(|e| Arc::from(e.to_string()))
-            })
-            .await;
-        self.count_cache("resolution", !entry.is_fresh());
-        entry.into_value()
+        assess: &(dyn Fn(Attested) -> Assessment + Send + Sync),
+    ) -> Lookup {
+        let key = match image.digest() {
+            Some(d) => format!("{}@{d}", image.name()),
+            None => image.to_string(),
+        };
+        self.remember(&key, ctx);
+        let loading = match self.cache.get(&key).await {
+            Cached::Hit(e) => {
+                self.count_cache("resolution", true);
+                self.count_cache("result", true);
+                return e.answer();
+            }
+            Cached::Load(l) => l,
+        };
+        let creds = self.credentials(ctx).await;
+        let auth = auth_for(image.registry(), &creds, &self.mounted);
+        let digest_ref = image.digest().is_some();
+        self.count_cache("resolution", false);
+        let resolved = match self.resolve(image, &auth).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return loading.finish(self.cache.entry(State::NotFound, digest_ref, None)),
+            Err(e) => {
+                let state = State::Unresolved(e);
+                return loading.finish(self.cache.entry(state, digest_ref, None));
+            }
+        };
+        let now = self.cache.now();
+        let kept = (loading.previous.as_ref()).and_then(|p| {
+            Some((
+                p.verdict_for(&resolved.digest, now)?.clone(),
+                p.verdict_by(),
+            ))
+        });
+        self.count_cache("result", kept.is_some());
+        let (verdict, kept_until) = match kept {
+            Some((v, until)) => (v, Some(until)),
+            None => (
+                Verdict::of(self.found(image, &resolved, &auth, assess).await),
+                None,
+            ),
+        };
+        let state = State::Resolved {
+            digest: CompactDigest::new(&resolved.digest),
+            verdict,
+        };
+        loading.finish(self.cache.entry(state, digest_ref, kept_until))
+    }
+
+    fn remember(&self, reference: &str, ctx: &LookupContext) {
+        let mut seen = self.looked_up.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = seen.get_mut(reference) {
+            t.uses += 1;
+        } else if seen.len() < MAX_REMEMBERED {
+            seen.insert(reference.to_string(), WarmTarget::new(reference, ctx, 1));
+        }
+    }
+
+    async fn resolve(
+        &self,
+        image: &ImageRef,
+        auth: &RegistryAuth,
+    ) -> Result<Option<Resolved>, Failed> {
+        let started = Instant::now();
+        let r = self.registry.resolve(image, auth).await;
+        let outcome = r
+            .as_ref()
+            .map(|o| if o.is_some() { "resolved" } else { "missing" });
+        self.record("resolve", outcome, started);
+        r.map_err(|e| Arc::from(e.to_string()))
     }
 
     /// The verdict of the registry's attestations for what the reference stands for, kept as
-    /// the assessment `assess` makes of a verified statement. An attestation of the digest
-    /// itself (image or index) suffices; an index without one needs a verified attestation of
-    /// every runnable platform, since a node may run any of them.
+    /// the assessment `assess` makes of a verified statement.
     async fn found(
         &self,
         image: &ImageRef,
         r: &Resolved,
-        ctx: &LookupContext,
+        auth: &RegistryAuth,
         assess: &(dyn Fn(Attested) -> Assessment + Send + Sync),
-    ) -> Cached<Found> {
-        let key = format!("{}@{}", image.name(), r.digest);
-        let entry = self
-            .results
-            .entry(key)
-            .or_insert_with(async {
-                let creds = self.credentials(ctx).await;
-                let auth = auth_for(image.registry(), &creds, &self.mounted);
-                let started = Instant::now();
-                let found = self.verdict(image, r, &auth, assess).await;
-                let outcome = match &found {
-                    Ok(Found::Attested(_)) => Ok("attested"),
-                    Ok(Found::Rejected(_)) => Ok("rejected"),
-                    Ok(Found::Missing) => Ok("missing"),
-                    Err(_) => Err(()),
-                };
-                self.record("attestations", outcome, started);
-                found
-            })
-            .await;
-        self.count_cache("result", !entry.is_fresh());
-        entry.into_value()
+    ) -> Result<Found, Failed> {
+        let started = Instant::now();
+        let found = self.verdict(image, r, auth, assess).await;
+        let outcome = match &found {
+            Ok(Found::Attested(_)) => Ok("attested"),
+            Ok(Found::Rejected(_)) => Ok("rejected"),
+            Ok(Found::Missing) => Ok("missing"),
+            Err(_) => Err(()),
+        };
+        self.record("attestations", outcome, started);
+        found
     }
 
     /// The attestation of one digest, verified.
@@ -210,7 +206,7 @@ impl RegistryAttestations {
         image: &ImageRef,
         digest: &str,
         auth: &RegistryAuth,
-    ) -> Cached<Discovered> {
+    ) -> Result<Discovered, Failed> {
         let verify = |env: &[u8]| {
             attest::verify(env, digest, &self.keys, &self.accepted)?.within_scope(image.name())
         };
@@ -220,13 +216,16 @@ impl RegistryAttestations {
             .map_err(|e| Arc::from(e.to_string()))
     }
 
+    /// An attestation of the digest itself (image or index) suffices; an index without one
+    /// needs a verified attestation of every runnable platform, since a node may run any of
+    /// them.
     async fn verdict(
         &self,
         image: &ImageRef,
         r: &Resolved,
         auth: &RegistryAuth,
         assess: &(dyn Fn(Attested) -> Assessment + Send + Sync),
-    ) -> Cached<Found> {
+    ) -> Result<Found, Failed> {
         let discover = |digest| self.discover(image, digest, auth);
         let own = match discover(&r.digest).await? {
             Discovered::Attested(a) => return Ok(Found::Attested(assess(a))),
@@ -284,22 +283,18 @@ impl RegistryEvidence for RegistryAttestations {
             .map(|why| format!("no FIPS attestation looked up for {image}: {why}"))
     }
 
-    fn resolve<'a>(
+    fn lookup<'a>(
         &'a self,
         image: &'a ImageRef,
-        ctx: &'a LookupContext,
-    ) -> BoxFuture<'a, Result<Option<Resolved>, Arc<str>>> {
-        Box::pin(self.resolve_cached(image, ctx))
-    }
-
-    fn attestations<'a>(
-        &'a self,
-        image: &'a ImageRef,
-        resolved: &'a Resolved,
         ctx: &'a LookupContext,
         assess: &'a (dyn Fn(Attested) -> Assessment + Send + Sync),
-    ) -> BoxFuture<'a, Result<Found, Arc<str>>> {
-        Box::pin(self.found(image, resolved, ctx, assess))
+    ) -> BoxFuture<'a, Lookup> {
+        Box::pin(self.lookup_cached(image, ctx, assess))
+    }
+
+    fn looked_up(&self) -> Vec<WarmTarget> {
+        let seen = self.looked_up.lock().unwrap_or_else(|e| e.into_inner());
+        seen.values().cloned().collect()
     }
 }
 

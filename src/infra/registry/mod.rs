@@ -6,6 +6,7 @@
 mod attestations;
 mod credentials;
 mod http;
+mod image_cache;
 mod push;
 
 use std::time::Duration;
