@@ -33,15 +33,17 @@ fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// Pushes `n` tagged images (`v0` ... ), each with a cosign-style attestation.
+/// Pushes `n` tagged images (`v0` ... ), each with a cosign-style attestation (blobs shared
+/// where they can be: concurrent uploads of one blob race in the registry).
 async fn populate(reg: &TestRegistry, key: &SigningKey, n: u64) {
+    let config = &reg.push_blob(REPO, b"{}").await;
     futures::stream::iter(0..n)
         .for_each_concurrent(16, |i| async move {
             let manifest = serde_json::to_vec(&serde_json::json!({
                 "schemaVersion": 2,
                 "mediaType": OCI_MANIFEST,
                 "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                           "digest": reg.push_blob(REPO, b"{}").await, "size": 2},
+                           "digest": config, "size": 2},
                 "layers": [],
                 "annotations": {"warm.fipsgate.io/n": i.to_string()},
             }))
@@ -55,7 +57,18 @@ async fn populate(reg: &TestRegistry, key: &SigningKey, n: u64) {
                 fipsgate::attest::FIPSGATE_PREDICATE,
                 predicate,
             ));
-            reg.push_attestation(REPO, &digest, &[env]).await;
+            let ed = reg.push_blob(REPO, &env).await;
+            let att = serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           "digest": config, "size": 2},
+                "layers": [{"mediaType": fipsgate::attest::DSSE_MEDIA_TYPE, "digest": ed,
+                            "size": env.len()}],
+            }))
+            .unwrap();
+            let tag = format!("{}.att", digest.replace(':', "-"));
+            reg.push_manifest(REPO, &tag, OCI_MANIFEST, &att).await;
         })
         .await;
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::pattern::Components;
 pub use crate::domain::pattern::{Pattern, PatternError};
 pub use diff::{CatalogDiff, CertificateChange, ComponentChange, ImageChange, diff};
 
@@ -73,9 +74,11 @@ pub enum CatalogError {
 pub struct Catalog {
     file: CatalogFile,
     components: Vec<Arc<Component>>,
-    /// Patterns indexed by their literal last component; the rest are tried for every name.
+    /// Patterns indexed by their literal last component; the rest by their literal registry,
+    /// and the few with neither are tried for every name.
     by_last: HashMap<String, Vec<(Pattern, usize)>>,
-    wildcard: Vec<(Pattern, usize)>,
+    wildcard: HashMap<String, Vec<(Pattern, usize)>>,
+    wildcard_anywhere: Vec<(Pattern, usize)>,
     digests: HashMap<String, usize>,
     mirrors: Vec<(String, String)>,
 }
@@ -143,7 +146,8 @@ impl Catalog {
             reason,
         };
         let mut by_last: HashMap<String, Vec<(Pattern, usize)>> = HashMap::new();
-        let mut wildcard = Vec::new();
+        let mut wildcard: HashMap<String, Vec<(Pattern, usize)>> = HashMap::new();
+        let mut wildcard_anywhere = Vec::new();
         let mut digests = HashMap::new();
         for (idx, c) in file.components.iter().enumerate() {
             if c.host_only {
@@ -153,9 +157,15 @@ impl Catalog {
                 for full in expand(img, &file.registries) {
                     let p = Pattern::new(&full)
                         .map_err(|e| invalid(format!("component {:?}: {e}", c.id)))?;
-                    match p.last_literal() {
-                        Some(last) => by_last.entry(last.to_string()).or_default().push((p, idx)),
-                        None => wildcard.push((p, idx)),
+                    match (p.last_literal(), p.first_literal()) {
+                        (Some(last), _) => {
+                            by_last.entry(last.to_string()).or_default().push((p, idx))
+                        }
+                        (None, Some(registry)) => {
+                            let key = registry.to_string();
+                            wildcard.entry(key).or_default().push((p, idx))
+                        }
+                        (None, None) => wildcard_anywhere.push((p, idx)),
                     }
                 }
             }
@@ -187,6 +197,7 @@ impl Catalog {
             file,
             by_last,
             wildcard,
+            wildcard_anywhere,
             digests,
             mirrors,
         })
@@ -281,12 +292,12 @@ impl Catalog {
 
     fn match_name(&self, name: &str) -> Option<(&Pattern, usize)> {
         let last = name.rsplit('/').next().unwrap_or(name);
-        self.by_last
-            .get(last)
-            .into_iter()
-            .flatten()
-            .chain(&self.wildcard)
-            .filter(|(p, _)| p.matches(name))
+        let registry = name.split('/').next().unwrap_or(name);
+        let split = Components::of(name);
+        (self.by_last.get(last).into_iter().flatten())
+            .chain(self.wildcard.get(registry).into_iter().flatten())
+            .chain(&self.wildcard_anywhere)
+            .filter(|(p, _)| p.matches_split(&split))
             .max_by(|(a, ai), (b, bi)| a.specificity().cmp(&b.specificity()).then(bi.cmp(ai)))
             .map(|(p, idx)| (p, *idx))
     }

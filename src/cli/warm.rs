@@ -20,9 +20,10 @@ pub struct WarmArgs {
     /// --warm-state, in the background; 0: none.
     #[arg(long, env = "FIPSGATE_WARM_IMAGES", default_value_t = 2000)]
     pub warm_images: usize,
-    /// Registry look-ups at once while warming.
-    /// The default leaves half of each registry's fetch slots to admissions.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    /// Registry look-ups at once while warming. A look-up makes up to two registry requests
+    /// at once: the default leaves at least half of each registry's 4 request slots to
+    /// admissions.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub warm_concurrency: u16,
     /// Warm state: read at start, written at stop (the references this replica was asked
     /// about, how often, and the namespace and pull-secret names of a pod that used each;

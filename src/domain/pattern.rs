@@ -73,17 +73,13 @@ impl Pattern {
 
     /// True when the whole of `name` (`registry/path`) matches.
     pub fn matches(&self, name: &str) -> bool {
-        // Names have a handful of components: keep them on the stack (this runs per image).
-        let mut comps = [""; 32];
-        let mut n = 0;
-        for c in name.split('/') {
-            let Some(slot) = comps.get_mut(n) else {
-                return false;
-            };
-            *slot = c;
-            n += 1;
-        }
-        match_segments(&self.segments, &comps[..n])
+        self.matches_split(&Components::of(name))
+    }
+
+    /// [`Self::matches`] for a name already split (one split for many patterns).
+    pub fn matches_split(&self, name: &Components<'_>) -> bool {
+        name.all()
+            .is_some_and(|comps| match_segments(&self.segments, comps))
     }
 
     /// How many literal characters the pattern pins down; the most specific match wins.
@@ -98,6 +94,14 @@ impl Pattern {
             .sum()
     }
 
+    /// The first component (the registry) when it is a literal, used to index patterns.
+    pub fn first_literal(&self) -> Option<&str> {
+        match self.segments.first() {
+            Some(Segment::Literal(l)) => Some(l),
+            _ => None,
+        }
+    }
+
     /// The last component when it is a literal, used to index patterns.
     pub fn last_literal(&self) -> Option<&str> {
         match self.segments.last() {
@@ -110,6 +114,33 @@ impl Pattern {
 impl fmt::Display for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.source)
+    }
+}
+
+/// A name split at `/`, on the stack: names have a handful of components, and this runs per
+/// image.
+pub struct Components<'a> {
+    comps: [&'a str; 32],
+    /// How many; `None` when there were more than fit (such a name matches nothing).
+    n: Option<usize>,
+}
+
+impl<'a> Components<'a> {
+    pub fn of(name: &'a str) -> Self {
+        let mut comps = [""; 32];
+        let mut n = 0;
+        for c in name.split('/') {
+            let Some(slot) = comps.get_mut(n) else {
+                return Self { comps, n: None };
+            };
+            *slot = c;
+            n += 1;
+        }
+        Self { comps, n: Some(n) }
+    }
+
+    fn all(&self) -> Option<&[&'a str]> {
+        Some(&self.comps[..self.n?])
     }
 }
 
