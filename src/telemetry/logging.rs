@@ -1,4 +1,5 @@
-//! Logs: text on a terminal or JSON for collectors, one span per admission request.
+//! Logs: text on a terminal or JSON for collectors; a line per denied admission request, and
+//! a span per request at debug.
 
 /// Output format of the logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
