@@ -8,6 +8,8 @@
 mod delay_proxy;
 #[path = "../tests/integration/common/registry.rs"]
 mod registry;
+#[path = "common/review.rs"]
+mod review;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -100,14 +102,7 @@ async fn main() {
     .await
     .unwrap();
 
-    let mut review: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/admission-reviews/pod-create-init-and-containers.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let mut review = review::captured();
     review["request"]["object"]["spec"]["initContainers"] = serde_json::json!([]);
     let body_for = |repo: &str| {
         let mut review = review.clone();

@@ -23,6 +23,8 @@
 
 #[path = "../tests/integration/common/registry.rs"]
 mod registry;
+#[path = "common/review.rs"]
+mod review;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -205,14 +207,7 @@ async fn evil_registry(sent: Arc<AtomicU64>) -> String {
 
 /// A pod-create review (the captured one) running these images, under `uid`.
 fn pod_review(uid: &str, images: &[String]) -> serde_json::Value {
-    let mut review: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/admission-reviews/pod-create-init-and-containers.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
+    let mut review = review::captured();
     let containers: Vec<_> = (images.iter().enumerate())
         .map(|(i, image)| serde_json::json!({"name": format!("c{i}"), "image": image}))
         .collect();

@@ -11,6 +11,8 @@
 
 #[path = "../tests/integration/common/registry.rs"]
 mod registry;
+#[path = "common/review.rs"]
+mod review;
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -94,24 +96,6 @@ async fn populate(reg: &TestRegistry, key: &SigningKey, n: u64) {
         .await;
 }
 
-/// The captured pod-create review with one container running `image`, as text around it.
-fn review_parts() -> (String, String) {
-    let mut review: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/admission-reviews/pod-create-init-and-containers.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    review["request"]["object"]["spec"]["initContainers"] = serde_json::json!([]);
-    review["request"]["object"]["spec"]["containers"] =
-        serde_json::json!([{"name": "app", "image": "IMAGE"}]);
-    let text = serde_json::to_string(&review).unwrap();
-    let (a, b) = text.split_once("IMAGE").unwrap();
-    (a.to_string(), b.to_string())
-}
-
 #[tokio::main]
 async fn main() {
     if !std::path::Path::new(registry::REGISTRY_BIN).exists() {
@@ -177,7 +161,7 @@ async fn main() {
         })
         .collect();
     let url = format!("https://localhost:{port}/validate?timeout=10s");
-    let (before, after) = review_parts();
+    let (before, after) = review::one_container_parts();
     let image_of = |i: u64| format!("{}/{REPO}:v{i}", reg.host);
     let rss_start = rss_mib(pid);
 

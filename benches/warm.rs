@@ -13,6 +13,8 @@
 mod delay_proxy;
 #[path = "../tests/integration/common/registry.rs"]
 mod registry;
+#[path = "common/review.rs"]
+mod review;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -166,7 +168,7 @@ async fn drive(server: &Server, ca: &[u8], host: &str, mix: &[u64], rate: u64) -
         .build()
         .unwrap();
     let url = format!("https://localhost:{}/validate?timeout=10s", server.port);
-    let (before, after) = review_parts();
+    let (before, after) = review::one_container_parts();
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
     let mut tasks = Vec::with_capacity(mix.len());
     for &i in mix {
@@ -203,24 +205,6 @@ async fn drive(server: &Server, ca: &[u8], host: &str, mix: &[u64], rate: u64) -
     }
     phase.latencies.sort();
     phase
-}
-
-/// The captured pod-create review with one container, as text around its image.
-fn review_parts() -> (String, String) {
-    let mut review: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/admission-reviews/pod-create-init-and-containers.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    review["request"]["object"]["spec"]["initContainers"] = serde_json::json!([]);
-    review["request"]["object"]["spec"]["containers"] =
-        serde_json::json!([{"name": "app", "image": "IMAGE"}]);
-    let text = serde_json::to_string(&review).unwrap();
-    let (a, b) = text.split_once("IMAGE").unwrap();
-    (a.to_string(), b.to_string())
 }
 
 fn report(name: &str, p: &Phase) {
